@@ -1,0 +1,14 @@
+"""`make run`: one process, SQLite, tasks in-process, e-mail to the console. Never deploy this."""
+
+from lockbox_portal.env import env_bool, env_list, env_str
+
+from .base import *  # noqa: F403
+from .base import BASE_DIR, database_from_env
+
+DEBUG = True
+# A key that is only acceptable because DEBUG is on; production.py refuses to start without one.
+SECRET_KEY = env_str("SECRET_KEY", default="django-insecure-local-development-only-do-not-deploy")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+DATABASES = {"default": database_from_env(f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=True)
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
