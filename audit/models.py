@@ -1,0 +1,61 @@
+from django.db import models
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    """Refuses bulk changes from the ORM; PostgreSQL triggers refuse them in the database too."""
+
+    def update(self, **kwargs):
+        raise TypeError("Audit events are append-only; they cannot be updated.")
+
+    def delete(self):
+        raise TypeError("Audit events are append-only; they cannot be deleted.")
+
+
+class AuditEvent(models.Model):
+    """One entry of a hash chain. Written only by audit.services.record_event."""
+
+    chain = models.CharField(max_length=80)
+    seq = models.PositiveBigIntegerField()
+    occurred_at = models.DateTimeField()
+    action = models.CharField(max_length=64)
+    # The real person who acted (None for the system itself). The e-mail is copied so the event
+    # still names them after their account changes.
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    actor_email = models.CharField(max_length=254, blank=True)
+    request_id = models.UUIDField(null=True, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["chain", "seq"], name="audit_event_chain_seq_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["chain", "occurred_at"], name="audit_chain_time_idx"),
+            models.Index(fields=["request_id"], name="audit_request_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.chain} #{self.seq} {self.action}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError("Audit events are append-only; they cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("Audit events are append-only; they cannot be deleted.")
+
+
+class ChainHead(models.Model):
+    """The newest event of each chain. Its row lock serialises appends to one chain."""
+
+    chain = models.CharField(max_length=80, primary_key=True)
+    seq = models.PositiveBigIntegerField(default=0)
+    hash = models.CharField(max_length=64)
+
+    def __str__(self):
+        return f"{self.chain} @ {self.seq}"

@@ -1,0 +1,83 @@
+"""The audit log's only write path."""
+
+import re
+
+from django.db import transaction
+
+from audit.chain import GENESIS_HASH, canonical_fields, compute_hash
+from audit.models import AuditEvent, ChainHead
+from lockbox_portal import clock
+
+_ACTION = re.compile(r"^[a-z][a-z_]*(\.[a-z][a-z_]*)+$")
+
+
+def record_event(*, chain, action, actor=None, request_id=None, data=None, now=None):
+    """Append one event to `chain` and return it.
+
+    Runs inside the caller's transaction (or its own), so an event exists exactly when the change
+    it describes was committed.
+
+    1. Lock the chain's head row, creating it on first use. Appends to one chain queue behind this
+       lock; appends to other chains go on in parallel.
+    2. Build the event with the next sequence number and the head's hash, and hash it.
+    3. Insert the event and move the head.
+    """
+    if not _ACTION.match(action):
+        raise ValueError(f"Audit action {action!r} must look like 'noun.verb'.")
+    data = {} if data is None else data
+    _check_json(data, "data")
+    if actor is not None and not actor.pk:
+        raise ValueError("An audit event's actor must be a saved user.")
+    now = now or clock.now()
+
+    with transaction.atomic():
+        head = ChainHead.objects.select_for_update().filter(chain=chain).first()
+        if head is None:
+            # Two first appends may race here; ignore_conflicts lets both go on to the lock.
+            ChainHead.objects.bulk_create(
+                [ChainHead(chain=chain, seq=0, hash=GENESIS_HASH)], ignore_conflicts=True
+            )
+            head = ChainHead.objects.select_for_update().get(chain=chain)
+        fields = canonical_fields(
+            chain=chain,
+            seq=head.seq + 1,
+            occurred_at=now,
+            action=action,
+            actor_id=actor.pk if actor else None,
+            actor_email=actor.email if actor else "",
+            request_id=request_id,
+            data=data,
+            prev_hash=head.hash,
+        )
+        event = AuditEvent.objects.create(
+            chain=chain,
+            seq=fields["seq"],
+            occurred_at=now,
+            action=action,
+            actor_id=fields["actor_id"],
+            actor_email=fields["actor_email"],
+            request_id=request_id,
+            data=data,
+            prev_hash=head.hash,
+            hash=compute_hash(fields),
+        )
+        head.seq, head.hash = event.seq, event.hash
+        head.save(update_fields=["seq", "hash"])
+    return event
+
+
+def _check_json(value, path):
+    """Only types that survive a database round trip unchanged, so hashes stay reproducible."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_json(item, f"{path}[{i}]")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"Audit {path} has a non-string key {key!r}.")
+            _check_json(item, f"{path}.{key}")
+        return
+    raise TypeError(f"Audit {path} is a {type(value).__name__}; use str, int, bool, list or dict.")
