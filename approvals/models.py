@@ -1,0 +1,222 @@
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from audit.chain import tenant_chain
+
+
+class Tenant(models.Model):
+    # The slug names the tenant's audit chain, which is hashed into every event: it never changes.
+    slug = models.SlugField(max_length=63, unique=True)
+    name = models.CharField(max_length=200)
+    lockbox_enabled = models.BooleanField(
+        default=True, help_text="When off, internal approval alone grants access (and says so)."
+    )
+    customer_approval_window = models.DurationField(default=timedelta(hours=12))
+    max_access_duration = models.DurationField(default=timedelta(hours=4))
+    required_approvals = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(10)]
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(required_approvals__gte=1, required_approvals__lte=10),
+                name="tenant_required_approvals_range",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def audit_chain(self):
+        return tenant_chain(self.slug)
+
+
+class TenantRole(models.TextChoices):
+    ADMIN = "admin", "Tenant admin"
+    APPROVER = "approver", "Lockbox approver"
+    COMPLIANCE_READER = "compliance_reader", "Compliance reader"
+
+
+class TenantMembership(models.Model):
+    """One role of one person in one tenant; a person holding two roles has two rows."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="tenant_memberships")
+    role = models.CharField(max_length=32, choices=TenantRole.choices)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "user", "role"], name="membership_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.user.email} — {self.get_role_display()} of {self.tenant}"
+
+
+class ProviderRole(models.TextChoices):
+    ENGINEER = "engineer", "Support engineer"
+    INTERNAL_APPROVER = "internal_approver", "Internal approver"
+    AUDITOR = "auditor", "Provider auditor"
+
+
+class ProviderMembership(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="provider_memberships")
+    role = models.CharField(max_length=32, choices=ProviderRole.choices)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "role"], name="provider_membership_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.user.email} — {self.get_role_display()}"
+
+
+class State(models.TextChoices):
+    PENDING_INTERNAL = "pending_internal", "Waiting for internal approval"
+    PENDING_CUSTOMER = "pending_customer", "Waiting for customer approval"
+    APPROVED = "approved", "Approved"
+    DENIED = "denied", "Denied"
+    EXPIRED = "expired", "Expired"
+    CANCELLED = "cancelled", "Cancelled"
+    REVOKED = "revoked", "Revoked"
+    COMPLETED = "completed", "Completed"
+
+
+PENDING_STATES = (State.PENDING_INTERNAL, State.PENDING_CUSTOMER)
+
+
+class ReasonType(models.TextChoices):
+    CUSTOMER_INITIATED_SUPPORT = "customer_initiated_support", "Customer-initiated support"
+    PROVIDER_INITIATED_SERVICE = "provider_initiated_service", "Provider-initiated service"
+    PROVIDER_INITIATED_REVIEW = "provider_initiated_review", "Provider-initiated review"
+    THIRD_PARTY_DATA_REQUEST = "third_party_data_request", "Third-party data request"
+    PRODUCTION_ALERT = "production_alert", "Production-alert response"
+
+
+class AccessLevel(models.TextChoices):
+    READ_ONLY = "read_only", "Read-only"
+    READ_WRITE = "read_write", "Read and write"
+
+
+class AccessRequest(models.Model):
+    """An engineer's request for time-boxed access to a tenant's resources.
+
+    Its state changes only in approvals.transitions. Whether access is active right now is
+    decided from the timestamps (approvals.policy), not from `state` alone.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="requests")
+    requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                  related_name="access_requests")
+    case_reference = models.CharField(max_length=64)
+    justification = models.TextField()
+    reason_type = models.CharField(max_length=40, choices=ReasonType.choices)
+    scope = models.JSONField(help_text="Resource identifiers; 'prefix/*' covers what is below.")
+    access_level = models.CharField(max_length=16, choices=AccessLevel.choices,
+                                    default=AccessLevel.READ_ONLY)
+    requested_duration = models.DurationField()
+    touches_customer_content = models.BooleanField(default=True)
+    state = models.CharField(max_length=20, choices=State.choices,
+                             default=State.PENDING_INTERNAL)
+    # Copied from the tenant's policy when the customer step starts, so a later policy change
+    # does not move the goalposts of a request already in front of approvers.
+    required_approvals = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Why the customer step was skipped, when it was ("lockbox_disabled", "no_customer_content").
+    customer_step_skipped = models.CharField(max_length=32, blank=True)
+
+    created_at = models.DateTimeField()
+    internal_expires_at = models.DateTimeField()
+    internal_decided_at = models.DateTimeField(null=True, blank=True)
+    customer_expires_at = models.DateTimeField(null=True, blank=True)
+    access_starts_at = models.DateTimeField(null=True, blank=True)
+    access_ends_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True,
+                                     help_text="When it reached a final state.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["tenant", "state", "-created_at"],
+                         name="request_tenant_state_idx"),
+            models.Index(fields=["requester", "state"], name="request_requester_state_idx"),
+            models.Index(fields=["state", "internal_expires_at"], name="request_internal_exp_idx"),
+            models.Index(fields=["state", "customer_expires_at"], name="request_customer_exp_idx"),
+            models.Index(fields=["state", "access_ends_at"], name="request_access_end_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(requested_duration__gt=timedelta(0)),
+                                   name="request_duration_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.reference} {self.case_reference} ({self.get_state_display()})"
+
+    @property
+    def reference(self):
+        """A short id a person can read aloud; the full UUID stays the key."""
+        return str(self.id)[:8].upper()
+
+
+class DecisionLevel(models.TextChoices):
+    INTERNAL = "internal", "Internal"
+    CUSTOMER = "customer", "Customer"
+
+
+class Verdict(models.TextChoices):
+    APPROVE = "approve", "Approved"
+    REJECT = "reject", "Rejected"
+
+
+class Decision(models.Model):
+    request = models.ForeignKey(AccessRequest, on_delete=models.CASCADE, related_name="decisions")
+    level = models.CharField(max_length=16, choices=DecisionLevel.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                              related_name="decisions")
+    verdict = models.CharField(max_length=16, choices=Verdict.choices)
+    comment = models.TextField(blank=True)
+    decided_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["decided_at"]
+        constraints = [
+            # The same person deciding twice counts once: the second attempt is refused.
+            models.UniqueConstraint(fields=["request", "level", "actor"],
+                                    name="decision_one_per_person"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_level_display()} {self.get_verdict_display()} by {self.actor}"
+
+
+class Transition(models.Model):
+    """The request's state history: one row per move, written with the move."""
+
+    request = models.ForeignKey(AccessRequest, on_delete=models.CASCADE,
+                                related_name="transitions")
+    from_state = models.CharField(max_length=20, choices=State.choices, blank=True)
+    to_state = models.CharField(max_length=20, choices=State.choices)
+    verb = models.CharField(max_length=32)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True,
+                              blank=True, related_name="+")
+    at = models.DateTimeField()
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self):
+        return f"{self.from_state or '—'} → {self.to_state} ({self.verb})"

@@ -1,0 +1,8 @@
+from celery import shared_task
+
+from approvals import sweep as sweeping
+
+
+@shared_task(name="approvals.tasks.sweep")
+def sweep():
+    return str(sweeping.sweep())

@@ -1,0 +1,345 @@
+"""The only place an access request's state changes.
+
+Every verb below is one function that, in one transaction:
+  1. locks the request row (so two people deciding at once are serialised),
+  2. checks that the move is allowed from the current state and at `now`,
+  3. checks that the actor may make it,
+  4. changes the state, appends the state history and writes the audit event.
+A refused move raises a TransitionError and writes nothing.
+"""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+
+from approvals import policy, roles
+from approvals.errors import AlreadyDecided, IllegalTransition, NotPermitted
+from approvals.models import (
+    PENDING_STATES,
+    AccessRequest,
+    Decision,
+    DecisionLevel,
+    State,
+    Tenant,
+    Transition,
+    Verdict,
+)
+from audit.services import record_event
+from lockbox_portal import clock
+
+
+class Verb(models.TextChoices):
+    SUBMIT = "submit", "submitted"
+    INTERNAL_APPROVE = "internal_approve", "approved internally"
+    INTERNAL_REJECT = "internal_reject", "rejected internally"
+    CUSTOMER_APPROVE = "customer_approve", "approved by the customer"
+    CUSTOMER_REJECT = "customer_reject", "rejected by the customer"
+    CANCEL = "cancel", "cancelled"
+    EXPIRE = "expire", "expired"
+    REVOKE = "revoke", "revoked"
+    RELEASE = "release", "released"
+    COMPLETE = "complete", "completed"
+
+
+# The lifecycle of DESIGN.md: which verb may act on which state, and where each can lead.
+ALLOWED = {
+    Verb.INTERNAL_APPROVE: {State.PENDING_INTERNAL},
+    Verb.INTERNAL_REJECT: {State.PENDING_INTERNAL},
+    Verb.CUSTOMER_APPROVE: {State.PENDING_CUSTOMER},
+    Verb.CUSTOMER_REJECT: {State.PENDING_CUSTOMER},
+    Verb.CANCEL: set(PENDING_STATES),
+    Verb.EXPIRE: set(PENDING_STATES),
+    Verb.REVOKE: {State.APPROVED},
+    Verb.RELEASE: {State.APPROVED},
+    Verb.COMPLETE: {State.APPROVED},
+}
+FINAL_STATES = {State.DENIED, State.EXPIRED, State.CANCELLED, State.REVOKED, State.COMPLETED}
+
+
+# --- Submitting ---------------------------------------------------------------------------------
+
+def submit_request(*, requester, tenant, case_reference, justification, reason_type, scope,
+                   requested_duration, access_level="read_only", touches_customer_content=True,
+                   now=None):
+    """An engineer asks for access. Raises ValidationError (bad input) or NotPermitted."""
+    now = now or clock.now()
+    if not roles.is_engineer(requester):
+        raise NotPermitted("Only support engineers can request access.")
+    if not isinstance(tenant, Tenant):
+        found = Tenant.objects.filter(slug=str(tenant)).first()
+        if found is None:
+            raise ValidationError({"tenant": f"There is no tenant {tenant!r}."})
+        tenant = found
+    cleaned = policy.clean_request(
+        tenant=tenant, case_reference=case_reference, justification=justification,
+        reason_type=reason_type, scope=scope, access_level=access_level,
+        requested_duration=requested_duration,
+    )
+    with transaction.atomic():
+        request = AccessRequest.objects.create(
+            tenant=tenant,
+            requester=requester,
+            touches_customer_content=bool(touches_customer_content),
+            state=State.PENDING_INTERNAL,
+            created_at=now,
+            internal_expires_at=now + settings.LOCKBOX_INTERNAL_APPROVAL_WINDOW,
+            **cleaned,
+        )
+        _history(request, "", Verb.SUBMIT, requester, now)
+        record_event(
+            chain=tenant.audit_chain, action="request.submitted", actor=requester,
+            request_id=request.pk, now=now,
+            data={
+                "case_reference": request.case_reference,
+                "reason_type": request.reason_type,
+                "justification": request.justification,
+                "scope": request.scope,
+                "access_level": request.access_level,
+                "requested_seconds": int(request.requested_duration.total_seconds()),
+                "touches_customer_content": request.touches_customer_content,
+                "internal_expires_at": _iso(request.internal_expires_at),
+            },
+        )
+    return request
+
+
+# --- The provider's internal step ---------------------------------------------------------------
+
+def internal_approve(*, request, actor, comment="", now=None):
+    """A manager approves. Goes to the customer, or straight to APPROVED when the tenant has
+    Lockbox off or the access touches no customer content (and says which)."""
+    now = now or clock.now()
+    with transaction.atomic():
+        req = _lock(request, Verb.INTERNAL_APPROVE, now)
+        _require_internal_approver(req, actor)
+        _decide(req, DecisionLevel.INTERNAL, actor, Verdict.APPROVE, comment, now)
+        req.internal_decided_at = now
+        skip = policy.customer_step_skip_reason(
+            lockbox_enabled=req.tenant.lockbox_enabled,
+            touches_customer_content=req.touches_customer_content,
+        )
+        if skip:
+            req.customer_step_skipped = skip
+            _grant(req, actor, now, level=DecisionLevel.INTERNAL, comment=comment,
+                   extra={"customer_step_skipped": skip})
+        else:
+            req.required_approvals = req.tenant.required_approvals
+            req.customer_expires_at = now + req.tenant.customer_approval_window
+            _move(req, State.PENDING_CUSTOMER, Verb.INTERNAL_APPROVE, actor, now,
+                  action="request.internal_approved", note=comment,
+                  data={"required_approvals": req.required_approvals,
+                        "customer_expires_at": _iso(req.customer_expires_at)})
+    return req
+
+
+def internal_reject(*, request, actor, comment="", now=None):
+    now = now or clock.now()
+    with transaction.atomic():
+        req = _lock(request, Verb.INTERNAL_REJECT, now)
+        _require_internal_approver(req, actor)
+        _decide(req, DecisionLevel.INTERNAL, actor, Verdict.REJECT, comment, now)
+        req.internal_decided_at = now
+        _move(req, State.DENIED, Verb.INTERNAL_REJECT, actor, now,
+              action="request.internal_rejected", note=comment)
+    return req
+
+
+# --- The customer's step ------------------------------------------------------------------------
+
+def customer_approve(*, request, actor, comment="", now=None):
+    """One of the tenant's approvers approves. Access is granted when `required_approvals`
+    distinct approvers have approved; until then the request stays pending."""
+    now = now or clock.now()
+    with transaction.atomic():
+        req = _lock(request, Verb.CUSTOMER_APPROVE, now)
+        _require_customer_approver(req, actor)
+        _decide(req, DecisionLevel.CUSTOMER, actor, Verdict.APPROVE, comment, now)
+        approvals = req.decisions.filter(level=DecisionLevel.CUSTOMER,
+                                         verdict=Verdict.APPROVE).count()
+        quorum = {"approvals": approvals, "required_approvals": req.required_approvals}
+        if approvals >= req.required_approvals:
+            _grant(req, actor, now, level=DecisionLevel.CUSTOMER, comment=comment, extra=quorum)
+        else:
+            record_event(chain=req.tenant.audit_chain, action="request.customer_approved",
+                         actor=actor, request_id=req.pk, now=now,
+                         data={**quorum, "comment": comment, "state": req.state})
+    return req
+
+
+def customer_reject(*, request, actor, comment="", now=None):
+    """Any one of the tenant's approvers can reject; that ends the request."""
+    now = now or clock.now()
+    with transaction.atomic():
+        req = _lock(request, Verb.CUSTOMER_REJECT, now)
+        _require_customer_approver(req, actor)
+        _decide(req, DecisionLevel.CUSTOMER, actor, Verdict.REJECT, comment, now)
+        _move(req, State.DENIED, Verb.CUSTOMER_REJECT, actor, now,
+              action="request.customer_rejected", note=comment)
+    return req
+
+
+# --- Ending a request ---------------------------------------------------------------------------
+
+def cancel(*, request, actor, comment="", now=None):
+    """The requester withdraws a request that is still pending."""
+    now = now or clock.now()
+    with transaction.atomic():
+        req = _lock(request, Verb.CANCEL, now)
+        if actor is None or actor.pk != req.requester_id:
+            raise NotPermitted("Only the engineer who made the request can cancel it.")
+        _move(req, State.CANCELLED, Verb.CANCEL, actor, now, action="request.cancelled",
+              note=comment)
+    return req
+
+
+def expire(*, request, now=None):
+    """The system closes a request whose approval window has lapsed."""
+    now = now or clock.now()
+    with transaction.atomic():
+        req = _lock(request, Verb.EXPIRE, now)
+        expires_at = policy.pending_expires_at(req)
+        if policy.window_open(expires_at, now):
+            raise IllegalTransition(
+                f"Request {req.reference} can still be decided until {_iso(expires_at)}."
+            )
+        _move(req, State.EXPIRED, Verb.EXPIRE, None, now, action="request.expired",
+              data={"window_ended_at": _iso(expires_at), "stage": req.state})
+    return req
+
+
+def revoke(*, request, actor, comment="", now=None):
+    """The customer (an approver or admin of the tenant) or the provider (an internal approver)
+    takes away access before its time box ends."""
+    now = now or clock.now()
+    with transaction.atomic():
+        req = _lock(request, Verb.REVOKE, now)
+        if actor is not None and actor.pk == req.requester_id:
+            raise NotPermitted("You cannot revoke your own access; release it instead.")
+        if roles.may_revoke_for_tenant(actor, req.tenant):
+            side = "customer"
+        elif roles.is_internal_approver(actor):
+            side = "provider"
+        else:
+            raise NotPermitted(
+                f"Only {req.tenant.name}'s approvers and admins, or the provider's internal "
+                "approvers, can revoke this access."
+            )
+        _move(req, State.REVOKED, Verb.REVOKE, actor, now, action="request.revoked",
+              note=comment, data={"side": side, "scheduled_end": _iso(req.access_ends_at)})
+    return req
+
+
+def release(*, request, actor, comment="", now=None):
+    """The engineer gives access back before the time box ends."""
+    now = now or clock.now()
+    with transaction.atomic():
+        req = _lock(request, Verb.RELEASE, now)
+        if actor is None or actor.pk != req.requester_id:
+            raise NotPermitted("Only the engineer who holds the access can release it.")
+        _move(req, State.COMPLETED, Verb.RELEASE, actor, now, action="request.released",
+              note=comment, data={"scheduled_end": _iso(req.access_ends_at)})
+    return req
+
+
+def complete(*, request, now=None):
+    """The system records that a time box has run out. Access already ended at
+    `access_ends_at` whether or not this ran: the access check reads the timestamps."""
+    now = now or clock.now()
+    with transaction.atomic():
+        req = _lock(request, Verb.COMPLETE, now)
+        if now < req.access_ends_at:
+            raise IllegalTransition(
+                f"Access for request {req.reference} runs until {_iso(req.access_ends_at)}."
+            )
+        _move(req, State.COMPLETED, Verb.COMPLETE, None, now, action="request.completed",
+              data={"ended_at": _iso(req.access_ends_at)})
+    return req
+
+
+# --- Shared steps -------------------------------------------------------------------------------
+
+def _lock(request, verb, now):
+    """Lock the row, then check the move is allowed from its state and at `now`."""
+    pk = request.pk if isinstance(request, AccessRequest) else request
+    req = (AccessRequest.objects.select_for_update(of=("self",))
+           .select_related("tenant").filter(pk=pk).first())
+    if req is None:
+        raise IllegalTransition("There is no such request.")
+    if req.state not in ALLOWED[verb]:
+        raise IllegalTransition(
+            f"Request {req.reference} is {req.get_state_display().lower()}; "
+            f"it cannot be {verb.label} now."
+        )
+    if verb in (Verb.INTERNAL_APPROVE, Verb.INTERNAL_REJECT, Verb.CUSTOMER_APPROVE,
+                Verb.CUSTOMER_REJECT, Verb.CANCEL):
+        expires_at = policy.pending_expires_at(req)
+        if not policy.window_open(expires_at, now):
+            raise IllegalTransition(
+                f"Request {req.reference} expired at {_iso(expires_at)}; it can no longer be "
+                f"{verb.label}."
+            )
+    if verb in (Verb.REVOKE, Verb.RELEASE) and not policy.is_access_active(req, now):
+        raise IllegalTransition(
+            f"Access for request {req.reference} already ended at {_iso(req.access_ends_at)}."
+        )
+    return req
+
+
+def _require_internal_approver(req, actor):
+    if actor is not None and actor.pk == req.requester_id:
+        raise NotPermitted("Nobody can decide on their own request.")
+    if not roles.is_internal_approver(actor):
+        raise NotPermitted("Only the provider's internal approvers can decide this step.")
+
+
+def _require_customer_approver(req, actor):
+    if actor is not None and actor.pk == req.requester_id:
+        raise NotPermitted("Nobody can decide on their own request.")
+    if not roles.is_tenant_approver(actor, req.tenant):
+        raise NotPermitted(f"Only {req.tenant.name}'s lockbox approvers can decide this request.")
+
+
+def _decide(req, level, actor, verdict, comment, now):
+    if req.decisions.filter(level=level, actor=actor).exists():
+        raise AlreadyDecided("You have already decided on this request; a person counts once.")
+    Decision.objects.create(request=req, level=level, actor=actor, verdict=verdict,
+                            comment=comment or "", decided_at=now)
+
+
+def _grant(req, actor, now, *, level, comment, extra):
+    start, end = policy.grant_window(
+        approved_at=now, requested=req.requested_duration, maximum=req.tenant.max_access_duration
+    )
+    req.access_starts_at, req.access_ends_at = start, end
+    verb = Verb.INTERNAL_APPROVE if level == DecisionLevel.INTERNAL else Verb.CUSTOMER_APPROVE
+    _move(req, State.APPROVED, verb, actor, now, action="request.approved", note=comment,
+          data={
+              "level": level,
+              "access_starts_at": _iso(start),
+              "access_ends_at": _iso(end),
+              "capped_by_policy": end - start < req.requested_duration,
+              **extra,
+          })
+
+
+def _move(req, to_state, verb, actor, now, *, action, note="", data=None):
+    from_state = req.state
+    req.state = to_state
+    if to_state in FINAL_STATES:
+        req.closed_at = now
+    req.save()
+    _history(req, from_state, verb, actor, now, note=note)
+    record_event(
+        chain=req.tenant.audit_chain, action=action, actor=actor, request_id=req.pk, now=now,
+        data={"from_state": from_state, "to_state": to_state, "comment": note or "",
+              **(data or {})},
+    )
+
+
+def _history(req, from_state, verb, actor, now, note=""):
+    Transition.objects.create(request=req, from_state=from_state, to_state=req.state, verb=verb,
+                              actor=actor, at=now, note=note or "")
+
+
+def _iso(moment):
+    return moment.isoformat() if moment is not None else None
