@@ -20,6 +20,10 @@ class Tenant(models.Model):
     required_approvals = models.PositiveSmallIntegerField(
         default=1, validators=[MinValueValidator(1), MaxValueValidator(10)]
     )
+    notification_emails = models.JSONField(
+        default=list, blank=True,
+        help_text="Extra addresses told about requests, besides the approvers themselves.",
+    )
     created_at = models.DateTimeField()
 
     class Meta:

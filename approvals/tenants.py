@@ -1,10 +1,15 @@
-"""Creating tenants and giving people roles. Each change is written to an audit chain."""
+"""Tenants, their policy and their people. Each change is written to an audit chain, with the
+old and new values, in the same transaction."""
 
 from datetime import timedelta
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 
+from approvals import roles as role_checks
+from approvals.errors import NotPermitted
 from approvals.models import (
     ProviderMembership,
     ProviderRole,
@@ -81,3 +86,180 @@ def add_provider_role(*, user, role, actor=None, now=None):
             record_event(chain=PROVIDER_CHAIN, action="provider_role.granted", actor=actor,
                          now=now, data={"user_id": user.pk, "email": user.email, "role": role})
     return membership
+
+
+# --- What a tenant admin changes ----------------------------------------------------------------
+
+POLICY_FIELDS = ("lockbox_enabled", "customer_approval_window", "max_access_duration",
+                 "required_approvals")
+
+
+def update_policy(*, tenant, actor, now=None, **values):
+    """Change the tenant's Lockbox policy. Returns the changes made ({} when nothing changed)."""
+    _require_admin(actor, tenant)
+    unknown = set(values) - set(POLICY_FIELDS)
+    if unknown:
+        raise ValidationError(f"Unknown policy fields: {', '.join(sorted(unknown))}.")
+    now = now or clock.now()
+    with transaction.atomic():
+        locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        changes = {f: (getattr(locked, f), v) for f, v in values.items()
+                   if getattr(locked, f) != v}
+        if not changes:
+            return {}
+        for field, (_, new) in changes.items():
+            setattr(locked, field, new)
+        _check_policy(locked)
+        locked.save(update_fields=list(changes))
+        record_event(chain=locked.audit_chain, action="tenant.policy_changed", actor=actor,
+                     now=now, data={f: {"old": _plain(old), "new": _plain(new)}
+                                    for f, (old, new) in changes.items()})
+    for field, (_, new) in changes.items():
+        setattr(tenant, field, new)
+    return changes
+
+
+def _check_policy(tenant):
+    errors = {}
+    for field in ("customer_approval_window", "max_access_duration"):
+        if not timedelta(0) < getattr(tenant, field) <= MAX_WINDOW:
+            errors[field] = "Must be longer than zero and at most 7 days."
+    if not 1 <= tenant.required_approvals <= 10:
+        errors["required_approvals"] = "Between 1 and 10."
+    approvers = TenantMembership.objects.filter(tenant=tenant, role=TenantRole.APPROVER,
+                                                user__is_active=True).count()
+    if tenant.lockbox_enabled and tenant.required_approvals > approvers:
+        errors["required_approvals"] = (
+            f"{tenant.name} has {approvers} approver(s); requiring {tenant.required_approvals} "
+            "approvals would let every request expire. Add approvers first."
+        )
+    if errors:
+        raise ValidationError(errors)
+
+
+def set_notification_emails(*, tenant, actor, emails, now=None):
+    _require_admin(actor, tenant)
+    cleaned = []
+    for raw in emails:
+        address = raw.strip().lower()
+        if not address:
+            continue
+        try:
+            validate_email(address)
+        except ValidationError:
+            raise ValidationError({"emails": f"{raw.strip()!r} is not an e-mail address."}) \
+                from None
+        if address not in cleaned:
+            cleaned.append(address)
+    if len(cleaned) > 20:
+        raise ValidationError({"emails": "Use at most 20 addresses (a list address counts once)."})
+    now = now or clock.now()
+    with transaction.atomic():
+        locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        if locked.notification_emails == cleaned:
+            return False
+        old = list(locked.notification_emails)
+        locked.notification_emails = cleaned
+        locked.save(update_fields=["notification_emails"])
+        record_event(chain=locked.audit_chain, action="tenant.notifications_changed",
+                     actor=actor, now=now, data={"old": old, "new": cleaned})
+    tenant.notification_emails = cleaned
+    return True
+
+
+def invite_member(*, tenant, email, roles, actor, now=None):
+    """Give a person roles in the tenant, creating their account when they have none.
+
+    Returns (user, new_account). The caller sends the invitation after commit: a one-time link
+    to set a password for a new account, a notice for an existing one.
+    """
+    _require_admin(actor, tenant)
+    email = (email or "").strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ValidationError({"email": "Enter a valid e-mail address."}) from None
+    roles = _clean_roles(roles)
+    now = now or clock.now()
+    User = get_user_model()
+    with transaction.atomic():
+        user = User.objects.filter(email__iexact=email).first()
+        new_account = user is None
+        if new_account:
+            user = User.objects.create_user(username=email, email=email, password=None)
+        elif TenantMembership.objects.filter(tenant=tenant, user=user).exists():
+            raise ValidationError({"email": f"{email} is already a member of {tenant.name}; "
+                                            "change their roles instead."})
+        for role in roles:
+            TenantMembership.objects.create(tenant=tenant, user=user, role=role, created_at=now)
+        record_event(chain=tenant.audit_chain, action="membership.invited", actor=actor,
+                     now=now, data={"user_id": user.pk, "email": email, "roles": roles,
+                                    "new_account": new_account})
+    return user, new_account
+
+
+def set_member_roles(*, tenant, user, roles, actor, now=None):
+    _require_admin(actor, tenant)
+    roles = _clean_roles(roles)
+    now = now or clock.now()
+    with transaction.atomic():
+        Tenant.objects.select_for_update().get(pk=tenant.pk)  # one membership change at a time
+        old = sorted(TenantMembership.objects.filter(tenant=tenant, user=user)
+                     .values_list("role", flat=True))
+        if not old:
+            raise ValidationError("That person is not a member of this tenant.")
+        if old == roles:
+            return False
+        if TenantRole.ADMIN in old and TenantRole.ADMIN not in roles:
+            _keep_an_admin(tenant, user)
+        TenantMembership.objects.filter(tenant=tenant, user=user).exclude(role__in=roles).delete()
+        for role in set(roles) - set(old):
+            TenantMembership.objects.create(tenant=tenant, user=user, role=role, created_at=now)
+        record_event(chain=tenant.audit_chain, action="membership.changed", actor=actor, now=now,
+                     data={"user_id": user.pk, "email": user.email, "old": old, "new": roles})
+    return True
+
+
+def remove_member(*, tenant, user, actor, now=None):
+    _require_admin(actor, tenant)
+    now = now or clock.now()
+    with transaction.atomic():
+        Tenant.objects.select_for_update().get(pk=tenant.pk)
+        old = sorted(TenantMembership.objects.filter(tenant=tenant, user=user)
+                     .values_list("role", flat=True))
+        if not old:
+            raise ValidationError("That person is not a member of this tenant.")
+        if TenantRole.ADMIN in old:
+            _keep_an_admin(tenant, user)
+        TenantMembership.objects.filter(tenant=tenant, user=user).delete()
+        record_event(chain=tenant.audit_chain, action="membership.removed", actor=actor, now=now,
+                     data={"user_id": user.pk, "email": user.email, "old": old})
+
+
+def _require_admin(actor, tenant):
+    if not role_checks.has_tenant_role(actor, tenant, TenantRole.ADMIN):
+        raise NotPermitted(f"Only {tenant.name}'s admins can change its settings.")
+
+
+def _clean_roles(roles):
+    roles = sorted(set(roles or []))
+    if not roles:
+        raise ValidationError({"roles": "Choose at least one role."})
+    unknown = [r for r in roles if r not in TenantRole.values]
+    if unknown:
+        raise ValidationError({"roles": f"Unknown role {unknown[0]!r}."})
+    return roles
+
+
+def _keep_an_admin(tenant, leaving):
+    others = (TenantMembership.objects.filter(tenant=tenant, role=TenantRole.ADMIN)
+              .exclude(user=leaving).filter(user__is_active=True).exists())
+    if not others:
+        raise ValidationError(f"{tenant.name} needs at least one admin; make someone else an "
+                              "admin first.")
+
+
+def _plain(value):
+    if isinstance(value, timedelta):
+        return int(value.total_seconds())
+    return value

@@ -1,23 +1,22 @@
 """The Django admin, as a read-only window for provider auditors behind a second factor."""
 
-from django_otp import devices_for_user
 from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
 
 from approvals.roles import is_provider_auditor
+from lockbox_portal.security.mfa import device_for_code
 
 
 class AdminSignInForm(OTPAdminAuthenticationForm):
     def _chosen_device(self, user):
-        """Use the person's only device when they did not pick one.
+        """Pick the device from the code's shape when the person did not pick one.
 
         django-otp asks for an explicit choice so that a wrong code is not counted against every
-        device; with a single device there is nothing to choose between.
+        device; the shape of the code (six digits, or a backup code) names exactly one.
         """
         device = super()._chosen_device(user)
         if device is None:
-            devices = list(devices_for_user(user, confirmed=True, for_verify=True))
-            if len(devices) == 1:
-                device = devices[0]
+            device = device_for_code(user, self.cleaned_data.get("otp_token", ""),
+                                     for_verify=True)
         return device
 
 

@@ -8,9 +8,10 @@ from django.urls import path
 from lockbox_portal.health import healthz
 
 SITE_URLCONFS = {
-    "customer": [],
-    "internal": ["lockbox_portal.urls_internal"],
-    "all": ["lockbox_portal.urls_internal"],
+    "customer": ["lockbox_portal.urls_accounts", "lockbox_portal.urls_customer"],
+    "internal": ["lockbox_portal.urls_accounts", "lockbox_portal.urls_internal"],
+    "all": ["lockbox_portal.urls_accounts", "lockbox_portal.urls_customer",
+            "lockbox_portal.urls_internal"],
 }
 
 urlpatterns = [path("healthz", healthz, name="healthz")]

@@ -64,6 +64,40 @@ def now():
     return datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
+@pytest.fixture
+def move_clock(monkeypatch):
+    """Move Lockbox's clock (lockbox_portal.clock.now) to the real time plus `delta`."""
+    from django.utils import timezone
+
+    from lockbox_portal import clock
+
+    def move(delta):
+        target = timezone.now() + delta
+        monkeypatch.setattr(clock, "now", lambda: target)
+
+    return move
+
+
+@pytest.fixture
+def serve_site(settings):
+    """Rebuild the URL configuration as a process with LOCKBOX_SITE=name would have it."""
+    import importlib
+
+    from django.urls import clear_url_caches
+
+    import lockbox_portal.urls
+
+    def serve(name):
+        settings.LOCKBOX_SITE = name
+        clear_url_caches()
+        importlib.reload(lockbox_portal.urls)
+
+    yield serve
+    settings.LOCKBOX_SITE = "all"
+    clear_url_caches()
+    importlib.reload(lockbox_portal.urls)
+
+
 # --- Personas -----------------------------------------------------------------------------------
 
 @pytest.fixture

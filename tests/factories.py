@@ -82,12 +82,33 @@ def request_in_state(state, *, engineer, manager, approver, tenant, now):
 
 
 def verify_with_otp(client, user):
-    """Sign `user` in with a verified second factor, as the OTP middleware expects."""
+    """Sign `user` in, verified with a backup code device; returns ten unused backup codes
+    (handy for step-up checks, which do not depend on the clock)."""
     from django_otp import DEVICE_ID_SESSION_KEY
 
-    device, _ = StaticDevice.objects.get_or_create(user=user, name="test")
+    from lockbox_portal.security import mfa
+
+    codes = mfa.new_backup_codes(user)
+    device = StaticDevice.objects.get(user=user)
     client.force_login(user)
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session.save()
-    return device
+    return codes
+
+
+def totp_device(user):
+    """A confirmed authenticator app with a known key, and a function giving its code at t."""
+    import time
+
+    from django_otp.oath import TOTP
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+
+    def code_at(seconds_from_now=0):
+        clock = TOTP(device.bin_key, device.step, device.t0, device.digits, 0)
+        clock.time = time.time() + seconds_from_now
+        return f"{clock.token():06d}"
+
+    return device, code_at

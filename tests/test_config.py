@@ -16,6 +16,7 @@ GOOD_PRODUCTION = {
     "ALLOWED_HOSTS": "lockbox.example.com",
     "DATABASE_URL": "postgres://lockbox@db.internal:5432/lockbox",
     "CELERY_BROKER_URL": "redis://redis.internal:6379/0",
+    "LOCKBOX_PORTAL_URL": "https://lockbox.example.com",
 }
 
 
@@ -43,12 +44,14 @@ def test_production_starts_with_good_values():
     ("DATABASE_URL", None, "Environment variable DATABASE_URL: is required"),
     ("DATABASE_URL", "nonsense", "Environment variable DATABASE_URL: "),
     ("CELERY_BROKER_URL", None, "Environment variable CELERY_BROKER_URL: is required"),
+    ("LOCKBOX_PORTAL_URL", None, "Environment variable LOCKBOX_PORTAL_URL: is required"),
     ("EMAIL_PORT", "smtp", "Environment variable EMAIL_PORT: expected a whole number"),
     ("EMAIL_PORT", "70000", "EMAIL_PORT: must be at most 65535"),
     ("EMAIL_USE_TLS", "sometimes", "EMAIL_USE_TLS: expected true or false"),
     ("LOCKBOX_SITE", "public", "LOCKBOX_SITE: must be one of all, customer, internal"),
     ("LOCKBOX_INTERNAL_APPROVAL_WINDOW_HOURS", "0", "must be at least 1"),
-    ("SESSION_COOKIE_AGE", "-5", "SESSION_COOKIE_AGE: must be at least 300"),
+    ("LOCKBOX_IDLE_TIMEOUT_MINUTES", "1", "LOCKBOX_IDLE_TIMEOUT_MINUTES: must be at least 5"),
+    ("LOCKBOX_WEBAUTHN_ORIGINS", "https://a.example,", "LOCKBOX_WEBAUTHN_ORIGINS: has an empty"),
 ])
 def test_a_bad_value_stops_production_start_up_naming_the_variable(variable, value, message):
     variables = dict(GOOD_PRODUCTION)

@@ -1,27 +1,11 @@
 """LOCKBOX_SITE chooses the site a process serves; the customer site routes no internal URL."""
 
-import importlib
-
 import pytest
-from django.test import override_settings
-from django.urls import clear_url_caches
-
-import lockbox_portal.urls
 
 
 @pytest.fixture
-def site(settings):
-    """Rebuild the URL configuration for a given LOCKBOX_SITE."""
-
-    def serve(name):
-        settings.LOCKBOX_SITE = name
-        clear_url_caches()
-        importlib.reload(lockbox_portal.urls)
-
-    yield serve
-    with override_settings(LOCKBOX_SITE="all"):
-        clear_url_caches()
-        importlib.reload(lockbox_portal.urls)
+def site(serve_site):
+    return serve_site
 
 
 INTERNAL_URLS = ["/internal/admin/", "/internal/admin/login/",
@@ -31,6 +15,16 @@ INTERNAL_URLS = ["/internal/admin/", "/internal/admin/login/",
 @pytest.mark.parametrize("url", INTERNAL_URLS)
 def test_the_customer_site_routes_no_internal_url(site, client, url, db):
     site("customer")
+    assert client.get(url).status_code == 404
+
+
+CUSTOMER_URLS = ["/", "/t/tenant-a/", "/t/tenant-a/history/", "/t/tenant-a/audit/",
+                 "/t/tenant-a/settings/", "/t/tenant-a/audit/export.csv"]
+
+
+@pytest.mark.parametrize("url", CUSTOMER_URLS)
+def test_the_internal_site_routes_no_customer_url(site, client, url, db):
+    site("internal")
     assert client.get(url).status_code == 404
 
 

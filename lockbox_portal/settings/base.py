@@ -4,6 +4,7 @@ local.py (make run), production.py and test.py build on this module; see README.
 variable.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 from csp.constants import NONE, SELF
@@ -23,6 +24,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 # site, or both (local development only). The customer deployment must not route internal URLs.
 LOCKBOX_SITE = env_choice("LOCKBOX_SITE", {"customer", "internal", "all"}, default="all")
 
+# Where people reach the customer portal; e-mailed links start with this.
+LOCKBOX_PORTAL_URL = env_str("LOCKBOX_PORTAL_URL", default="http://127.0.0.1:8000").rstrip("/")
+
 # How long a request may wait for the provider's internal approval before it expires.
 LOCKBOX_INTERNAL_APPROVAL_WINDOW = env_hours(
     "LOCKBOX_INTERNAL_APPROVAL_WINDOW_HOURS", 12, max_hours=24 * 14
@@ -35,11 +39,14 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "allauth",
     "allauth.account",
+    "allauth.usersessions",
+    "django_otp_webauthn",
     "audit",
     "approvals",
 ]
@@ -53,6 +60,9 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "allauth.usersessions.middleware.UserSessionsMiddleware",
+    "lockbox_portal.security.middleware.SessionLimitsMiddleware",
+    "lockbox_portal.security.middleware.RequireSecondFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
 ]
@@ -70,6 +80,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "lockbox_portal.context_processors.navigation",
             ],
         },
     },
@@ -88,14 +99,40 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# Accounts are e-mail addresses; nobody signs themselves up (invitations come with issue 3).
+# Accounts are e-mail addresses. Nobody signs themselves up: tenant admins invite people, who set
+# a password through a one-time link (see security.adapters and approvals.tenants).
+ACCOUNT_ADAPTER = "lockbox_portal.security.adapters.AccountAdapter"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_SESSION_REMEMBER = False
+ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
+USERSESSIONS_TRACK_ACTIVITY = True
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "/"
+# Invitations and password resets: the one-time link works for three days.
+PASSWORD_RESET_TIMEOUT = 3 * 24 * 3600
 
 # django-otp: name the issuer in authenticator apps so users can tell the two sites apart.
+# Throttling is on (each wrong code doubles the wait), and a TOTP code is accepted only once.
 OTP_TOTP_ISSUER = env_str("LOCKBOX_OTP_ISSUER", default="Lockbox")
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
+# Passkeys (WebAuthn) as a second factor after the password, never instead of it. Browsers accept
+# passkeys only on a domain (not an IP address) over HTTPS or on localhost.
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
+OTP_WEBAUTHN_RP_ID = env_str("LOCKBOX_WEBAUTHN_RP_ID", default="localhost")
+OTP_WEBAUTHN_RP_NAME = env_str("LOCKBOX_WEBAUTHN_RP_NAME", default="Lockbox")
+OTP_WEBAUTHN_ALLOWED_ORIGINS = env_list("LOCKBOX_WEBAUTHN_ORIGINS",
+                                        default=["http://localhost:8000"])
+
+# Sessions end after 30 idle minutes and at the latest 12 hours after sign-in; a decision needs a
+# second-factor check no older than 5 minutes, made for that very action.
+LOCKBOX_IDLE_TIMEOUT = timedelta(minutes=env_int("LOCKBOX_IDLE_TIMEOUT_MINUTES", 30,
+                                                 min_value=5, max_value=24 * 60))
+LOCKBOX_SESSION_MAX_AGE = env_hours("LOCKBOX_SESSION_MAX_HOURS", 12, max_hours=7 * 24)
+LOCKBOX_STEP_UP_MAX_AGE = timedelta(minutes=5)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -130,8 +167,9 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600, min_value=300, max_value=14 * 86400)
+SESSION_COOKIE_AGE = int(LOCKBOX_SESSION_MAX_AGE.total_seconds())
 CSRF_COOKIE_HTTPONLY = True
+CSRF_FAILURE_VIEW = "lockbox_portal.security.views.csrf_failure"
 
 # E-mail: the backend and its server, from the environment.
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")

@@ -12,6 +12,7 @@ if len(SECRET_KEY) < 50 or SECRET_KEY.startswith("django-insecure"):
     raise EnvError("SECRET_KEY", "must be a random value of at least 50 characters")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS")
+LOCKBOX_PORTAL_URL = env_str("LOCKBOX_PORTAL_URL").rstrip("/")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
 DATABASES = {"default": database_from_env()}
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60, min_value=0)

@@ -26,12 +26,24 @@ def chromium():
 
 @pytest.fixture
 def page(chromium, live_server):
-    """A fresh browser context; console errors (a CSP violation among them) fail the test."""
+    """A fresh browser context. Script errors, CSP violations and any stylesheet, script or
+    image that fails to load fail the test; a page answered with 400 (a form sent back with
+    its errors) does not."""
     context = chromium.new_context(viewport={"width": 1280, "height": 900},
                                    base_url=live_server.url)
     page = context.new_page()
     errors = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+
+    def on_console(message):
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            errors.append(message.text)
+
+    def on_response(response):
+        if response.status >= 400 and response.request.resource_type != "document":
+            errors.append(f"{response.status} {response.url}")
+
+    page.on("console", on_console)
+    page.on("response", on_response)
     page.on("pageerror", lambda e: errors.append(str(e)))
     yield page
     context.close()

@@ -1,0 +1,32 @@
+"""The one way a portal view finds its tenant: from the URL, for a member of it."""
+
+from functools import wraps
+
+from django.core.exceptions import PermissionDenied
+
+from approvals import selectors
+from approvals.models import TenantRole
+
+ROLE_NAMES = {r.value: r.label for r in TenantRole}
+
+
+def tenant_page(*roles):
+    """Give the view the tenant named in the URL and the user's roles in it.
+
+    Not a member: 404, so nobody learns which tenants exist. A member without any of `roles`:
+    403, with the roles that would allow it.
+    """
+
+    def decorate(view):
+        @wraps(view)
+        def wrapper(request, slug, *args, **kwargs):
+            tenant, held = selectors.get_tenant_for_user(request.user, slug)
+            if roles and not held & set(roles):
+                needed = " or ".join(ROLE_NAMES[r].lower() for r in roles)
+                raise PermissionDenied(f"This page is for a {needed} of {tenant.name}.")
+            request.tenant, request.tenant_roles = tenant, held
+            return view(request, tenant, *args, **kwargs)
+
+        return wrapper
+
+    return decorate

@@ -1,0 +1,152 @@
+"""The customer portal: dashboard, one request, deciding, history."""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count, Exists, OuterRef, Q
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from approvals import policy, selectors, timeline
+from approvals import transitions as t
+from approvals.errors import TransitionError
+from approvals.forms import DecisionForm, HistoryFilterForm
+from approvals.models import Decision, DecisionLevel, State, TenantRole, Verdict
+from approvals.views.access import tenant_page
+from lockbox_portal import clock
+from lockbox_portal.security import stepup
+
+APPROVER, ADMIN = TenantRole.APPROVER, TenantRole.ADMIN
+PAGE_SIZE = 25
+
+
+def home(request):
+    tenants = list(selectors.tenants_for_user(request.user))
+    if len(tenants) == 1:
+        return redirect("portal:tenant_dashboard", tenants[0].slug)
+    return render(request, "customer/pick_tenant.html", {"tenants": tenants})
+
+
+@tenant_page()
+def dashboard(request, tenant):
+    now = clock.now()
+    mine = Decision.objects.filter(request=OuterRef("pk"), level=DecisionLevel.CUSTOMER,
+                                   actor=request.user)
+    waiting = selectors.awaiting_customer(tenant, now).annotate(
+        approvals=Count("decisions", filter=Q(decisions__level=DecisionLevel.CUSTOMER,
+                                              decisions__verdict=Verdict.APPROVE)),
+        decided_by_me=Exists(mine),
+    )
+    return render(request, "customer/dashboard.html", {
+        "tenant": tenant,
+        "waiting": waiting,
+        "active": selectors.active_grants(tenant, now),
+        "with_provider": selectors.awaiting_provider(tenant, now),
+        "can_decide": APPROVER in request.tenant_roles,
+        "can_revoke": bool({APPROVER, ADMIN} & request.tenant_roles),
+        "now": now,
+    })
+
+
+@tenant_page()
+def request_detail(request, tenant, pk):
+    now = clock.now()
+    req = selectors.get_request_for_user(request.user, tenant, pk)
+    decisions = list(req.decisions.select_related("actor").filter(level=DecisionLevel.CUSTOMER))
+    events = [(e, timeline.describe(e)) for e in timeline.events_for_request(tenant, req.pk)]
+    return render(request, "customer/request.html", {
+        "tenant": tenant,
+        "req": req,
+        "shown_state": policy.effective_state(req, now),
+        "expires_at": policy.pending_expires_at(req),
+        "active": policy.is_access_active(req, now),
+        "approvals": sum(d.verdict == Verdict.APPROVE for d in decisions),
+        "events": events,
+        "can_decide": _can_decide(request, req, decisions, now),
+        "can_revoke": (bool({APPROVER, ADMIN} & request.tenant_roles)
+                       and policy.is_access_active(req, now)),
+        "now": now,
+    })
+
+
+def _can_decide(request, req, decisions, now):
+    return (APPROVER in request.tenant_roles
+            and req.state == State.PENDING_CUSTOMER
+            and policy.window_open(req.customer_expires_at, now)
+            and req.requester_id != request.user.pk
+            and all(d.actor_id != request.user.pk for d in decisions))
+
+
+DECISIONS = {
+    # verb: (transition, roles allowed, comment required, button, done message)
+    "approve": (t.customer_approve, {APPROVER}, False, "Approve access",
+                "You approved request {ref}."),
+    "reject": (t.customer_reject, {APPROVER}, True, "Reject request",
+               "You rejected request {ref}. The engineer will not get access."),
+    "revoke": (t.revoke, {APPROVER, ADMIN}, False, "Revoke access now",
+               "You revoked request {ref}. The engineer's access has ended."),
+}
+
+
+@tenant_page(APPROVER, ADMIN)
+def decide(request, tenant, pk, verb):
+    """Confirm a decision, with a fresh second-factor check bound to this request and verb."""
+    move, allowed, comment_required, button, done = DECISIONS[verb]
+    if not allowed & request.tenant_roles:
+        raise PermissionDenied("Only the tenant's lockbox approvers can decide requests.")
+    now = clock.now()
+    req = selectors.get_request_for_user(request.user, tenant, pk)
+    action = f"{verb}:{req.pk}"
+    back = reverse("portal:request", args=[tenant.slug, req.pk])
+    still_open = (policy.is_access_active(req, now) if verb == "revoke"
+                  else req.state == State.PENDING_CUSTOMER
+                  and policy.window_open(req.customer_expires_at, now))
+    if not still_open:
+        messages.info(request, f"Request {req.reference} is "
+                               f"{policy.effective_state(req, now).label.lower()}; there is "
+                               "nothing to decide any more.")
+        return redirect(back)
+    # The code is checked first, even if the rest of the form needs fixing, so a person who
+    # typed a good code is not asked for another one.
+    problem = stepup.confirm(request, action, request.POST.get("code"), now=now) \
+        if request.method == "POST" else ""
+    form = DecisionForm(request.POST if request.method == "POST" else None,
+                        comment_required=comment_required,
+                        needs_code=bool(problem) or not stepup.is_fresh(request, action, now=now))
+    if request.method == "POST" and form.is_valid() and not problem:
+        try:
+            move(request=req.pk, actor=request.user, comment=form.cleaned_data["comment"],
+                 now=now)
+        except TransitionError as refused:
+            messages.error(request, refused.message)
+        else:
+            messages.success(request, done.format(ref=req.reference))
+        return redirect(back)
+    if problem:
+        form.add_error("code", problem)
+    if form.needs_code:
+        stepup.offer(request, action)
+    return render(request, "customer/decide.html", {
+        "tenant": tenant, "req": req, "verb": verb, "form": form, "button": button,
+        "grant_ends_at": now + min(req.requested_duration, tenant.max_access_duration),
+        "approvals": req.decisions.filter(level=DecisionLevel.CUSTOMER,
+                                          verdict=Verdict.APPROVE).count(),
+        "now": now,
+    }, status=400 if form.errors else 200)
+
+
+@tenant_page()
+def history(request, tenant):
+    now = clock.now()
+    form = HistoryFilterForm(request.GET or None)
+    since, until = form.bounds()
+    rows = selectors.tenant_history(tenant, now=now, since=since, until=until,
+                                    state=form.cleaned_data.get("state") if form.is_valid()
+                                    else None)
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "customer/history.html", {
+        "tenant": tenant, "form": form, "page": page, "query": query.urlencode(), "now": now,
+        "rows": [(r, policy.effective_state(r, now)) for r in page],
+    })

@@ -1,0 +1,52 @@
+"""The tenant's audit log in the portal: search, export, and whether the chain verifies."""
+
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import render
+
+from approvals.views.access import tenant_page
+from audit import export, selectors
+from audit.chain import verify_chain
+from audit.forms import AuditSearchForm
+from lockbox_portal import clock
+
+FORMATS = {
+    "csv": (export.csv_lines, "text/csv; charset=utf-8"),
+    "jsonl": (export.jsonl_lines, "application/x-ndjson; charset=utf-8"),
+}
+
+
+def _search(request, tenant):
+    form = AuditSearchForm(request.GET or None,
+                           actions=selectors.actions_in_chain(tenant.audit_chain))
+    return form, selectors.search_events(tenant.audit_chain, **form.filters())
+
+
+def _cursor(request, name):
+    value = request.GET.get(name, "")
+    return int(value) if value.isdigit() else None
+
+
+@tenant_page()
+def search(request, tenant):
+    form, rows = _search(request, tenant)
+    events, older, newer = selectors.keyset_page(
+        rows, before=_cursor(request, "before"), after=_cursor(request, "after"))
+    query = request.GET.copy()
+    for key in ("before", "after"):
+        query.pop(key, None)
+    return render(request, "customer/audit.html", {
+        "tenant": tenant, "form": form, "events": events, "older": older, "newer": newer,
+        "query": query.urlencode(), "verification": verify_chain(tenant.audit_chain),
+    })
+
+
+@tenant_page()
+def download(request, tenant, fmt):
+    if fmt not in FORMATS:
+        raise Http404
+    lines, content_type = FORMATS[fmt]
+    _, rows = _search(request, tenant)
+    response = StreamingHttpResponse(lines(rows), content_type=content_type)
+    name = f"lockbox-audit-{tenant.slug}-{clock.now().date().isoformat()}.{fmt}"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response

@@ -1,0 +1,1 @@
+"""Site-wide security: sign-in rules, second factors, step-up, session limits."""

@@ -1,0 +1,103 @@
+"""Every page needs a signed-in person with a verified second factor, unless it is listed here."""
+
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.shortcuts import redirect
+from django.urls import Resolver404, resolve, reverse
+
+from lockbox_portal import clock
+from lockbox_portal.security import mfa
+
+# Reachable by anyone: signing in and recovering a password.
+PUBLIC = {
+    "healthz",
+    "account_login",
+    "account_logout",
+    "account_signup",
+    "account_inactive",
+    "account_reset_password",
+    "account_reset_password_done",
+    "account_reset_password_from_key",
+    "account_reset_password_from_key_done",
+}
+# Reachable after the password alone: finishing sign-in with a second factor, or setting one up.
+PASSWORD_ONLY = {
+    "mfa_verify",
+    "mfa_setup",
+    "otp_webauthn:credential-authentication-begin",
+    "otp_webauthn:credential-authentication-complete",
+    "otp_webauthn:js-i18n-catalog",
+}
+SIGNED_IN_AT = "lockbox_signed_in_at"
+LAST_SEEN = "lockbox_last_seen"
+
+
+def _view_name(request):
+    """The resolved view name; "admin" for any admin site, which signs people in itself."""
+    try:
+        match = resolve(request.path_info)
+    except Resolver404:
+        return None
+    return "admin" if "admin" in match.app_names else match.view_name
+
+
+class RequireSecondFactorMiddleware:
+    """Default deny: a page not listed above needs a verified second factor.
+
+    The Django admin keeps its own OTP sign-in (django_otp.admin) and is left to it.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        name = _view_name(request)
+        if name is None or name in PUBLIC or name == "admin":
+            return self.get_response(request)
+        user = request.user
+        here = request.get_full_path()
+        if not user.is_authenticated:
+            return redirect(f"{reverse('account_login')}?{urlencode({'next': here})}")
+        if user.is_verified() or name in PASSWORD_ONLY:
+            return self.get_response(request)
+        step = "mfa_verify" if mfa.has_second_factor(user) else "mfa_setup"
+        return redirect(f"{reverse(step)}?{urlencode({'next': here})}")
+
+
+class SessionLimitsMiddleware:
+    """End a session after LOCKBOX_IDLE_TIMEOUT without requests, and LOCKBOX_SESSION_MAX_AGE
+    after sign-in, whatever happens in between."""
+
+    # Writing the session on every request costs a database write; a minute's precision is plenty.
+    TOUCH_EVERY = 60
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.user.is_authenticated:
+            ended = self._check(request)
+            if ended:
+                logout(request)
+                messages.info(request, ended)
+                return redirect(f"{reverse('account_login')}?"
+                                f"{urlencode({'next': request.get_full_path()})}")
+        return self.get_response(request)
+
+    def _check(self, request):
+        now = clock.now().timestamp()
+        session = request.session
+        signed_in_at = session.setdefault(SIGNED_IN_AT, now)
+        last_seen = session.get(LAST_SEEN, now)
+        if now - last_seen > settings.LOCKBOX_IDLE_TIMEOUT.total_seconds():
+            minutes = int(settings.LOCKBOX_IDLE_TIMEOUT.total_seconds() // 60)
+            return f"You were signed out after {minutes} minutes without activity."
+        if now - signed_in_at > settings.LOCKBOX_SESSION_MAX_AGE.total_seconds():
+            hours = int(settings.LOCKBOX_SESSION_MAX_AGE.total_seconds() // 3600)
+            return f"You were signed out because you signed in more than {hours} hours ago."
+        if now - last_seen >= self.TOUCH_EVERY or LAST_SEEN not in session:
+            session[LAST_SEEN] = now
+        return ""

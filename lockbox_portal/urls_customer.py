@@ -1,0 +1,33 @@
+"""The customer portal (internet-facing). It must never include lockbox_portal.urls_internal."""
+
+from django.urls import include, path
+
+from approvals.views import customer, tenant_settings
+from audit import views as audit
+
+portal = [
+    path("", customer.home, name="home"),
+    path("t/<slug:slug>/", customer.dashboard, name="tenant_dashboard"),
+    path("t/<slug:slug>/requests/<uuid:pk>/", customer.request_detail, name="request"),
+    path("t/<slug:slug>/requests/<uuid:pk>/approve/", customer.decide, {"verb": "approve"},
+         name="approve"),
+    path("t/<slug:slug>/requests/<uuid:pk>/reject/", customer.decide, {"verb": "reject"},
+         name="reject"),
+    path("t/<slug:slug>/requests/<uuid:pk>/revoke/", customer.decide, {"verb": "revoke"},
+         name="revoke"),
+    path("t/<slug:slug>/history/", customer.history, name="history"),
+    path("t/<slug:slug>/audit/", audit.search, name="audit"),
+    path("t/<slug:slug>/audit/export.<str:fmt>", audit.download, name="audit_export"),
+    path("t/<slug:slug>/settings/", tenant_settings.policy, name="settings"),
+    path("t/<slug:slug>/settings/members/", tenant_settings.members, name="members"),
+    path("t/<slug:slug>/settings/members/<int:user_id>/", tenant_settings.member,
+         name="member"),
+    path("t/<slug:slug>/settings/members/<int:user_id>/remove/",
+         tenant_settings.remove_member, name="remove_member"),
+    path("t/<slug:slug>/settings/notifications/", tenant_settings.notifications,
+         name="notifications"),
+]
+
+urlpatterns = [
+    path("", include((portal, "portal"))),
+]
