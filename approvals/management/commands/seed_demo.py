@@ -20,11 +20,15 @@ class Command(BaseCommand):
             self.stdout.write("The demo is already loaded; nothing was added.")
         codes = demo.backup_codes()
         self.stdout.write(
-            "\nSign in to the provider admin (read-only) at http://127.0.0.1:8000/internal/admin/\n"
-            f"  username: {demo.ADMIN_EMAIL}\n"
+            "\nCustomer portal: http://localhost:8000/ (passkeys need 'localhost', not the IP)\n"
+            "  e-mail: approver1@contoso.example (or admin@, approver2@, compliance@ at\n"
+            "          contoso.example or fabrikam.example)\n"
             f"  password: {demo.DEMO_PASSWORD}\n"
-            f"  OTP token: any one of these one-time backup codes: {' '.join(codes)}\n"
-            "Every demo account uses the same password; their e-mail addresses are "
-            "<admin|approver1|approver2|compliance>@<contoso|fabrikam>.example and "
-            "<engineer1|engineer2|manager1|manager2|auditor>@provider.example.\n"
+            "  code: every demo account has an authenticator set up; print its current code with\n"
+            "        .venv/bin/python manage.py demo_code approver1@contoso.example\n"
+            "\nProvider admin (read-only): http://localhost:8000/internal/admin/\n"
+            f"  username: {demo.ADMIN_EMAIL}   password: {demo.DEMO_PASSWORD}\n"
+            f"  OTP token: `manage.py demo_code {demo.ADMIN_EMAIL}`, or a backup code: "
+            f"{' '.join(codes)}\n"
+            "Provider accounts: <engineer1|engineer2|manager1|manager2|auditor>@provider.example\n"
         )
