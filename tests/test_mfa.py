@@ -167,3 +167,22 @@ def test_there_is_no_self_sign_up(db):
     from django.contrib.auth import get_user_model
 
     assert not get_user_model().objects.filter(email="new@x.test").exists()
+
+
+def test_a_forgotten_password_is_reset_through_a_mailed_link(approver_a, tenant_a):
+    from django.core import mail
+
+    client = Client()
+    client.post(reverse("account_reset_password"), {"email": approver_a.email})
+    assert len(mail.outbox) == 1
+    link = re.search(r"https?://[^/\s]+(/accounts/password/reset/key/\S+)", mail.outbox[0].body)
+    form = client.get(link.group(1), follow=True)
+    client.post(form.redirect_chain[-1][0], {"password1": "another long passphrase 7",
+                                             "password2": "another long passphrase 7"})
+    approver_a.refresh_from_db()
+    assert approver_a.check_password("another long passphrase 7")
+    # A new password still leads to the second factor, not into the portal.
+    fresh = Client()
+    fresh.post(reverse("account_login"), {"login": approver_a.email,
+                                          "password": "another long passphrase 7"})
+    assert fresh.get("/t/tenant-a/")["Location"].startswith(reverse("mfa_setup"))

@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from tests.factories import totp_device
 from tests.portal import make_requests, portal_urls, signed_in
 
 URLS = ["home", "dashboard", "request", "approve", "reject", "revoke", "history", "audit",
@@ -22,6 +23,7 @@ READER = {"dashboard": 200, "request": 200, "history": 200, "audit": 200, "expor
 EXPECTED = {
     "anonymous": dict.fromkeys(URLS, "login"),
     "password_only": {**dict.fromkeys(URLS, "verify"), "mfa_verify": 200},
+    "no_second_factor": {**dict.fromkeys(URLS, "setup"), "mfa_setup": 200},
     "outsider": {"home": 200, **NOT_A_MEMBER},
     "engineer": {"home": 200, **NOT_A_MEMBER},
     "approver_b": {"home": "->dashboard_b", **NOT_A_MEMBER},
@@ -49,12 +51,12 @@ def world(request, engineer, manager, approver_a, approver_b, admin_a, reader_a,
 def _client(persona, people):
     if persona == "anonymous":
         return Client()
-    if persona == "password_only":
+    if persona in ("password_only", "no_second_factor"):
+        # Signed in with the password only; one has an authenticator app, one has none yet.
         client = Client()
         user = people["approver_a"]
-        from tests.factories import totp_device
-
-        totp_device(user)
+        if persona == "password_only":
+            totp_device(user)
         client.force_login(user)
         return client
     return signed_in(people[persona])
@@ -68,6 +70,8 @@ def _outcome(response, urls):
         return "login"
     if location.startswith("/mfa/verify/"):
         return "verify"
+    if location.startswith("/mfa/setup/"):
+        return "setup"
     for name, url in urls.items():
         if location == url:
             return f"->{name}"
