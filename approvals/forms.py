@@ -4,7 +4,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from django import forms
 
-from approvals.models import State, TenantRole
+from approvals.models import AccessLevel, ReasonType, State, TenantRole
 from lockbox_portal.security.forms import StepUpMixin
 
 MAX_COMMENT = 2000
@@ -126,3 +126,82 @@ class NotificationsForm(StepUpMixin, forms.Form):
     def addresses(self):
         return [line for line in self.cleaned_data["emails"].replace(",", "\n").splitlines()
                 if line.strip()]
+
+
+# --- The internal site --------------------------------------------------------------------------
+
+DURATIONS = [(15, "15 minutes"), (30, "30 minutes"), (60, "1 hour"), (120, "2 hours"),
+             (180, "3 hours"), (240, "4 hours"), (360, "6 hours"), (480, "8 hours"),
+             (720, "12 hours"), (1440, "24 hours")]
+
+
+class ChooseTenantForm(forms.Form):
+    tenant = forms.ChoiceField(label="Customer tenant")
+
+    def __init__(self, *args, tenants=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["tenant"].choices = [("", "Choose…"), *[(t.slug, t.name) for t in tenants]]
+
+
+class AccessRequestForm(forms.Form):
+    case_reference = forms.CharField(label="Support case", max_length=64,
+                                     help_text="The ticket this access is for, e.g. CASE-40211.")
+    reason_type = forms.ChoiceField(label="Reason", choices=ReasonType.choices)
+    justification = forms.CharField(
+        label="Justification", max_length=4000, widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="What you need to look at and why. The customer's approvers read this.")
+    scope = forms.CharField(
+        label="Resources", widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
+        help_text="One per line, as narrow as the task allows. End with /* to include "
+                  "everything below it.")
+    access_level = forms.ChoiceField(label="Access", choices=AccessLevel.choices,
+                                     initial=AccessLevel.READ_ONLY, widget=forms.RadioSelect)
+    duration = forms.TypedChoiceField(label="For how long", coerce=int, choices=DURATIONS,
+                                      initial=60)
+    touches_customer_content = forms.BooleanField(
+        label="Touches customer content", required=False, initial=True,
+        help_text="Untick only when the work reads no customer data (say, restarting a "
+                  "service); then the provider's approval alone grants it, and the customer "
+                  "sees that.")
+
+    def __init__(self, *args, tenant=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if tenant is not None:
+            most = tenant.max_access_duration
+            self.fields["duration"].choices = [
+                (minutes, label if timedelta(minutes=minutes) <= most
+                 else f"{label} (more than {tenant.name} allows)")
+                for minutes, label in DURATIONS]
+
+    def request_fields(self):
+        data = self.cleaned_data
+        return {
+            "case_reference": data["case_reference"],
+            "reason_type": data["reason_type"],
+            "justification": data["justification"],
+            "scope": data["scope"],
+            "access_level": data["access_level"],
+            "requested_duration": timedelta(minutes=data["duration"]),
+            "touches_customer_content": data["touches_customer_content"],
+        }
+
+
+# Field names of approvals.policy.clean_request's errors, as this form calls them.
+REQUEST_FORM_FIELDS = {"requested_duration": "duration", "tenant": None}
+
+
+class QueueFilterForm(forms.Form):
+    tenant = forms.ChoiceField(label="Tenant", required=False)
+    reason = forms.ChoiceField(label="Reason", required=False,
+                               choices=[("", "Any reason"), *ReasonType.choices])
+
+    def __init__(self, *args, tenants=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["tenant"].choices = [("", "All tenants"),
+                                         *[(t.slug, t.name) for t in tenants]]
+
+
+class NoteForm(forms.Form):
+    body = forms.CharField(label="Add an internal note", max_length=4000,
+                           widget=forms.Textarea(attrs={"rows": 3}),
+                           help_text="Seen by provider staff only, never by the customer.")

@@ -224,3 +224,19 @@ class Transition(models.Model):
 
     def __str__(self):
         return f"{self.from_state or '—'} → {self.to_state} ({self.verb})"
+
+
+class RequestNote(models.Model):
+    """A provider-internal note on a request: never shown on the customer portal."""
+
+    request = models.ForeignKey(AccessRequest, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                               related_name="+")
+    body = models.TextField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"Note by {self.author} on {self.request.reference}"

@@ -4,6 +4,7 @@ query itself, so a missing scope is an empty result (a 404), never another tenan
 from django.db.models import Q
 from django.http import Http404
 
+from approvals import roles
 from approvals.models import AccessRequest, State, Tenant, TenantMembership
 
 
@@ -83,3 +84,36 @@ def _shown_as(state, now):
     if state == State.APPROVED:
         return Q(state=state) & ~ended
     return Q(state=state)
+
+
+# --- The provider's side ------------------------------------------------------------------------
+
+def internal_queue(now, *, tenant=None, reason=None):
+    """Requests waiting for an internal approver, across all tenants, oldest first."""
+    rows = (AccessRequest.objects.select_related("tenant", "requester")
+            .filter(state=State.PENDING_INTERNAL, internal_expires_at__gt=now))
+    if tenant:
+        rows = rows.filter(tenant__slug=tenant)
+    if reason:
+        rows = rows.filter(reason_type=reason)
+    return rows.order_by("created_at", "id")
+
+
+def count_internal_queue(now):
+    return internal_queue(now).count()
+
+
+def requests_of(engineer):
+    return (AccessRequest.objects.select_related("tenant")
+            .filter(requester=engineer).order_by("-created_at", "-id"))
+
+
+def get_request_for_provider(user, pk):
+    """Managers and auditors may open any request; an engineer only their own."""
+    rows = AccessRequest.objects.select_related("tenant", "requester").filter(pk=pk)
+    if not (roles.is_internal_approver(user) or roles.is_provider_auditor(user)):
+        rows = rows.filter(requester=user)
+    found = rows.first()
+    if found is None:
+        raise Http404("No such request.")
+    return found

@@ -29,6 +29,8 @@ ACTION_LABELS = {
     "tenant.policy_changed": "Policy changed",
     "tenant.notifications_changed": "Notification addresses changed",
     "membership.granted": "Role given",
+    "provider_role.granted": "Provider role given",
+    "request.note_added": "Internal note",
     "membership.invited": "Person invited",
     "membership.changed": "Roles changed",
     "membership.removed": "Person removed",

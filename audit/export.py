@@ -33,7 +33,7 @@ class _Echo:
 def csv_lines(events):
     writer = csv.writer(_Echo())
     yield writer.writerow(COLUMNS)
-    for event in events.order_by("seq").iterator(chunk_size=2000):
+    for event in events.order_by("chain", "seq").iterator(chunk_size=2000):
         row = _record(event)
         row["data"] = json.dumps(row["data"], sort_keys=True, separators=(",", ":"),
                                  ensure_ascii=False)
@@ -41,5 +41,5 @@ def csv_lines(events):
 
 
 def jsonl_lines(events):
-    for event in events.order_by("seq").iterator(chunk_size=2000):
+    for event in events.order_by("chain", "seq").iterator(chunk_size=2000):
         yield json.dumps(_record(event), sort_keys=True, ensure_ascii=False) + "\n"

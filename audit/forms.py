@@ -13,8 +13,14 @@ class AuditSearchForm(DateRangeForm):
     q = forms.CharField(label="Text", required=False, max_length=200,
                         widget=forms.TextInput(attrs={"placeholder": "words in the event"}))
 
-    def __init__(self, *args, actions=(), **kwargs):
+    def __init__(self, *args, actions=(), chains=None, **kwargs):
         super().__init__(*args, **kwargs)
+        if chains is not None:
+            # Provider auditors search one chain or all of them.
+            self.fields["chain"] = forms.ChoiceField(
+                label="Chain", required=False,
+                choices=[("", "Every chain"), *[(c, c) for c in chains]])
+            self.order_fields(["chain"])
         self.fields["action"].choices = [("", "Anything"),
                                          *[(a, action_label(a)) for a in actions]]
 

@@ -9,7 +9,8 @@ from audit.models import AuditEvent
 
 
 def search_events(chain, *, since=None, until=None, actor="", action="", request="", text=""):
-    rows = AuditEvent.objects.filter(chain=chain)
+    """Events of one chain, or of every chain when `chain` is None (provider auditors only)."""
+    rows = AuditEvent.objects.all() if chain is None else AuditEvent.objects.filter(chain=chain)
     if since:
         rows = rows.filter(occurred_at__gte=since)
     if until:
@@ -40,26 +41,27 @@ def _by_request(rows, value):
 
 
 def actions_in_chain(chain):
-    return list(AuditEvent.objects.filter(chain=chain).order_by("action")
-                .values_list("action", flat=True).distinct())
+    rows = AuditEvent.objects.all() if chain is None else AuditEvent.objects.filter(chain=chain)
+    return list(rows.order_by("action").values_list("action", flat=True).distinct())
 
 
 def keyset_page(rows, *, before=None, after=None, size=50):
-    """Newest first, `size` at a time, by sequence number: as fast on page 1,000 as on page 1.
+    """Newest first, `size` at a time, by row id: as fast on page 1,000 as on page 1.
 
-    Returns (events, older_cursor, newer_cursor); a cursor is None when there is nothing there.
+    Within one chain id order is sequence order (appends to a chain are serialised), and across
+    chains it is the order events were written. Returns (events, older_cursor, newer_cursor);
+    a cursor is None when there is nothing in that direction.
     """
     if after is not None:
-        chunk = list(rows.filter(seq__gt=after).order_by("seq")[:size + 1])
-        has_newer = len(chunk) > size
+        chunk = list(rows.filter(pk__gt=after).order_by("pk")[:size + 1])
         events = list(reversed(chunk[:size]))
-        older = events[-1].seq if events and rows.filter(seq__lt=events[-1].seq).exists() \
-            else None
-        return events, older, events[0].seq if has_newer and events else None
+        newer = events[0].pk if len(chunk) > size else None
+        older = events[-1].pk if events and rows.filter(pk__lt=events[-1].pk).exists() else None
+        return events, older, newer
     if before is not None:
-        rows = rows.filter(seq__lt=before)
-    chunk = list(rows.order_by("-seq")[:size + 1])
+        rows = rows.filter(pk__lt=before)
+    chunk = list(rows.order_by("-pk")[:size + 1])
     events = chunk[:size]
-    older = events[-1].seq if len(chunk) > size else None
-    newer = events[0].seq if before is not None and events else None
+    older = events[-1].pk if len(chunk) > size else None
+    newer = events[0].pk if before is not None and events else None
     return events, older, newer

@@ -3,9 +3,10 @@
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import render
 
-from approvals.views.access import tenant_page
+from approvals.models import ProviderRole
+from approvals.views.access import provider_page, tenant_page
 from audit import export, selectors
-from audit.chain import verify_chain
+from audit.chain import all_chains, verify_chain
 from audit.forms import AuditSearchForm
 from lockbox_portal import clock
 
@@ -48,5 +49,42 @@ def download(request, tenant, fmt):
     _, rows = _search(request, tenant)
     response = StreamingHttpResponse(lines(rows), content_type=content_type)
     name = f"lockbox-audit-{tenant.slug}-{clock.now().date().isoformat()}.{fmt}"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+# --- The provider auditor's view of every chain -------------------------------------------------
+
+def _search_all(request):
+    chains = all_chains()
+    form = AuditSearchForm(request.GET or None, chains=chains,
+                           actions=selectors.actions_in_chain(None))
+    chain = form.cleaned_data.get("chain") if form.is_valid() else ""
+    return form, selectors.search_events(chain or None, **form.filters()), chains
+
+
+@provider_page(ProviderRole.AUDITOR)
+def provider_search(request):
+    form, rows, chains = _search_all(request)
+    events, older, newer = selectors.keyset_page(
+        rows, before=_cursor(request, "before"), after=_cursor(request, "after"))
+    query = request.GET.copy()
+    for key in ("before", "after"):
+        query.pop(key, None)
+    return render(request, "internal/audit.html", {
+        "form": form, "events": events, "older": older, "newer": newer,
+        "query": query.urlencode(),
+        "verifications": [verify_chain(chain) for chain in chains],
+    })
+
+
+@provider_page(ProviderRole.AUDITOR)
+def provider_download(request, fmt):
+    if fmt not in FORMATS:
+        raise Http404
+    lines, content_type = FORMATS[fmt]
+    _, rows, _ = _search_all(request)
+    response = StreamingHttpResponse(lines(rows), content_type=content_type)
+    name = f"lockbox-audit-all-chains-{clock.now().date().isoformat()}.{fmt}"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

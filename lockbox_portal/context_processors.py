@@ -1,10 +1,18 @@
 from approvals import selectors
-from approvals.models import TenantRole
+from approvals.models import ProviderRole, TenantRole
 from lockbox_portal import clock
 
 
 def navigation(request):
-    """The portal's navigation for the tenant a page is about (set by approvals.views.access)."""
+    """The navigation of the page's site: the tenant a portal page is about, or the roles of
+    the provider's staff on an internal page (both set by approvals.views.access)."""
+    provider_roles = getattr(request, "provider_roles", None)
+    if provider_roles is not None:
+        return {
+            "internal_roles": provider_roles,
+            "internal_queue": selectors.count_internal_queue(clock.now())
+            if ProviderRole.INTERNAL_APPROVER in provider_roles else None,
+        }
     tenant = getattr(request, "tenant", None)
     if tenant is None:
         return {}

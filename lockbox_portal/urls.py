@@ -4,6 +4,7 @@ from importlib import import_module
 
 from django.conf import settings
 from django.urls import path
+from django.views.generic import RedirectView
 
 from lockbox_portal.health import healthz
 
@@ -17,3 +18,6 @@ SITE_URLCONFS = {
 urlpatterns = [path("healthz", healthz, name="healthz")]
 for module in SITE_URLCONFS[settings.LOCKBOX_SITE]:
     urlpatterns += import_module(module).urlpatterns
+if settings.LOCKBOX_SITE == "internal":
+    # The internal deployment's front door is its own home, not the portal's.
+    urlpatterns.append(path("", RedirectView.as_view(url="/internal/"), name="site_root"))

@@ -25,7 +25,8 @@ EXPECTED = {
     "password_only": {**dict.fromkeys(URLS, "verify"), "mfa_verify": 200},
     "no_second_factor": {**dict.fromkeys(URLS, "setup"), "mfa_setup": 200},
     "outsider": {"home": 200, **NOT_A_MEMBER},
-    "engineer": {"home": 200, **NOT_A_MEMBER},
+    # Provider staff with no tenant are sent to the internal site.
+    "engineer": {"home": "->internal_home", **NOT_A_MEMBER},
     "approver_b": {"home": "->dashboard_b", **NOT_A_MEMBER},
     "approver_a": {"home": "->dashboard", **READER, "approve": 200, "reject": 200,
                    "revoke": 200, **dict.fromkeys(URLS[10:15], 403), **ACCOUNT},
@@ -43,6 +44,7 @@ def world(request, engineer, manager, approver_a, approver_b, admin_a, reader_a,
                                     tenant=tenant_a, now=timezone.now())
     urls = portal_urls(tenant_a, pending, active, member=approver_a)
     urls["dashboard_b"] = f"/t/{tenant_b.slug}/"
+    urls["internal_home"] = "/internal/"
     people = {"outsider": outsider, "engineer": engineer, "approver_b": approver_b,
               "approver_a": approver_a, "admin_a": admin_a, "reader_a": reader_a}
     return urls, people

@@ -3,9 +3,10 @@
 from functools import wraps
 
 from django.core.exceptions import PermissionDenied
+from django.http import Http404
 
 from approvals import selectors
-from approvals.models import TenantRole
+from approvals.models import ProviderMembership, ProviderRole, TenantRole
 
 ROLE_NAMES = {r.value: r.label for r in TenantRole}
 
@@ -26,6 +27,31 @@ def tenant_page(*roles):
                 raise PermissionDenied(f"This page is for a {needed} of {tenant.name}.")
             request.tenant, request.tenant_roles = tenant, held
             return view(request, tenant, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+PROVIDER_ROLE_NAMES = {r.value: r.label for r in ProviderRole}
+
+
+def provider_page(*roles):
+    """For the provider's staff only. Someone with no provider role gets a 404, so the internal
+    site reveals nothing to customer accounts; staff without any of `roles` get a 403."""
+
+    def decorate(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            held = set(ProviderMembership.objects.filter(user=request.user)
+                       .values_list("role", flat=True))
+            if not held or not request.user.is_active:
+                raise Http404("No such page.")
+            if roles and not held & set(roles):
+                needed = " or ".join(PROVIDER_ROLE_NAMES[r].lower() for r in roles)
+                raise PermissionDenied(f"This page is for a {needed}.")
+            request.provider_roles = held
+            return view(request, *args, **kwargs)
 
         return wrapper
 

@@ -1,5 +1,6 @@
 """The customer portal: dashboard, one request, deciding, history."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -15,6 +16,7 @@ from approvals.models import Decision, DecisionLevel, State, TenantRole, Verdict
 from approvals.views.access import tenant_page
 from lockbox_portal import clock
 from lockbox_portal.security import stepup
+from lockbox_portal.security.adapters import is_provider_only
 
 APPROVER, ADMIN = TenantRole.APPROVER, TenantRole.ADMIN
 PAGE_SIZE = 25
@@ -22,6 +24,8 @@ PAGE_SIZE = 25
 
 def home(request):
     tenants = list(selectors.tenants_for_user(request.user))
+    if not tenants and settings.LOCKBOX_SITE == "all" and is_provider_only(request.user):
+        return redirect("internal:home")
     if len(tenants) == 1:
         return redirect("portal:tenant_dashboard", tenants[0].slug)
     return render(request, "customer/pick_tenant.html", {"tenants": tenants})

@@ -14,6 +14,7 @@ from lockbox_portal.security import mfa
 # Reachable by anyone: signing in and recovering a password.
 PUBLIC = {
     "healthz",
+    "site_root",
     "account_login",
     "account_logout",
     "account_signup",

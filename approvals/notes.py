@@ -1,0 +1,32 @@
+"""Internal notes on a request: for the provider's staff, written to the provider's chain."""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from approvals import roles
+from approvals.errors import NotPermitted
+from approvals.models import RequestNote
+from audit.chain import PROVIDER_CHAIN
+from audit.services import record_event
+from lockbox_portal import clock
+
+MAX_NOTE = 4000
+
+
+def add_note(*, request, author, body, now=None):
+    body = (body or "").strip()
+    if not body:
+        raise ValidationError({"body": "Write the note first."})
+    if len(body) > MAX_NOTE:
+        raise ValidationError({"body": f"Use at most {MAX_NOTE} characters."})
+    if not (author.pk == request.requester_id or roles.is_internal_approver(author)
+            or roles.is_provider_auditor(author)):
+        raise NotPermitted("Only the requester, internal approvers and auditors add notes.")
+    now = now or clock.now()
+    with transaction.atomic():
+        note = RequestNote.objects.create(request=request, author=author, body=body,
+                                          created_at=now)
+        record_event(chain=PROVIDER_CHAIN, action="request.note_added", actor=author,
+                     request_id=request.pk, now=now,
+                     data={"tenant": request.tenant.slug, "note": body})
+    return note

@@ -1,0 +1,185 @@
+"""The provider's internal site: engineers request, managers decide, everyone reads the story."""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from approvals import notes, policy, selectors, timeline
+from approvals import transitions as t
+from approvals.errors import TransitionError
+from approvals.forms import (
+    REQUEST_FORM_FIELDS,
+    AccessRequestForm,
+    ChooseTenantForm,
+    DecisionForm,
+    NoteForm,
+    QueueFilterForm,
+)
+from approvals.models import ProviderRole, State, Tenant
+from approvals.views.access import provider_page
+from lockbox_portal import clock
+from lockbox_portal.security import stepup
+
+ENGINEER = ProviderRole.ENGINEER
+MANAGER = ProviderRole.INTERNAL_APPROVER
+AUDITOR = ProviderRole.AUDITOR
+PAGE_SIZE = 25
+
+
+@provider_page()
+def home(request):
+    """Straight to the page a person's main role needs."""
+    for role, name in ((MANAGER, "internal:queue"), (ENGINEER, "internal:my_requests"),
+                       (AUDITOR, "internal:audit")):
+        if role in request.provider_roles:
+            return redirect(name)
+    raise AssertionError("provider_page admits only provider staff")
+
+
+@provider_page(ENGINEER)
+def new_request(request):
+    tenants = Tenant.objects.order_by("name")
+    slug = request.GET.get("tenant") or request.POST.get("tenant")
+    tenant = tenants.filter(slug=slug).first() if slug else None
+    if tenant is None:
+        if slug:
+            messages.error(request, f"There is no tenant {slug!r}. Choose one from the list.")
+        return render(request, "internal/choose_tenant.html",
+                      {"form": ChooseTenantForm(tenants=tenants)}, status=400 if slug else 200)
+    form = AccessRequestForm(request.POST if request.method == "POST" else None, tenant=tenant)
+    if request.method == "POST" and form.is_valid():
+        try:
+            req = t.submit_request(requester=request.user, tenant=tenant,
+                                   **form.request_fields())
+        except ValidationError as invalid:
+            for field, problems in invalid.message_dict.items():
+                for problem in problems:
+                    form.add_error(REQUEST_FORM_FIELDS.get(field, field), problem)
+        else:
+            messages.success(request, f"Request {req.reference} is waiting for a manager.")
+            return redirect("internal:request", req.pk)
+    return render(request, "internal/new_request.html", {"form": form, "tenant": tenant},
+                  status=400 if form.errors else 200)
+
+
+@provider_page(ENGINEER)
+def my_requests(request):
+    now = clock.now()
+    page = Paginator(selectors.requests_of(request.user), PAGE_SIZE).get_page(
+        request.GET.get("page"))
+    return render(request, "internal/my_requests.html", {
+        "page": page, "now": now,
+        "rows": [(r, policy.effective_state(r, now), policy.pending_expires_at(r),
+                  policy.is_access_active(r, now)) for r in page],
+    })
+
+
+@provider_page(MANAGER)
+def queue(request):
+    now = clock.now()
+    form = QueueFilterForm(request.GET or None, tenants=Tenant.objects.order_by("name"))
+    filters = form.cleaned_data if form.is_valid() else {}
+    rows = selectors.internal_queue(now, tenant=filters.get("tenant"),
+                                    reason=filters.get("reason"))
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "internal/queue.html",
+                  {"form": form, "page": page, "now": now, "query": query.urlencode()})
+
+
+@provider_page()
+def request_detail(request, pk):
+    now = clock.now()
+    req = selectors.get_request_for_provider(request.user, pk)
+    roles = request.provider_roles
+    pending_internal = (req.state == State.PENDING_INTERNAL
+                        and policy.window_open(req.internal_expires_at, now))
+    active = policy.is_access_active(req, now)
+    mine = req.requester_id == request.user.pk
+    return render(request, "internal/request.html", {
+        "req": req, "now": now,
+        "shown_state": policy.effective_state(req, now),
+        "expires_at": policy.pending_expires_at(req),
+        "active": active,
+        "events": [(e, timeline.describe(e))
+                   for e in timeline.events_for_request(req.tenant, req.pk)],
+        "notes": req.notes.select_related("author"),
+        "note_form": NoteForm() if (mine or roles & {MANAGER, AUDITOR}) else None,
+        "can_decide": MANAGER in roles and pending_internal and not mine,
+        "own_pending": MANAGER in roles and pending_internal and mine,
+        "can_cancel": mine and policy.effective_state(req, now) in (
+            State.PENDING_INTERNAL, State.PENDING_CUSTOMER),
+        "can_release": mine and active,
+        "can_revoke": MANAGER in roles and active and not mine,
+    })
+
+
+# verb: (transition, role, step-up needed, comment required, button, message when done)
+MOVES = {
+    "approve": (t.internal_approve, MANAGER, True, False, "Approve for the provider",
+                "You approved request {ref} for the provider."),
+    "reject": (t.internal_reject, MANAGER, True, True, "Reject request",
+               "You rejected request {ref}."),
+    "revoke": (t.revoke, MANAGER, True, False, "Revoke access now",
+               "You revoked request {ref}; the engineer's access has ended."),
+    "cancel": (t.cancel, ENGINEER, False, False, "Cancel my request",
+               "You cancelled request {ref}."),
+    "release": (t.release, ENGINEER, False, False, "Give access back now",
+                "You gave back the access of request {ref}."),
+}
+
+
+@provider_page()
+def move(request, pk, verb):
+    """Confirm a move; deciding and revoking also need a fresh step-up bound to it."""
+    transition, role, needs_step_up, comment_required, button, done = MOVES[verb]
+    if role not in request.provider_roles:
+        raise PermissionDenied("Your provider role does not allow this.")
+    now = clock.now()
+    req = selectors.get_request_for_provider(request.user, pk)
+    back = reverse("internal:request", args=[req.pk])
+    action = f"internal-{verb}:{req.pk}"
+    posted = request.method == "POST"
+    problem = (stepup.confirm(request, action, request.POST.get("code"), now=now)
+               if posted and needs_step_up else "")
+    form = DecisionForm(request.POST if posted else None, comment_required=comment_required,
+                        needs_code=needs_step_up and (bool(problem) or not stepup.is_fresh(
+                            request, action, now=now)))
+    if posted and form.is_valid() and not problem:
+        try:
+            transition(request=req.pk, actor=request.user,
+                       comment=form.cleaned_data["comment"], now=now)
+        except TransitionError as refused:
+            messages.error(request, refused.message)
+        else:
+            messages.success(request, done.format(ref=req.reference))
+        return redirect(back)
+    if problem:
+        form.add_error("code", problem)
+    if form.needs_code:
+        stepup.offer(request, action)
+    return render(request, "internal/move.html", {
+        "req": req, "verb": verb, "form": form, "button": button, "now": now,
+        "shown_state": policy.effective_state(req, now),
+    }, status=400 if form.errors else 200)
+
+
+@provider_page()
+@require_POST
+def add_note(request, pk):
+    req = selectors.get_request_for_provider(request.user, pk)
+    form = NoteForm(request.POST)
+    if form.is_valid():
+        try:
+            notes.add_note(request=req, author=request.user, body=form.cleaned_data["body"])
+        except (ValidationError, TransitionError) as refused:
+            messages.error(request, getattr(refused, "message", None) or refused.messages[0])
+        else:
+            messages.success(request, "Note added.")
+    else:
+        messages.error(request, form.errors["body"][0])
+    return redirect("internal:request", req.pk)
