@@ -20,10 +20,10 @@ migrate: $(BIN)/.installed
 demo: migrate
 	$(BIN)/python manage.py seed_demo
 
-# Serves both sites on SQLite, tasks in-process; a background loop runs the sweep every minute
-# (what Celery beat does in production) and stops with the server.
+# Serves both sites on SQLite, tasks in-process; a background loop runs the periodic jobs every
+# minute (what Celery beat does in production) and stops with the server.
 run: demo
-	@$(BIN)/python manage.py lockbox_sweep --every 60 & sweeper=$$!; \
+	@$(BIN)/python manage.py lockbox_tick --every 60 & sweeper=$$!; \
 	trap 'kill $$sweeper 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 

@@ -205,3 +205,20 @@ class NoteForm(forms.Form):
     body = forms.CharField(label="Add an internal note", max_length=4000,
                            widget=forms.Textarea(attrs={"rows": 3}),
                            help_text="Seen by provider staff only, never by the customer.")
+
+
+class WebhookForm(StepUpMixin, forms.Form):
+    url = forms.CharField(label="Receiver URL", max_length=500,
+                          widget=forms.URLInput(attrs={"placeholder": "https://…"}),
+                          help_text="Lockbox POSTs signed JSON here. It must be reachable from "
+                                    "the internet over http(s).")
+    event_types = forms.MultipleChoiceField(label="Events", widget=forms.CheckboxSelectMultiple)
+
+    def __init__(self, *args, **kwargs):
+        from approvals.notifications.webhooks import EVENT_TYPES
+        from approvals.timeline import action_label
+
+        super().__init__(*args, **kwargs)
+        self.fields["event_types"].choices = [(e, f"{action_label(e)} ({e})")
+                                              for e in EVENT_TYPES]
+        self.fields["event_types"].initial = EVENT_TYPES

@@ -17,6 +17,7 @@ from approvals.models import (
     TenantMembership,
     TenantRole,
 )
+from approvals.notifications import outbox
 from audit.chain import PROVIDER_CHAIN
 from audit.services import record_event
 from lockbox_portal import clock
@@ -168,11 +169,9 @@ def set_notification_emails(*, tenant, actor, emails, now=None):
 
 
 def invite_member(*, tenant, email, roles, actor, now=None):
-    """Give a person roles in the tenant, creating their account when they have none.
-
-    Returns (user, new_account). The caller sends the invitation after commit: a one-time link
-    to set a password for a new account, a notice for an existing one.
-    """
+    """Give a person roles in the tenant, creating their account when they have none, and
+    queue the invitation: a one-time link to set a password for a new account, a notice for an
+    existing one. Returns (user, new_account)."""
     _require_admin(actor, tenant)
     email = (email or "").strip().lower()
     try:
@@ -192,9 +191,14 @@ def invite_member(*, tenant, email, roles, actor, now=None):
                                             "change their roles instead."})
         for role in roles:
             TenantMembership.objects.create(tenant=tenant, user=user, role=role, created_at=now)
-        record_event(chain=tenant.audit_chain, action="membership.invited", actor=actor,
-                     now=now, data={"user_id": user.pk, "email": email, "roles": roles,
-                                    "new_account": new_account})
+        event = record_event(chain=tenant.audit_chain, action="membership.invited",
+                             actor=actor, now=now,
+                             data={"user_id": user.pk, "email": email, "roles": roles,
+                                   "new_account": new_account})
+        outbox.tenant_email(kind="invitation", key=f"invitation:{tenant.slug}:{event.seq}",
+                            address=email, user=user, tenant=tenant, now=now,
+                            payload={"inviter": actor.email, "roles": roles,
+                                     "new_account": new_account})
     return user, new_account
 
 

@@ -24,6 +24,7 @@ from approvals.models import (
     Transition,
     Verdict,
 )
+from approvals.notifications import outbox
 from audit.services import record_event
 from lockbox_portal import clock
 
@@ -86,7 +87,7 @@ def submit_request(*, requester, tenant, case_reference, justification, reason_t
             **cleaned,
         )
         _history(request, "", Verb.SUBMIT, requester, now)
-        record_event(
+        event = record_event(
             chain=tenant.audit_chain, action="request.submitted", actor=requester,
             request_id=request.pk, now=now,
             data={
@@ -100,6 +101,7 @@ def submit_request(*, requester, tenant, case_reference, justification, reason_t
                 "internal_expires_at": _iso(request.internal_expires_at),
             },
         )
+        outbox.request_event(request, event)
     return request
 
 
@@ -329,11 +331,13 @@ def _move(req, to_state, verb, actor, now, *, action, note="", data=None):
         req.closed_at = now
     req.save()
     _history(req, from_state, verb, actor, now, note=note)
-    record_event(
+    event = record_event(
         chain=req.tenant.audit_chain, action=action, actor=actor, request_id=req.pk, now=now,
         data={"from_state": from_state, "to_state": to_state, "comment": note or "",
               **(data or {})},
     )
+    # Telling people is part of the same transaction: the outbox rows commit with the move.
+    outbox.request_event(req, event)
 
 
 def _history(req, from_state, verb, actor, now, note=""):

@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from approvals.views import customer, tenant_settings
+from approvals.views import customer, tenant_settings, webhooks
 from audit import views as audit
 
 portal = [
@@ -26,6 +26,16 @@ portal = [
          tenant_settings.remove_member, name="remove_member"),
     path("t/<slug:slug>/settings/notifications/", tenant_settings.notifications,
          name="notifications"),
+    path("t/<slug:slug>/settings/webhooks/", webhooks.webhook_list, name="webhooks"),
+    path("t/<slug:slug>/settings/webhooks/<int:pk>/", webhooks.webhook_detail, name="webhook"),
+    path("t/<slug:slug>/settings/webhooks/<int:pk>/test/", webhooks.webhook_test,
+         name="webhook_test"),
+    path("t/<slug:slug>/settings/webhooks/<int:pk>/enable/", webhooks.webhook_change,
+         {"change": "enable"}, name="webhook_enable"),
+    path("t/<slug:slug>/settings/webhooks/<int:pk>/disable/", webhooks.webhook_change,
+         {"change": "disable"}, name="webhook_disable"),
+    path("t/<slug:slug>/settings/webhooks/<int:pk>/delete/", webhooks.webhook_change,
+         {"change": "delete"}, name="webhook_delete"),
 ]
 
 urlpatterns = [

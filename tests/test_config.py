@@ -17,6 +17,7 @@ GOOD_PRODUCTION = {
     "DATABASE_URL": "postgres://lockbox@db.internal:5432/lockbox",
     "CELERY_BROKER_URL": "redis://redis.internal:6379/0",
     "LOCKBOX_PORTAL_URL": "https://lockbox.example.com",
+    "LOCKBOX_INTERNAL_URL": "https://lockbox.internal.example.com",
 }
 
 

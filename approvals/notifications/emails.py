@@ -1,7 +1,11 @@
 """Every e-mail Lockbox sends: one function per message, templates in templates/emails/.
 
-Callers send after their transaction commits (transaction.on_commit), never inside it.
+Messages are queued in the outbox (approvals.notifications.outbox) with the change they tell
+about, and rendered here when a worker delivers them. Each carries a Message-ID derived from its
+outbox key, so a retried delivery is recognisably the same message.
 """
+
+import hashlib
 
 from allauth.account.forms import default_token_generator
 from allauth.account.utils import user_pk_to_url_str
@@ -9,35 +13,143 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.dateparse import parse_datetime
+
+from approvals.models import TenantRole
+from approvals.policy import format_duration
 
 
 def portal_url(path):
     return settings.LOCKBOX_PORTAL_URL + path
 
 
-def _send(template, to, context):
-    subject = render_to_string(f"emails/{template}_subject.txt", context).strip()
-    text = render_to_string(f"emails/{template}.txt", context)
-    html = render_to_string(f"emails/{template}.html", context)
-    message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, to)
-    message.attach_alternative(html, "text/html")
-    message.send()
+def internal_url(path):
+    return settings.LOCKBOX_INTERNAL_URL + path
 
 
-def send_invitation(*, user, tenant, inviter, roles, new_account):
-    """Tell a person they were given roles in a tenant. A new account gets a one-time link to
-    choose a password; it stops working once used, or after PASSWORD_RESET_TIMEOUT."""
-    if new_account:
+def request_link(req, audience):
+    if audience == "customer":
+        return portal_url(reverse("portal:request", args=[req.tenant.slug, req.pk]))
+    return internal_url(f"/internal/requests/{req.pk}/")
+
+
+def send_outbox_email(message):
+    """Render and send one outbox row of the e-mail channel."""
+    builder = BUILDERS[message.kind]
+    context = builder(message)
+    _send(message.kind, message.recipient, context, message_id=_message_id(message.key))
+
+
+# --- One function per message -------------------------------------------------------------------
+
+def _request_context(message):
+    req = message.request
+    audience = message.payload.get("audience", "customer")
+    return {
+        "req": req,
+        "tenant": req.tenant,
+        "audience": audience,
+        "link": request_link(req, audience),
+        "duration": format_duration(req.requested_duration),
+        "actor": message.payload.get("actor") or "Lockbox",
+        "comment": message.payload.get("comment", ""),
+        "recipient": message.recipient,
+        "for_requester": message.user_id == req.requester_id,
+    }
+
+
+def awaiting(message):
+    """A request waits for the recipient: a provider manager, or the customer's approvers."""
+    context = _request_context(message)
+    req = context["req"]
+    context["expires_at"] = (req.internal_expires_at if message.kind == "awaiting_internal"
+                             else req.customer_expires_at)
+    return context
+
+
+def reminder(message):
+    context = _request_context(message)
+    context["expires_at"] = parse_datetime(message.payload["expires_at"])
+    return context
+
+
+def decided(message):
+    context = _request_context(message)
+    context["approved"] = message.payload["action"] == "request.approved"
+    context["skipped"] = bool(context["req"].customer_step_skipped)
+    return context
+
+
+def access_started(message):
+    return _request_context(message)
+
+
+def access_ended(message):
+    context = _request_context(message)
+    context["given_back"] = message.payload["action"] == "request.released"
+    return context
+
+
+def revoked(message):
+    return _request_context(message)
+
+
+def expired(message):
+    return _request_context(message)
+
+
+def invitation(message):
+    """A one-time link to choose a password for a new account, or a notice for an existing
+    one. The link is made when the e-mail is sent, so the outbox never stores it."""
+    tenant = message.tenant
+    user = message.user
+    if message.payload["new_account"]:
         key = default_token_generator.make_token(user)
         link = portal_url(reverse("account_reset_password_from_key",
                                   kwargs={"uidb36": user_pk_to_url_str(user), "key": key}))
     else:
         link = portal_url(reverse("portal:tenant_dashboard", args=[tenant.slug]))
-    from approvals.models import TenantRole
+    return {
+        "tenant": tenant, "inviter": message.payload["inviter"], "link": link,
+        "new_account": message.payload["new_account"],
+        "roles": [TenantRole(r).label.lower() for r in message.payload["roles"]],
+        "days": settings.PASSWORD_RESET_TIMEOUT // 86400,
+    }
 
-    days = settings.PASSWORD_RESET_TIMEOUT // 86400
-    _send("invitation", [user.email], {
-        "tenant": tenant, "inviter": inviter, "link": link,
-        "roles": [TenantRole(r).label.lower() for r in roles],
-        "new_account": new_account, "days": days,
-    })
+
+def webhook_disabled(message):
+    return {
+        "tenant": message.tenant, "url": message.payload["url"],
+        "reason": message.payload["reason"],
+        "link": portal_url(reverse("portal:webhook", args=[message.tenant.slug,
+                                                          message.payload["webhook_id"]])),
+    }
+
+
+BUILDERS = {
+    "awaiting_internal": awaiting,
+    "awaiting_customer": awaiting,
+    "reminder": reminder,
+    "decided": decided,
+    "access_started": access_started,
+    "access_ended": access_ended,
+    "revoked": revoked,
+    "expired": expired,
+    "invitation": invitation,
+    "webhook_disabled": webhook_disabled,
+}
+
+
+def _message_id(key):
+    return f"<{hashlib.sha256(key.encode()).hexdigest()[:40]}@lockbox>"
+
+
+def _send(template, to, context, *, message_id):
+    subject = " ".join(render_to_string(f"emails/{template}_subject.txt", context).split())
+    text = render_to_string(f"emails/{template}.txt", context)
+    html = render_to_string("emails/_layout.html", {**context, "text": text,
+                                                   "subject": subject})
+    message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [to],
+                                     headers={"Message-ID": message_id})
+    message.attach_alternative(html, "text/html")
+    message.send()

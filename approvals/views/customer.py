@@ -13,6 +13,7 @@ from approvals import transitions as t
 from approvals.errors import TransitionError
 from approvals.forms import DecisionForm, HistoryFilterForm
 from approvals.models import Decision, DecisionLevel, State, TenantRole, Verdict
+from approvals.notifications import outbox
 from approvals.views.access import tenant_page
 from lockbox_portal import clock
 from lockbox_portal.security import stepup
@@ -67,6 +68,8 @@ def request_detail(request, tenant, pk):
         "approvals": sum(d.verdict == Verdict.APPROVE for d in decisions),
         "events": events,
         "can_decide": _can_decide(request, req, decisions, now),
+        "asked": outbox.who_is_asked(req, now) if policy.effective_state(req, now)
+        == State.PENDING_CUSTOMER else None,
         "can_revoke": (bool({APPROVER, ADMIN} & request.tenant_roles)
                        and policy.is_access_active(req, now)),
         "now": now,

@@ -18,7 +18,8 @@ from approvals.forms import (
     NoteForm,
     QueueFilterForm,
 )
-from approvals.models import ProviderRole, State, Tenant
+from approvals.models import PENDING_STATES, ProviderRole, State, Tenant
+from approvals.notifications import outbox
 from approvals.views.access import provider_page
 from lockbox_portal import clock
 from lockbox_portal.security import stepup
@@ -108,6 +109,8 @@ def request_detail(request, pk):
         "events": [(e, timeline.describe(e))
                    for e in timeline.events_for_request(req.tenant, req.pk)],
         "notes": req.notes.select_related("author"),
+        "asked": outbox.who_is_asked(req, now) if policy.effective_state(req, now)
+        in PENDING_STATES else None,
         "note_form": NoteForm() if (mine or roles & {MANAGER, AUDITOR}) else None,
         "can_decide": MANAGER in roles and pending_internal and not mine,
         "own_pending": MANAGER in roles and pending_internal and mine,

@@ -7,13 +7,11 @@ and new values by approvals.tenants.
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 
 from approvals import tenants
 from approvals.forms import ConfirmForm, InviteForm, NotificationsForm, PolicyForm, RolesForm
 from approvals.models import TenantMembership, TenantRole
-from approvals.notifications import emails
 from approvals.views.access import tenant_page
 from lockbox_portal.security import stepup
 
@@ -90,11 +88,9 @@ def members(request, tenant):
 
 
 def _invite(request, tenant, form):
-    roles = form.cleaned_data["roles"]
     user, new_account = tenants.invite_member(tenant=tenant, email=form.cleaned_data["email"],
-                                              roles=roles, actor=request.user)
-    transaction.on_commit(lambda: emails.send_invitation(
-        user=user, tenant=tenant, inviter=request.user, roles=roles, new_account=new_account))
+                                              roles=form.cleaned_data["roles"],
+                                              actor=request.user)
     messages.success(request, f"Invitation sent to {user.email}." if new_account
                      else f"{user.email} already had an account; they were told about the new "
                           "roles.")

@@ -27,6 +27,16 @@ LOCKBOX_SITE = env_choice("LOCKBOX_SITE", {"customer", "internal", "all"}, defau
 # Where people reach the customer portal; e-mailed links start with this.
 LOCKBOX_PORTAL_URL = env_str("LOCKBOX_PORTAL_URL", default="http://127.0.0.1:8000").rstrip("/")
 
+# Where provider staff reach the internal site; links in their e-mails start with this.
+LOCKBOX_INTERNAL_URL = env_str("LOCKBOX_INTERNAL_URL", default=LOCKBOX_PORTAL_URL).rstrip("/")
+
+# Webhooks may not point at private, loopback or link-local addresses (they would let a tenant
+# probe the provider's network) unless this is on, as it is for local development.
+LOCKBOX_WEBHOOK_ALLOW_PRIVATE = env_bool("LOCKBOX_WEBHOOK_ALLOW_PRIVATE", default=False)
+# A delivery claimed this long ago whose worker never reported back is tried again.
+LOCKBOX_OUTBOX_LEASE = timedelta(seconds=env_int("LOCKBOX_OUTBOX_LEASE_SECONDS", 300,
+                                                 min_value=1, max_value=86400))
+
 # How long a request may wait for the provider's internal approval before it expires.
 LOCKBOX_INTERNAL_APPROVAL_WINDOW = env_hours(
     "LOCKBOX_INTERNAL_APPROVAL_WINDOW_HOURS", 12, max_hours=24 * 14
@@ -49,6 +59,7 @@ INSTALLED_APPS = [
     "django_otp_webauthn",
     "audit",
     "approvals",
+    "approvals.notifications",
 ]
 
 MIDDLEWARE = [
@@ -194,9 +205,17 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 120
 CELERY_TASK_TIME_LIMIT = 180
 CELERY_TASK_IGNORE_RESULT = True
+# Fail fast when the broker is down: the outbox row is already committed, and the retry job
+# delivers it once the broker is back.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0,
+                                    "interval_step": 0.2, "interval_max": 0.5}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     # Expiry is decided at read time; the sweep only tidies states and writes the audit events.
     "lockbox-sweep": {"task": "approvals.tasks.sweep", "schedule": 60.0},
+    # Delivers what was never handed to a worker (broker down) or whose worker died.
+    "lockbox-deliver": {"task": "notifications.retry_outbox", "schedule": 60.0},
+    "lockbox-remind": {"task": "notifications.send_reminders", "schedule": 300.0},
 }
 
 LOGGING = {

@@ -12,3 +12,5 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 DATABASES = {"default": database_from_env(f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=True)
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# Webhooks to a receiver on this machine are fine while developing.
+LOCKBOX_WEBHOOK_ALLOW_PRIVATE = env_bool("LOCKBOX_WEBHOOK_ALLOW_PRIVATE", default=True)

@@ -13,6 +13,7 @@ if len(SECRET_KEY) < 50 or SECRET_KEY.startswith("django-insecure"):
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS")
 LOCKBOX_PORTAL_URL = env_str("LOCKBOX_PORTAL_URL").rstrip("/")
+LOCKBOX_INTERNAL_URL = env_str("LOCKBOX_INTERNAL_URL").rstrip("/")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
 DATABASES = {"default": database_from_env()}
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60, min_value=0)

@@ -1,6 +1,6 @@
 """pytest: SQLite by default; PostgreSQL when DATABASE_URL is set (as .ci/run does)."""
 
-from lockbox_portal.env import env_str
+from lockbox_portal.env import env_bool, env_str
 
 from .base import *  # noqa: F403
 from .base import BASE_DIR, database_from_env
@@ -10,8 +10,10 @@ SECRET_KEY = "test-only-key-not-secret-" + "x" * 40
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 DATABASES = {"default": database_from_env(f"sqlite:///{BASE_DIR / 'test.sqlite3'}")}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-CELERY_TASK_ALWAYS_EAGER = True
+# A worker process started by a test sets these to reach the test's database and mailbox.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", default="django.core.mail.backends.locmem.EmailBackend")
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", default=str(BASE_DIR / "test-mail"))
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=True)
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", default="memory://")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
