@@ -35,6 +35,10 @@ def check_access(*, engineer, tenant, resource, level=AccessLevel.READ_ONLY, now
         ).only("id", "scope", "access_level", "access_starts_at", "access_ends_at", "state")
         .order_by("-access_ends_at")
     )
+    return _decide(grants, resource, level, now)
+
+
+def _decide(grants, resource, level, now):
     if not grants:
         return AccessDecision(False, "No active grant for this engineer in this tenant.")
     in_scope = [g for g in grants if policy.scope_covers(g.scope, resource)]
@@ -47,3 +51,19 @@ def check_access(*, engineer, tenant, resource, level=AccessLevel.READ_ONLY, now
             return AccessDecision(True, "Covered by an active grant.", str(grant.id),
                                   grant.access_ends_at)
     return AccessDecision(False, f"The active grant for {resource!r} is read-only.")
+
+
+def check_access_by_name(*, engineer_email, tenant_slug, resource, level=AccessLevel.READ_ONLY,
+                         now=None):
+    """check_access for the data plane, which knows people and tenants by name: one query."""
+    now = now or clock.now()
+    if level not in AccessLevel.values:
+        return AccessDecision(False, f"Unknown access level {level!r}.")
+    grants = list(
+        AccessRequest.objects.filter(
+            requester__email__iexact=engineer_email, tenant__slug=tenant_slug,
+            state=State.APPROVED, access_starts_at__lte=now, access_ends_at__gt=now,
+        ).only("id", "scope", "access_level", "access_starts_at", "access_ends_at", "state")
+        .order_by("-access_ends_at")
+    )
+    return _decide(grants, resource, level, now)

@@ -29,10 +29,12 @@ PROVIDER = {
     "auditor@provider.example": ("Avery", "Auditor", ProviderRole.AUDITOR),
 }
 CUSTOMER_PEOPLE = {
-    "admin": ("Admin", TenantRole.ADMIN),
-    "approver1": ("First approver", TenantRole.APPROVER),
-    "approver2": ("Second approver", TenantRole.APPROVER),
-    "compliance": ("Compliance reader", TenantRole.COMPLIANCE_READER),
+    # The admin also approves, so it can make an API token that decides (tokens act as their
+    # maker); see README, "APIs".
+    "admin": ("Admin", (TenantRole.ADMIN, TenantRole.APPROVER)),
+    "approver1": ("First approver", (TenantRole.APPROVER,)),
+    "approver2": ("Second approver", (TenantRole.APPROVER,)),
+    "compliance": ("Compliance reader", (TenantRole.COMPLIANCE_READER,)),
 }
 ADMIN_EMAIL = "auditor@provider.example"
 BACKUP_CODES = 10
@@ -81,10 +83,11 @@ def _people(at):
     for slug, (name, required) in TENANTS.items():
         tenant = create_tenant(slug=slug, name=name, required_approvals=required, now=at)
         people[slug] = tenant
-        for local, (label, role) in CUSTOMER_PEOPLE.items():
+        for local, (label, roles) in CUSTOMER_PEOPLE.items():
             email = f"{local}@{slug}.example"
             people[email] = person(email, name.split()[0], label)
-            add_tenant_member(tenant=tenant, user=people[email], role=role, now=at)
+            for role in roles:
+                add_tenant_member(tenant=tenant, user=people[email], role=role, now=at)
     return people
 
 

@@ -222,3 +222,16 @@ class WebhookForm(StepUpMixin, forms.Form):
         self.fields["event_types"].choices = [(e, f"{action_label(e)} ({e})")
                                               for e in EVENT_TYPES]
         self.fields["event_types"].initial = EVENT_TYPES
+
+
+class TokenForm(StepUpMixin, forms.Form):
+    name = forms.CharField(label="Name", max_length=100,
+                           help_text="What uses it, e.g. “SIEM collector” or “data plane EU-1”.")
+    purpose = forms.ChoiceField(label="It may", widget=forms.RadioSelect)
+    days = forms.IntegerField(label="Valid for (days)", min_value=1, max_value=365, initial=90)
+
+    def __init__(self, *args, purposes=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["purpose"].choices = list(purposes)
+        if purposes:
+            self.fields["purpose"].initial = purposes[0][0]

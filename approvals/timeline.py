@@ -31,6 +31,14 @@ ACTION_LABELS = {
     "membership.granted": "Role given",
     "provider_role.granted": "Provider role given",
     "request.note_added": "Internal note",
+    "activity.recorded": "Engineer action",
+    "activity.out_of_scope": "Action outside any grant",
+    "token.created": "API token made",
+    "token.revoked": "API token revoked",
+    "webhook.created": "Webhook added",
+    "webhook.enabled": "Webhook switched on",
+    "webhook.disabled": "Webhook switched off",
+    "webhook.deleted": "Webhook deleted",
     "membership.invited": "Person invited",
     "membership.changed": "Roles changed",
     "membership.removed": "Person removed",
@@ -87,6 +95,13 @@ def describe(event):
         return f"{who} gave the access back early."
     if action == "request.completed":
         return "The access time ran out."
+    if action in ("activity.recorded", "activity.out_of_scope"):
+        engineer = d.get("engineer") or who
+        level = "" if d.get("access_level") == "read_only" else " (write)"
+        sentence = f"{engineer}: {d['operation']} {d['resource']}{level}, {d['outcome']}."
+        if action == "activity.out_of_scope":
+            return f"OUTSIDE THE GRANT: {sentence} {d.get('problem', '')}".strip()
+        return sentence
     return f"{who}: {action}"
 
 

@@ -61,7 +61,7 @@ FINAL_STATES = {State.DENIED, State.EXPIRED, State.CANCELLED, State.REVOKED, Sta
 
 def submit_request(*, requester, tenant, case_reference, justification, reason_type, scope,
                    requested_duration, access_level="read_only", touches_customer_content=True,
-                   now=None):
+                   now=None, via=None):
     """An engineer asks for access. Raises ValidationError (bad input) or NotPermitted."""
     now = now or clock.now()
     if not roles.is_engineer(requester):
@@ -99,6 +99,7 @@ def submit_request(*, requester, tenant, case_reference, justification, reason_t
                 "requested_seconds": int(request.requested_duration.total_seconds()),
                 "touches_customer_content": request.touches_customer_content,
                 "internal_expires_at": _iso(request.internal_expires_at),
+                **_via(via),
             },
         )
         outbox.request_event(request, event)
@@ -148,19 +149,24 @@ def internal_reject(*, request, actor, comment="", now=None):
 
 # --- The customer's step ------------------------------------------------------------------------
 
-def customer_approve(*, request, actor, comment="", now=None):
+def customer_approve(*, request, actor, comment="", now=None, via=None, ends_at=None):
     """One of the tenant's approvers approves. Access is granted when `required_approvals`
-    distinct approvers have approved; until then the request stays pending."""
+    distinct approvers have approved; until then the request stays pending. `ends_at` may end
+    the grant sooner than asked (never later than the request or the policy allow)."""
     now = now or clock.now()
+    if ends_at is not None and ends_at <= now:
+        raise IllegalTransition("The access would end before it starts; choose a later time.")
     with transaction.atomic():
         req = _lock(request, Verb.CUSTOMER_APPROVE, now)
         _require_customer_approver(req, actor)
         _decide(req, DecisionLevel.CUSTOMER, actor, Verdict.APPROVE, comment, now)
         approvals = req.decisions.filter(level=DecisionLevel.CUSTOMER,
                                          verdict=Verdict.APPROVE).count()
-        quorum = {"approvals": approvals, "required_approvals": req.required_approvals}
+        quorum = {"approvals": approvals, "required_approvals": req.required_approvals,
+                  **_via(via)}
         if approvals >= req.required_approvals:
-            _grant(req, actor, now, level=DecisionLevel.CUSTOMER, comment=comment, extra=quorum)
+            _grant(req, actor, now, level=DecisionLevel.CUSTOMER, comment=comment, extra=quorum,
+                   ends_at=ends_at)
         else:
             record_event(chain=req.tenant.audit_chain, action="request.customer_approved",
                          actor=actor, request_id=req.pk, now=now,
@@ -168,7 +174,7 @@ def customer_approve(*, request, actor, comment="", now=None):
     return req
 
 
-def customer_reject(*, request, actor, comment="", now=None):
+def customer_reject(*, request, actor, comment="", now=None, via=None):
     """Any one of the tenant's approvers can reject; that ends the request."""
     now = now or clock.now()
     with transaction.atomic():
@@ -176,13 +182,13 @@ def customer_reject(*, request, actor, comment="", now=None):
         _require_customer_approver(req, actor)
         _decide(req, DecisionLevel.CUSTOMER, actor, Verdict.REJECT, comment, now)
         _move(req, State.DENIED, Verb.CUSTOMER_REJECT, actor, now,
-              action="request.customer_rejected", note=comment)
+              action="request.customer_rejected", note=comment, data=_via(via))
     return req
 
 
 # --- Ending a request ---------------------------------------------------------------------------
 
-def cancel(*, request, actor, comment="", now=None):
+def cancel(*, request, actor, comment="", now=None, via=None):
     """The requester withdraws a request that is still pending."""
     now = now or clock.now()
     with transaction.atomic():
@@ -190,7 +196,7 @@ def cancel(*, request, actor, comment="", now=None):
         if actor is None or actor.pk != req.requester_id:
             raise NotPermitted("Only the engineer who made the request can cancel it.")
         _move(req, State.CANCELLED, Verb.CANCEL, actor, now, action="request.cancelled",
-              note=comment)
+              note=comment, data=_via(via))
     return req
 
 
@@ -209,7 +215,7 @@ def expire(*, request, now=None):
     return req
 
 
-def revoke(*, request, actor, comment="", now=None):
+def revoke(*, request, actor, comment="", now=None, via=None):
     """The customer (an approver or admin of the tenant) or the provider (an internal approver)
     takes away access before its time box ends."""
     now = now or clock.now()
@@ -227,7 +233,8 @@ def revoke(*, request, actor, comment="", now=None):
                 "approvers, can revoke this access."
             )
         _move(req, State.REVOKED, Verb.REVOKE, actor, now, action="request.revoked",
-              note=comment, data={"side": side, "scheduled_end": _iso(req.access_ends_at)})
+              note=comment, data={"side": side, "scheduled_end": _iso(req.access_ends_at),
+                                  **_via(via)})
     return req
 
 
@@ -308,10 +315,12 @@ def _decide(req, level, actor, verdict, comment, now):
                             comment=comment or "", decided_at=now)
 
 
-def _grant(req, actor, now, *, level, comment, extra):
+def _grant(req, actor, now, *, level, comment, extra, ends_at=None):
     start, end = policy.grant_window(
         approved_at=now, requested=req.requested_duration, maximum=req.tenant.max_access_duration
     )
+    if ends_at is not None:
+        end = min(end, ends_at)
     req.access_starts_at, req.access_ends_at = start, end
     verb = Verb.INTERNAL_APPROVE if level == DecisionLevel.INTERNAL else Verb.CUSTOMER_APPROVE
     _move(req, State.APPROVED, verb, actor, now, action="request.approved", note=comment,
@@ -343,6 +352,11 @@ def _move(req, to_state, verb, actor, now, *, action, note="", data=None):
 def _history(req, from_state, verb, actor, now, note=""):
     Transition.objects.create(request=req, from_state=from_state, to_state=req.state, verb=verb,
                               actor=actor, at=now, note=note or "")
+
+
+def _via(via):
+    """Audit data naming the API token a change came through, if any."""
+    return {"via": via} if via else {}
 
 
 def _iso(moment):

@@ -10,7 +10,7 @@ COLUMNS = ["chain", "seq", "occurred_at", "action", "actor_id", "actor_email", "
            "data", "prev_hash", "hash"]
 
 
-def _record(event):
+def event_record(event):
     return {
         "chain": event.chain,
         "seq": event.seq,
@@ -34,7 +34,7 @@ def csv_lines(events):
     writer = csv.writer(_Echo())
     yield writer.writerow(COLUMNS)
     for event in events.order_by("chain", "seq").iterator(chunk_size=2000):
-        row = _record(event)
+        row = event_record(event)
         row["data"] = json.dumps(row["data"], sort_keys=True, separators=(",", ":"),
                                  ensure_ascii=False)
         yield writer.writerow(["" if row[c] is None else row[c] for c in COLUMNS])
@@ -42,4 +42,4 @@ def csv_lines(events):
 
 def jsonl_lines(events):
     for event in events.order_by("chain", "seq").iterator(chunk_size=2000):
-        yield json.dumps(_record(event), sort_keys=True, ensure_ascii=False) + "\n"
+        yield json.dumps(event_record(event), sort_keys=True, ensure_ascii=False) + "\n"

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.urls import path
 from django.views.generic import RedirectView
 
+from approvals.api import urls as api_urls
 from lockbox_portal.health import healthz
 
 SITE_URLCONFS = {
@@ -15,9 +16,16 @@ SITE_URLCONFS = {
             "lockbox_portal.urls_internal"],
 }
 
-urlpatterns = [path("healthz", healthz, name="healthz")]
+urlpatterns = [path("healthz", healthz, name="healthz"), *api_urls.shared]
+if settings.LOCKBOX_SITE in ("internal", "all"):
+    urlpatterns += api_urls.internal
+if settings.LOCKBOX_SITE in ("customer", "all"):
+    urlpatterns += api_urls.customer
 for module in SITE_URLCONFS[settings.LOCKBOX_SITE]:
     urlpatterns += import_module(module).urlpatterns
 if settings.LOCKBOX_SITE == "internal":
     # The internal deployment's front door is its own home, not the portal's.
     urlpatterns.append(path("", RedirectView.as_view(url="/internal/"), name="site_root"))
+
+handler404 = "lockbox_portal.errors.not_found"
+handler500 = "lockbox_portal.errors.server_failure"

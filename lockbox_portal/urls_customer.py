@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from approvals.views import customer, tenant_settings, webhooks
+from approvals.views import customer, tenant_settings, tokens, webhooks
 from audit import views as audit
 
 portal = [
@@ -26,6 +26,9 @@ portal = [
          tenant_settings.remove_member, name="remove_member"),
     path("t/<slug:slug>/settings/notifications/", tenant_settings.notifications,
          name="notifications"),
+    path("t/<slug:slug>/settings/tokens/", tokens.tenant_tokens, name="tokens"),
+    path("t/<slug:slug>/settings/tokens/<int:pk>/revoke/", tokens.tenant_token_revoke,
+         name="token_revoke"),
     path("t/<slug:slug>/settings/webhooks/", webhooks.webhook_list, name="webhooks"),
     path("t/<slug:slug>/settings/webhooks/<int:pk>/", webhooks.webhook_detail, name="webhook"),
     path("t/<slug:slug>/settings/webhooks/<int:pk>/test/", webhooks.webhook_test,

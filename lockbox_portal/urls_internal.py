@@ -4,7 +4,7 @@ deployment, which never includes this module, cannot route any of it."""
 from django.contrib import admin
 from django.urls import include, path
 
-from approvals.views import internal
+from approvals.views import internal, tokens
 from audit import views as audit
 
 site = [
@@ -20,6 +20,8 @@ site = [
     path("requests/<uuid:pk>/release/", internal.move, {"verb": "release"}, name="release"),
     path("queue/", internal.queue, name="queue"),
     path("audit/", audit.provider_search, name="audit"),
+    path("tokens/", tokens.provider_tokens, name="tokens"),
+    path("tokens/<int:pk>/revoke/", tokens.provider_token_revoke, name="token_revoke"),
     path("audit/export.<str:fmt>", audit.provider_download, name="audit_export"),
 ]
 

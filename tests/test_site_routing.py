@@ -17,6 +17,8 @@ INTERNAL_URLS = [
     "/internal/queue/", "/internal/audit/", "/internal/audit/export.csv",
     "/internal/audit/export.jsonl", "/internal/admin/", "/internal/admin/login/",
     "/internal/admin/approvals/accessrequest/", "/internal/admin/audit/auditevent/",
+    "/api/v1/access/check", "/api/v1/activity", "/api/v1/requests", f"/api/v1/requests/{ID}",
+    f"/api/v1/requests/{ID}/cancel",
 ]
 
 
@@ -46,6 +48,10 @@ CUSTOMER_URLS = [
     "/t/tenant-a/audit/export.jsonl", "/t/tenant-a/settings/", "/t/tenant-a/settings/members/",
     "/t/tenant-a/settings/members/1/", "/t/tenant-a/settings/members/1/remove/",
     "/t/tenant-a/settings/notifications/",
+    "/api/v1/tenants/tenant-a/audit/events", "/v1/organizations/tenant-a/approvalRequests",
+    "/v1/organizations/tenant-a/accessApprovalSettings",
+    "/subscriptions/tenant-a/providers/Microsoft.CustomerLockbox/requests",
+    "/providers/Microsoft.CustomerLockbox/tenantOptedIn/tenant-a",
 ]
 
 
@@ -87,3 +93,13 @@ def test_responses_carry_a_strict_content_security_policy(client, db):
     assert "script-src 'self'" in policy
     assert "unsafe-inline" not in policy
     assert "frame-ancestors 'none'" in policy
+
+
+@pytest.mark.parametrize("name,paths", [
+    ("customer", {"/api/v1/tenants/{tenant}/audit/events"}),
+    ("internal", {"/api/v1/access/check", "/api/v1/activity", "/api/v1/requests",
+                  "/api/v1/requests/{id}", "/api/v1/requests/{id}/cancel"}),
+])
+def test_each_site_describes_only_its_own_api(site, client, name, paths, db):
+    site(name)
+    assert set(client.get("/api/v1/openapi.json").json()["paths"]) == paths

@@ -126,6 +126,26 @@ def webhook_disabled(message):
     }
 
 
+def out_of_scope(message):
+    """Actions the data plane reported that no grant covered."""
+    from approvals.models import ProviderMembership
+    from audit.models import AuditEvent
+
+    tenant = message.tenant
+    events = list(AuditEvent.objects.filter(chain=tenant.audit_chain,
+                                            seq__in=message.payload["seqs"]).order_by("seq"))
+    provider = message.user_id is not None and ProviderMembership.objects.filter(
+        user_id=message.user_id).exists()
+    if provider:
+        link = internal_url(f"/internal/audit/?chain={tenant.audit_chain}"
+                            "&action=activity.out_of_scope")
+    else:
+        link = portal_url(reverse("portal:audit", args=[tenant.slug])
+                          + "?action=activity.out_of_scope")
+    return {"tenant": tenant, "events": events, "count": message.payload["count"],
+            "link": link}
+
+
 BUILDERS = {
     "awaiting_internal": awaiting,
     "awaiting_customer": awaiting,
@@ -137,6 +157,7 @@ BUILDERS = {
     "expired": expired,
     "invitation": invitation,
     "webhook_disabled": webhook_disabled,
+    "out_of_scope": out_of_scope,
 }
 
 

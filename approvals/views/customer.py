@@ -59,6 +59,7 @@ def request_detail(request, tenant, pk):
     req = selectors.get_request_for_user(request.user, tenant, pk)
     decisions = list(req.decisions.select_related("actor").filter(level=DecisionLevel.CUSTOMER))
     events = [(e, timeline.describe(e)) for e in timeline.events_for_request(tenant, req.pk)]
+    out_of_scope = sum(e.action == "activity.out_of_scope" for e, _ in events)
     return render(request, "customer/request.html", {
         "tenant": tenant,
         "req": req,
@@ -67,6 +68,7 @@ def request_detail(request, tenant, pk):
         "active": policy.is_access_active(req, now),
         "approvals": sum(d.verdict == Verdict.APPROVE for d in decisions),
         "events": events,
+        "out_of_scope": out_of_scope,
         "can_decide": _can_decide(request, req, decisions, now),
         "asked": outbox.who_is_asked(req, now) if policy.effective_state(req, now)
         == State.PENDING_CUSTOMER else None,

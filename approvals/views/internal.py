@@ -101,13 +101,14 @@ def request_detail(request, pk):
                         and policy.window_open(req.internal_expires_at, now))
     active = policy.is_access_active(req, now)
     mine = req.requester_id == request.user.pk
+    events = [(e, timeline.describe(e)) for e in timeline.events_for_request(req.tenant, req.pk)]
     return render(request, "internal/request.html", {
         "req": req, "now": now,
         "shown_state": policy.effective_state(req, now),
         "expires_at": policy.pending_expires_at(req),
         "active": active,
-        "events": [(e, timeline.describe(e))
-                   for e in timeline.events_for_request(req.tenant, req.pk)],
+        "events": events,
+        "out_of_scope": sum(e.action == "activity.out_of_scope" for e, _ in events),
         "notes": req.notes.select_related("author"),
         "asked": outbox.who_is_asked(req, now) if policy.effective_state(req, now)
         in PENDING_STATES else None,

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "audit",
     "approvals",
     "approvals.notifications",
+    "approvals.api",
 ]
 
 MIDDLEWARE = [

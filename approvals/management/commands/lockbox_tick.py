@@ -1,7 +1,10 @@
 import time
 
-from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+
+from approvals.notifications.outbox import reminders_due, retry_due
+from approvals.sweep import sweep
+from lockbox_portal import clock
 
 
 class Command(BaseCommand):
@@ -15,8 +18,15 @@ class Command(BaseCommand):
         if every is not None and every < 1:
             raise CommandError("--every must be at least 1 second.")
         while True:
-            for command in ("lockbox_sweep", "lockbox_remind", "lockbox_deliver"):
-                call_command(command, stdout=self.stdout, stderr=self.stderr)
+            swept = sweep()
+            reminders = reminders_due(clock.now())
+            delivered = retry_due()
+            # Quiet unless something happened, so it does not drown the server's own log.
+            if every is None or swept.expired or swept.completed or reminders or \
+                    delivered["due"]:
+                self.stdout.write(f"lockbox_tick: {swept}; {reminders} reminder(s); "
+                                  f"{delivered['sent']} of {delivered['due']} due message(s) "
+                                  "sent")
             if every is None:
                 return
             time.sleep(every)

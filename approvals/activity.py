@@ -1,0 +1,142 @@
+"""What engineers did while they had access, as the data plane reports it.
+
+Each reported action lands in the tenant's audit chain. One covered by a grant (right engineer,
+resource in scope, level allowed, inside the time box as it really ended) is `activity.recorded`
+on that request's timeline; anything else is `activity.out_of_scope`, flagged on the request
+page and sent to the tenant's approvers and the provider's auditors.
+"""
+
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.dateparse import parse_datetime
+
+from approvals import policy
+from approvals.models import AccessLevel, AccessRequest, ProviderRole, Tenant, TenantRole
+from audit.services import record_event
+from lockbox_portal import clock
+
+MAX_BATCH = 500
+OUTCOMES = ("success", "failure", "denied")
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+class BatchTooLarge(ValueError):
+    pass
+
+
+def clean_actions(actions, now):
+    """Validate a whole batch first, so a bad item writes nothing."""
+    if not isinstance(actions, list) or not actions:
+        raise ValidationError({"actions": "Send a non-empty list of actions."})
+    if len(actions) > MAX_BATCH:
+        raise BatchTooLarge(f"At most {MAX_BATCH} actions per call; split the batch.")
+    cleaned = []
+    for i, item in enumerate(actions):
+        where = f"actions[{i}]"
+        if not isinstance(item, dict):
+            raise ValidationError({where: "Each action is an object."})
+        unknown = set(item) - {"resource", "operation", "access_level", "at", "outcome"}
+        if unknown:
+            raise ValidationError({where: f"Unknown field {sorted(unknown)[0]!r}."})
+        resource, operation = item.get("resource"), item.get("operation")
+        if not isinstance(resource, str) or not resource.strip() or len(resource) > 512:
+            raise ValidationError({where: "resource: a resource identifier of at most 512."})
+        if not isinstance(operation, str) or not operation.strip() or len(operation) > 64:
+            raise ValidationError({where: "operation: a name of at most 64 characters."})
+        level = item.get("access_level", AccessLevel.READ_ONLY)
+        if level not in AccessLevel.values:
+            raise ValidationError({where: f"access_level: one of {', '.join(AccessLevel.values)}."})
+        at = parse_datetime(item["at"]) if isinstance(item.get("at"), str) else None
+        if at is None or at.tzinfo is None:
+            raise ValidationError({where: "at: an ISO 8601 time with a time zone."})
+        if at > now + CLOCK_SKEW:
+            raise ValidationError({where: "at: this time is in the future."})
+        outcome = item.get("outcome", "success")
+        if outcome not in OUTCOMES:
+            raise ValidationError({where: f"outcome: one of {', '.join(OUTCOMES)}."})
+        cleaned.append({"resource": resource.strip(), "operation": operation.strip(),
+                        "access_level": level, "at": at, "outcome": outcome})
+    return cleaned
+
+
+def record_batch(*, tenant_slug, engineer_email, actions, via=None, now=None):
+    """Record a batch of actions; returns one result per action, in order."""
+    now = now or clock.now()
+    tenant = Tenant.objects.filter(slug=tenant_slug).first()
+    if tenant is None:
+        raise Tenant.DoesNotExist(f"There is no tenant {tenant_slug!r}.")
+    cleaned = clean_actions(actions, now)
+    engineer = (get_user_model().objects.filter(
+        email__iexact=engineer_email or "", provider_memberships__role=ProviderRole.ENGINEER)
+        .first())
+    grants = list(AccessRequest.objects.filter(
+        tenant=tenant, requester=engineer, access_starts_at__isnull=False,
+    ).order_by("-access_starts_at")) if engineer else []
+    results, flagged = [], []
+    with transaction.atomic():
+        for action in cleaned:
+            grant, problem = _judge(action, grants, engineer)
+            data = {**action, "at": action["at"].isoformat(), "engineer": engineer_email,
+                    **({"via": via} if via else {})}
+            if problem:
+                data["problem"] = problem
+            event = record_event(
+                chain=tenant.audit_chain, actor=engineer, now=now,
+                action="activity.out_of_scope" if problem else "activity.recorded",
+                request_id=grant.pk if grant else None, data=data)
+            results.append({"seq": event.seq, "in_scope": not problem,
+                            "request_id": str(grant.pk) if grant else None,
+                            "problem": problem or None})
+            if problem:
+                flagged.append(event)
+        if flagged:
+            _notify(tenant, flagged, now)
+    return results
+
+
+def _judge(action, grants, engineer):
+    """The grant that covered the action, or (the most relevant grant, what was wrong)."""
+    if engineer is None:
+        return None, "No engineer with this e-mail address is known to Lockbox."
+    if not grants:
+        return None, "The engineer had no grant in this tenant."
+    at = action["at"]
+    in_time = [g for g in grants if g.access_starts_at <= at < _ended(g)]
+    in_scope = [g for g in in_time if policy.scope_covers(g.scope, action["resource"])]
+    for grant in in_scope:
+        if policy.level_covers(grant.access_level, action["access_level"]):
+            return grant, ""
+    if in_scope:
+        return in_scope[0], "A write under a read-only grant."
+    if in_time:
+        return in_time[0], f"{action['resource']} is outside the grant's scope."
+    covering = [g for g in grants if policy.scope_covers(g.scope, action["resource"])]
+    nearest = covering[0] if covering else grants[0]
+    return nearest, "No grant was open at that time."
+
+
+def _ended(grant):
+    """When access really ended: early for a revocation or a release."""
+    if grant.closed_at and grant.closed_at < grant.access_ends_at:
+        return grant.closed_at
+    return grant.access_ends_at
+
+
+def _notify(tenant, events, now):
+    from approvals.notifications import outbox
+
+    User = get_user_model()
+    people = {u.email: u for u in User.objects.filter(
+        tenant_memberships__tenant=tenant, tenant_memberships__role=TenantRole.APPROVER,
+        is_active=True)}
+    people.update({u.email: u for u in User.objects.filter(
+        provider_memberships__role=ProviderRole.AUDITOR, is_active=True)})
+    for address in tenant.notification_emails:
+        people.setdefault(address, None)
+    payload = {"seqs": [e.seq for e in events], "count": len(events)}
+    for address, user in people.items():
+        outbox.tenant_email(kind="out_of_scope", key=f"oos:{tenant.slug}:{events[0].seq}:{address}",
+                            address=address, user=user, tenant=tenant, payload=payload, now=now)

@@ -1,0 +1,176 @@
+"""The shared machinery of every API view: tokens, JSON in and out, errors, idempotency.
+
+Each API has its own error shape (native, Google, Azure); `ApiError` carries the facts and
+`api_view` renders them in the right one. Nothing raised inside a view becomes a 500: domain
+refusals map to 403/404/409, bad input to 400/413/422, an unreachable database to 503.
+"""
+
+import hashlib
+import json
+from functools import wraps
+
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, IntegrityError, transaction
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from approvals.api import tokens
+from approvals.api.models import IdempotentResponse
+from approvals.errors import AlreadyDecided, IllegalTransition, NotPermitted, TransitionError
+from lockbox_portal import clock
+
+MAX_BODY = 1024 * 1024
+GOOGLE_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
+                 404: "NOT_FOUND", 405: "UNIMPLEMENTED", 409: "ABORTED",
+                 413: "INVALID_ARGUMENT", 422: "INVALID_ARGUMENT", 503: "UNAVAILABLE"}
+
+
+class ApiError(Exception):
+    def __init__(self, status, code, message, details=None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+
+def error_body(flavour, error):
+    if flavour == "google":
+        return {"error": {"code": error.status, "message": error.message,
+                          "status": GOOGLE_STATUS.get(error.status, "UNKNOWN")}}
+    if flavour == "azure":
+        return {"error": {"code": error.code, "message": error.message, "additionalInfo": []}}
+    body = {"error": {"code": error.code, "message": error.message}}
+    if error.details:
+        body["error"]["details"] = error.details
+    return body
+
+
+def json_body(request, *, allow_empty=False):
+    """The request's JSON object, or ApiError(400/413)."""
+    if len(request.body) > MAX_BODY:
+        raise ApiError(413, "too_large", f"The body is larger than {MAX_BODY} bytes.")
+    if not request.body:
+        if allow_empty:
+            return {}
+        raise ApiError(400, "invalid_json", "Send a JSON object as the body.")
+    try:
+        data = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_json", "The body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_json", "The body must be a JSON object.")
+    return data
+
+
+def only_fields(data, allowed):
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise ApiError(400, "unknown_field", f"Unknown field {unknown[0]!r}.",
+                       {"allowed": sorted(allowed)})
+
+
+def _validation_error(invalid):
+    details = invalid.message_dict if hasattr(invalid, "error_dict") else None
+    first = next(iter(details.values()))[0] if details else invalid.messages[0]
+    return ApiError(400, "invalid", first, details)
+
+
+def _transition_error(refused):
+    if isinstance(refused, NotPermitted):
+        return ApiError(403, "not_permitted", refused.message)
+    if isinstance(refused, AlreadyDecided):
+        return ApiError(409, "already_decided", refused.message)
+    if isinstance(refused, IllegalTransition):
+        return ApiError(409, "conflict", refused.message)
+    return ApiError(409, "conflict", refused.message)
+
+
+def api_view(*, methods, scopes=(), flavour="native", idempotent=False, unavailable=None):
+    """Authenticate the bearer token, check its scopes, run the view, render errors.
+
+    With `idempotent`, a POST carrying an Idempotency-Key runs once per token and key: the
+    work and the stored answer commit together, and a replay gets the first answer again.
+    """
+
+    def decorate(view):
+        @csrf_exempt
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            try:
+                if request.method not in methods:
+                    raise ApiError(405, "method_not_allowed",
+                                   f"Use {' or '.join(methods)} here.")
+                request.api_token = _authenticate(request)
+                missing = [s for s in scopes if s not in request.api_token.scopes]
+                if missing:
+                    raise ApiError(403, "insufficient_scope",
+                                   f"This token lacks the {missing[0]} scope.")
+                key = request.headers.get("Idempotency-Key", "").strip()
+                if idempotent and request.method == "POST" and key:
+                    status, body = _once(request, key, lambda: view(request, *args, **kwargs))
+                else:
+                    status, body = view(request, *args, **kwargs)
+            except ApiError as error:
+                return JsonResponse(error_body(flavour, error), status=error.status)
+            except ValidationError as invalid:
+                error = _validation_error(invalid)
+                return JsonResponse(error_body(flavour, error), status=400)
+            except TransitionError as refused:
+                error = _transition_error(refused)
+                return JsonResponse(error_body(flavour, error), status=error.status)
+            except DatabaseError:
+                error = ApiError(503, "unavailable", "Lockbox cannot reach its database; "
+                                 "try again shortly.")
+                # `unavailable` adds what a caller must assume, e.g. {"allowed": False}.
+                return JsonResponse({**(unavailable or {}), **error_body(flavour, error)},
+                                    status=503)
+            return JsonResponse(body, status=status, safe=False)
+
+        wrapper.lockbox_api = True
+        return wrapper
+
+    return decorate
+
+
+def _authenticate(request):
+    header = request.headers.get("Authorization", "")
+    scheme, _, raw = header.partition(" ")
+    if scheme.lower() != "bearer" or not raw.strip():
+        raise ApiError(401, "unauthenticated",
+                       "Send a Lockbox API token as 'Authorization: Bearer lbx_…'.")
+    now = clock.now()
+    token, problem = tokens.authenticate(raw.strip(), now)
+    if token is None:
+        raise ApiError(401, "unauthenticated", problem)
+    tokens.touch(token, now)
+    return token
+
+
+class _Raced(Exception):
+    pass
+
+
+def _once(request, key, run):
+    if len(key) > 200:
+        raise ApiError(400, "invalid", "An Idempotency-Key is at most 200 characters.")
+    fingerprint = hashlib.sha256(request.method.encode() + b" " + request.path.encode()
+                                 + b"\n" + request.body).hexdigest()
+    stored = IdempotentResponse.objects.filter(token=request.api_token, key=key).first()
+    if stored is None:
+        try:
+            with transaction.atomic():
+                status, body = run()
+                if status < 500:
+                    try:
+                        with transaction.atomic():
+                            IdempotentResponse.objects.create(
+                                token=request.api_token, key=key, fingerprint=fingerprint,
+                                status=status, body=body, created_at=clock.now())
+                    except IntegrityError:
+                        raise _Raced from None
+                return status, body
+        except _Raced:
+            # The same key raced us and won: undo our work, and answer with its answer.
+            stored = IdempotentResponse.objects.get(token=request.api_token, key=key)
+    if stored.fingerprint != fingerprint:
+        raise ApiError(422, "idempotency_key_reused",
+                       "This Idempotency-Key was used for a different request.")
+    return stored.status, stored.body

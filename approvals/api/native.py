@@ -1,0 +1,218 @@
+"""Lockbox's own API (/api/v1/): the access check, activity, requests, the audit feed."""
+
+from datetime import timedelta
+
+from django.db.models import Q
+from django.utils.dateparse import parse_datetime
+
+from approvals import activity, policy, roles
+from approvals import transitions as t
+from approvals.access import check_access_by_name
+from approvals.api.http import ApiError, api_view, json_body, only_fields
+from approvals.api.models import Scope
+from approvals.models import AccessRequest, State, Tenant
+from audit.chain import format_time
+from audit.export import event_record
+from audit.models import AuditEvent
+from lockbox_portal import clock
+
+PAGE_MAX = 100
+FEED_MAX = 1000
+
+
+def _time(moment):
+    return format_time(moment) if moment else None
+
+
+def request_json(req, now):
+    return {
+        "id": str(req.pk),
+        "reference": req.reference,
+        "tenant": req.tenant.slug,
+        "requester": req.requester.email,
+        "case_reference": req.case_reference,
+        "justification": req.justification,
+        "reason_type": req.reason_type,
+        "scope": req.scope,
+        "access_level": req.access_level,
+        "requested_seconds": int(req.requested_duration.total_seconds()),
+        "touches_customer_content": req.touches_customer_content,
+        "state": policy.effective_state(req, now).value,
+        "required_approvals": req.required_approvals,
+        "customer_step_skipped": req.customer_step_skipped or None,
+        "created_at": _time(req.created_at),
+        "internal_expires_at": _time(req.internal_expires_at),
+        "customer_expires_at": _time(req.customer_expires_at),
+        "access_starts_at": _time(req.access_starts_at),
+        "access_ends_at": _time(req.access_ends_at),
+        "closed_at": _time(req.closed_at),
+    }
+
+
+def _text(data, field, *, required=True, limit=512):
+    value = data.get(field)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        raise ApiError(400, "invalid", f"{field}: a non-empty string of at most {limit}.")
+    return value.strip()
+
+
+# --- The data plane -----------------------------------------------------------------------------
+
+@api_view(methods=["POST"], scopes=[Scope.ACCESS_CHECK],
+          unavailable={"allowed": False, "reason": "Lockbox could not answer, so the answer "
+                                                   "is no."})
+def access_check(request):
+    """May this engineer use this level on this resource of this tenant, now? Fails closed."""
+    data = json_body(request)
+    only_fields(data, {"engineer", "tenant", "resource", "access_level", "operation"})
+    level = data.get("access_level", "read_only")
+    if level not in ("read_only", "read_write"):
+        raise ApiError(400, "invalid", "access_level: read_only or read_write.")
+    answer = check_access_by_name(
+        engineer_email=_text(data, "engineer", limit=254),
+        tenant_slug=_text(data, "tenant", limit=63),
+        resource=_text(data, "resource"), level=level)
+    _text(data, "operation", required=False, limit=64)
+    return 200, {"allowed": answer.allowed, "reason": answer.reason,
+                 "request_id": answer.request_id, "ends_at": _time(answer.ends_at)}
+
+
+@api_view(methods=["POST"], scopes=[Scope.ACTIVITY_WRITE], idempotent=True)
+def record_activity(request):
+    data = json_body(request)
+    only_fields(data, {"tenant", "engineer", "actions"})
+    try:
+        results = activity.record_batch(
+            tenant_slug=_text(data, "tenant", limit=63),
+            engineer_email=_text(data, "engineer", limit=254),
+            actions=data.get("actions"), via=request.api_token.audit_label())
+    except activity.BatchTooLarge as too_large:
+        raise ApiError(413, "too_large", str(too_large)) from None
+    except Tenant.DoesNotExist as missing:
+        raise ApiError(404, "not_found", str(missing)) from None
+    flagged = sum(1 for r in results if not r["in_scope"])
+    return 200, {"recorded": len(results), "out_of_scope": flagged, "results": results}
+
+
+# --- Provider automation ------------------------------------------------------------------------
+
+def _visible_requests(token):
+    owner = token.owner
+    rows = AccessRequest.objects.select_related("tenant", "requester")
+    if roles.is_internal_approver(owner) or roles.is_provider_auditor(owner):
+        return rows
+    return rows.filter(requester=owner)
+
+
+def _one_request(token, pk):
+    found = _visible_requests(token).filter(pk=pk).first()
+    if found is None:
+        raise ApiError(404, "not_found", "There is no such request.")
+    return found
+
+
+@api_view(methods=["GET", "POST"], scopes=[Scope.REQUESTS_READ], idempotent=True)
+def requests_collection(request):
+    if request.method == "POST":
+        return _create_request(request)
+    now = clock.now()
+    rows = _visible_requests(request.api_token)
+    state = request.GET.get("state")
+    if state:
+        if state not in State.values:
+            raise ApiError(400, "invalid", f"state: one of {', '.join(State.values)}.")
+        rows = rows.filter(state=state)
+    if request.GET.get("tenant"):
+        rows = rows.filter(tenant__slug=request.GET["tenant"])
+    limit = _int_param(request, "limit", 50, 1, PAGE_MAX)
+    cursor = request.GET.get("cursor")
+    if cursor:
+        created, _, pk = cursor.partition("|")
+        moment = parse_datetime(created)
+        if moment is None or not pk:
+            raise ApiError(400, "invalid", "cursor: use the next_cursor of the previous page.")
+        rows = rows.filter(Q(created_at__lt=moment) | Q(created_at=moment, id__lt=pk))
+    page = list(rows.order_by("-created_at", "-id")[:limit + 1])
+    more = len(page) > limit
+    page = page[:limit]
+    next_cursor = f"{page[-1].created_at.isoformat()}|{page[-1].pk}" if more else None
+    return 200, {"requests": [request_json(r, now) for r in page], "next_cursor": next_cursor}
+
+
+def _create_request(request):
+    if Scope.REQUESTS_WRITE not in request.api_token.scopes:
+        raise ApiError(403, "insufficient_scope", "This token lacks the requests:write scope.")
+    data = json_body(request)
+    fields = {"tenant", "case_reference", "justification", "reason_type", "scope",
+              "access_level", "duration_minutes", "touches_customer_content"}
+    only_fields(data, fields)
+    minutes = data.get("duration_minutes")
+    if not isinstance(minutes, int) or isinstance(minutes, bool) or abs(minutes) > 10**6:
+        raise ApiError(400, "invalid", "duration_minutes: a whole number of minutes.")
+    content = data.get("touches_customer_content", True)
+    if not isinstance(content, bool):
+        raise ApiError(400, "invalid", "touches_customer_content: true or false.")
+    tenant = data.get("tenant")
+    if not isinstance(tenant, str) or not Tenant.objects.filter(slug=tenant).exists():
+        raise ApiError(404, "not_found", f"There is no tenant {tenant!r}.")
+    req = t.submit_request(
+        requester=request.api_token.owner, tenant=tenant,
+        case_reference=data.get("case_reference"), justification=data.get("justification"),
+        reason_type=data.get("reason_type"), scope=data.get("scope"),
+        access_level=data.get("access_level", "read_only"),
+        requested_duration=timedelta(minutes=minutes),
+        touches_customer_content=content, via=request.api_token.audit_label())
+    return 201, request_json(req, clock.now())
+
+
+@api_view(methods=["GET"], scopes=[Scope.REQUESTS_READ])
+def request_item(request, pk):
+    return 200, request_json(_one_request(request.api_token, pk), clock.now())
+
+
+@api_view(methods=["POST"], scopes=[Scope.REQUESTS_WRITE], idempotent=True)
+def cancel_request(request, pk):
+    req = _one_request(request.api_token, pk)
+    data = json_body(request, allow_empty=True)
+    only_fields(data, {"comment"})
+    comment = data.get("comment", "")
+    if not isinstance(comment, str) or len(comment) > 2000:
+        raise ApiError(400, "invalid", "comment: a string of at most 2000 characters.")
+    t.cancel(request=req.pk, actor=request.api_token.owner, comment=comment,
+             via=request.api_token.audit_label())
+    req.refresh_from_db()
+    return 200, request_json(req, clock.now())
+
+
+# --- The audit feed -----------------------------------------------------------------------------
+
+@api_view(methods=["GET"], scopes=[Scope.TENANT_READ])
+def audit_feed(request, slug):
+    """Every event of the tenant's chain after `after_seq`, in order, with its hashes: fetch
+    until has_more is false, and keep next_after_seq for the next run."""
+    token = request.api_token
+    if token.tenant is None or token.tenant.slug != slug:
+        raise ApiError(404, "not_found", "There is no such tenant for this token.")
+    after = _int_param(request, "after_seq", 0, 0, 2**62)
+    limit = _int_param(request, "limit", 500, 1, FEED_MAX)
+    events = list(AuditEvent.objects.filter(chain=token.tenant.audit_chain, seq__gt=after)
+                  .order_by("seq")[:limit + 1])
+    more = len(events) > limit
+    events = events[:limit]
+    return 200, {"events": [event_record(e) for e in events],
+                 "next_after_seq": events[-1].seq if events else after, "has_more": more}
+
+
+def _int_param(request, name, default, low, high):
+    raw = request.GET.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, "invalid", f"{name}: a whole number.") from None
+    if not low <= value <= high:
+        raise ApiError(400, "invalid", f"{name}: between {low} and {high}.")
+    return value

@@ -1,0 +1,117 @@
+"""API tokens: made by a person in one of the sites, shown once, stored as a hash.
+
+A token acts as its owner, limited to its scopes: a tenant token to its tenant, and every
+decision it makes still passes the owner's roles in approvals.transitions. What it changes is
+audited under the owner's name with the token's prefix and name.
+"""
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from approvals import roles
+from approvals.api.models import ApiToken, Scope
+from approvals.errors import NotPermitted
+from approvals.models import TenantRole
+from audit.chain import PROVIDER_CHAIN
+from audit.services import record_event
+from lockbox_portal import clock
+
+MAX_LIFETIME = timedelta(days=365)
+PURPOSES = {
+    # Provider tokens, made on the internal site.
+    "data_plane": [Scope.ACCESS_CHECK, Scope.ACTIVITY_WRITE],
+    "support": [Scope.REQUESTS_READ, Scope.REQUESTS_WRITE],
+    # Tenant tokens, made in the portal by a tenant admin.
+    "tenant_read": [Scope.TENANT_READ],
+    "tenant_decide": [Scope.TENANT_READ, Scope.TENANT_DECIDE],
+}
+
+
+def _digest(raw):
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _check_purpose(owner, tenant, purpose):
+    if purpose == "data_plane" and not roles.is_internal_approver(owner):
+        raise NotPermitted("Only internal approvers make tokens for the data plane.")
+    if purpose == "support" and not (roles.is_engineer(owner) or roles.is_internal_approver(owner)
+                                     or roles.is_provider_auditor(owner)):
+        raise NotPermitted("Only provider staff make support tokens.")
+    if purpose.startswith("tenant_"):
+        if tenant is None or not roles.has_tenant_role(owner, tenant, TenantRole.ADMIN):
+            raise NotPermitted("Only a tenant's admins make its automation tokens.")
+        if purpose == "tenant_decide" and not roles.is_tenant_approver(owner, tenant):
+            raise ValidationError({"purpose": "A token that decides acts as you, and you are "
+                                              "not one of the tenant's approvers."})
+
+
+def create_token(*, owner, name, purpose, days, tenant=None, now=None):
+    """Returns (token, raw secret). The raw secret is shown once and never stored."""
+    if purpose not in PURPOSES:
+        raise ValidationError({"purpose": "Choose what the token is for."})
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise ValidationError({"name": "Give the token a name of at most 100 characters."})
+    if not isinstance(days, int) or not 1 <= days <= MAX_LIFETIME.days:
+        raise ValidationError({"days": f"Between 1 and {MAX_LIFETIME.days} days."})
+    _check_purpose(owner, tenant, purpose)
+    now = now or clock.now()
+    prefix = secrets.token_hex(6)
+    raw = f"lbx_{prefix}_{secrets.token_urlsafe(32)}"
+    with transaction.atomic():
+        token = ApiToken.objects.create(
+            owner=owner, tenant=tenant, name=name, scopes=[str(s) for s in PURPOSES[purpose]],
+            prefix=prefix, digest=_digest(raw), created_at=now,
+            expires_at=now + timedelta(days=days))
+        record_event(chain=tenant.audit_chain if tenant else PROVIDER_CHAIN,
+                     action="token.created", actor=owner, now=now,
+                     data={**token.audit_label(), "scopes": token.scopes,
+                           "expires_at": token.expires_at.isoformat()})
+    return token, raw
+
+
+def revoke_token(*, token, actor, now=None):
+    allowed = actor.pk == token.owner_id or (
+        token.tenant is not None and roles.has_tenant_role(actor, token.tenant, TenantRole.ADMIN))
+    if not allowed:
+        raise NotPermitted("Only the token's owner (or the tenant's admins) can revoke it.")
+    now = now or clock.now()
+    with transaction.atomic():
+        locked = ApiToken.objects.select_for_update().get(pk=token.pk)
+        if locked.revoked_at is not None:
+            return locked
+        locked.revoked_at = now
+        locked.save(update_fields=["revoked_at"])
+        record_event(chain=locked.tenant.audit_chain if locked.tenant else PROVIDER_CHAIN,
+                     action="token.revoked", actor=actor, now=now, data=locked.audit_label())
+    return locked
+
+
+def authenticate(raw, now):
+    """(token, "") for a usable bearer value, else (None, why). One query, with the owner."""
+    parts = (raw or "").split("_")
+    if len(parts) < 3 or parts[0] != "lbx":
+        return None, "Send a Lockbox API token as 'Authorization: Bearer lbx_…'."
+    token = (ApiToken.objects.select_related("owner", "tenant")
+             .filter(prefix=parts[1]).first())
+    if token is None or not hmac.compare_digest(token.digest, _digest(raw)):
+        return None, "This token is not known."
+    if token.revoked_at is not None:
+        return None, "This token was revoked."
+    if now >= token.expires_at:
+        return None, "This token has expired."
+    if not token.owner.is_active:
+        return None, "The person who made this token can no longer use Lockbox."
+    return token, ""
+
+
+def touch(token, now):
+    """Note the last use at most once a minute, so the hot path rarely writes."""
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
