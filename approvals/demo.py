@@ -48,10 +48,13 @@ def load_demo(*, now):
     """Create the demo once. Returns False (and changes nothing) when it is already there."""
     if demo_exists():
         return False
+    from audit.checkpoints import checkpoint_chains
+
     with transaction.atomic():
         people = _people(now - timedelta(days=30))
         for step_at, step in sorted(_story(people, now), key=lambda s: s[0]):
             step(step_at)
+        checkpoint_chains(now=now)
     return True
 
 
@@ -189,6 +192,7 @@ def _story(p, now):
                               ["exchange/mailbox/support@fabrikam.example"], 1)),
         (now - 15 * m, act(t.internal_approve, "f_pending_customer", man2)),
     ]
+    steps += _evidence(p, made, now)
     # What Celery beat does in production: a sweep every half hour of the demo's history.
     moment = now - 4 * d
     while moment <= now:
@@ -207,3 +211,55 @@ def current_code(email):
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
     left = device.step - int(time.time() - device.t0) % device.step
     return f"{totp.token():0{device.digits}d}", left
+
+
+def _evidence(p, made, now):
+    """Close-out summaries (one acknowledged, one disputed) and actions the data plane
+    reported, one of them outside the grant."""
+    from approvals import activity, attestations
+
+    h, m, d = timedelta(hours=1), timedelta(minutes=1), timedelta(days=1)
+
+    def summary(key, engineer, text):
+        def step(at):
+            attestations.file(request=made[key], actor=p[engineer], summary=text, now=at)
+        return step
+
+    def reply(key, person, acknowledge, comment=""):
+        def step(at):
+            attestations.answer(attestation=made[key].attestation, actor=p[person],
+                                acknowledge=acknowledge, comment=comment, now=at)
+        return step
+
+    def report(key, engineer, actions):
+        def step(at):
+            req = made[key]
+            activity.record_batch(
+                tenant_slug=req.tenant.slug, engineer_email=engineer, now=at,
+                actions=[{"resource": r, "operation": o, "at": (at - m).isoformat()}
+                         for r, o in actions])
+        return step
+
+    return [
+        (now - 4 * d + 2 * h, report("c_done", "engineer1@provider.example", [
+            ("exchange/mailbox/j.smith@contoso.example", "read-folder-metadata")])),
+        (now - 4 * d + 4 * h, summary("c_done", "engineer1@provider.example",
+                                      "Read the folder metadata of one mailbox; found a sync "
+                                      "rule pointing at a deleted calendar and told the "
+                                      "customer which one.")),
+        (now - 3 * d, reply("c_done", "approver2@contoso.example", False,
+                            "The case notes say you also opened two messages; that was not "
+                            "agreed.")),
+        (now - 3 * d + 3 * h + 30 * m, report("f_released", "engineer2@provider.example", [
+            ("exchange/mailbox/ops@fabrikam.example", "read-export-queue"),
+            ("exchange/mailbox/ceo@fabrikam.example", "read-export-queue")])),
+        (now - 3 * d + 5 * h, summary("f_released", "engineer2@provider.example",
+                                      "Read the export queue; one job was stuck on a corrupt "
+                                      "item, which the customer removed.")),
+        (now - 2 * d, reply("f_released", "approver1@fabrikam.example", True)),
+        (now - 3 * d + 60 * m, report("c_revoked", "engineer2@provider.example", [
+            ("sharepoint/sites/finance/list-7", "read-items"),
+            ("sharepoint/sites/hr/salaries", "read-items")])),
+        (now - 30 * m, report("c_active", "engineer1@provider.example", [
+            ("exchange/mailbox/j.smith@contoso.example/statistics", "read-statistics")])),
+    ]

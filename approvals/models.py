@@ -240,3 +240,35 @@ class RequestNote(models.Model):
 
     def __str__(self):
         return f"Note by {self.author} on {self.request.reference}"
+
+
+class AttestationStatus(models.TextChoices):
+    FILED = "filed", "Waiting for the customer"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged by the customer"
+    DISPUTED = "disputed", "Disputed by the customer"
+    RESOLVED = "resolved", "Dispute resolved"
+
+
+class Attestation(models.Model):
+    """The engineer's account of what they did, once access has ended, and the customer's
+    answer to it. A dispute stays visible until a provider auditor resolves it."""
+
+    request = models.OneToOneField(AccessRequest, on_delete=models.CASCADE,
+                                   related_name="attestation")
+    summary = models.TextField()
+    filed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                 related_name="+")
+    filed_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=AttestationStatus.choices,
+                              default=AttestationStatus.FILED)
+    answered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                    null=True, blank=True, related_name="+")
+    answered_at = models.DateTimeField(null=True, blank=True)
+    answer = models.TextField(blank=True)
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                    null=True, blank=True, related_name="+")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.TextField(blank=True)
+
+    def __str__(self):
+        return f"Attestation of {self.request.reference} ({self.get_status_display()})"

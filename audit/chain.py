@@ -75,9 +75,18 @@ def verify_chain(chain):
     1. Sequence numbers must run 1, 2, 3, … with no gap.
     2. Each event must carry the hash of the event before it (the genesis hash for the first).
     3. Each event's stored hash must equal the hash recomputed from its fields.
-    4. The last event must be the one the chain head recorded when it was appended.
+    4. Every signed checkpoint must verify, and name the hash the chain has at its sequence
+       number: this catches a chain rewritten with recomputed hashes, or cut short, even when
+       the chain head was rewritten to match.
+    5. The last event must be the one the chain head recorded when it was appended.
     """
-    from audit.models import AuditEvent, ChainHead
+    from audit.models import AuditEvent, ChainHead, Checkpoint
+
+    checkpoints = {c.seq: c for c in Checkpoint.objects.filter(chain=chain)}
+    for checkpoint in checkpoints.values():
+        problem = _checkpoint_problem(checkpoint)
+        if problem:
+            return Verification(chain, 0, checkpoint.seq, problem)
 
     rows = (AuditEvent.objects.filter(chain=chain).order_by("seq")
             .values_list(*_FIELDS).iterator(chunk_size=2000))
@@ -102,9 +111,21 @@ def verify_chain(chain):
         if compute_hash(fields) != stored:
             return Verification(chain, expected - 1, seq,
                                 "its content does not match its hash (it was altered)")
+        signed = checkpoints.get(seq)
+        if signed is not None and signed.head_hash != stored:
+            return Verification(chain, expected - 1, seq,
+                                f"it differs from the checkpoint signed {signed.signed_at_text()}"
+                                " (the chain was rewritten)")
         hash_before_prev, prev_hash = prev_hash, stored
         expected += 1
     last = expected - 1
+    beyond = [seq for seq in checkpoints if seq > last]
+    if beyond:
+        newest = checkpoints[max(beyond)]
+        return Verification(chain, last, last + 1,
+                            f"the chain ends at {last}, but a checkpoint signed "
+                            f"{newest.signed_at_text()} vouches for {newest.seq} events "
+                            "(the newest events were removed)")
     head = ChainHead.objects.filter(chain=chain).first()
     if head is not None:
         if head.seq > last:
@@ -124,3 +145,16 @@ def all_chains():
     heads = set(ChainHead.objects.values_list("chain", flat=True))
     stored = set(AuditEvent.objects.values_list("chain", flat=True).distinct())
     return sorted(heads | stored)
+
+
+def _checkpoint_problem(checkpoint):
+    from audit.checkpoints import checkpoint_body
+    from audit.signing import verify
+
+    body = checkpoint_body(checkpoint.chain, checkpoint.seq, checkpoint.head_hash,
+                           checkpoint.signed_at_text())
+    signature = {"key_id": checkpoint.key_id, "value": checkpoint.signature}
+    if not verify(body, signature):
+        return (f"the checkpoint at {checkpoint.seq} does not carry a valid signature of a "
+                f"published key (key {checkpoint.key_id})")
+    return ""

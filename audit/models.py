@@ -36,6 +36,8 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["chain", "occurred_at"], name="audit_chain_time_idx"),
             models.Index(fields=["request_id"], name="audit_request_idx"),
+            # Keyset pages of one chain, newest first.
+            models.Index(fields=["chain", "id"], name="audit_chain_id_idx"),
         ]
 
     def __str__(self):
@@ -59,3 +61,45 @@ class ChainHead(models.Model):
 
     def __str__(self):
         return f"{self.chain} @ {self.seq}"
+
+
+class SigningKey(models.Model):
+    """Every public key that has signed anything, so old signatures stay verifiable."""
+
+    key_id = models.CharField(max_length=16, primary_key=True)
+    public_key = models.CharField(max_length=64, help_text="Base64 of the raw 32-byte key.")
+    first_used_at = models.DateTimeField()
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["first_used_at"]
+
+    def __str__(self):
+        return self.key_id
+
+
+class Checkpoint(models.Model):
+    """A signed statement of a chain's head: "chain C had N events, the last hashing to H, at T".
+
+    A customer who keeps one can later prove that nothing up to N changed, and that the chain
+    was not cut short."""
+
+    chain = models.CharField(max_length=80)
+    seq = models.PositiveBigIntegerField()
+    head_hash = models.CharField(max_length=64)
+    signed_at = models.DateTimeField()
+    key_id = models.CharField(max_length=16)
+    signature = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["chain", "seq"]
+        constraints = [models.UniqueConstraint(fields=["chain", "seq"],
+                                               name="checkpoint_chain_seq_unique")]
+
+    def __str__(self):
+        return f"{self.chain} @ {self.seq}"
+
+    def signed_at_text(self):
+        from audit.chain import format_time
+
+        return format_time(self.signed_at)

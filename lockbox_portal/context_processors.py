@@ -21,6 +21,7 @@ def navigation(request):
         "nav_tenant": tenant,
         "nav_pending": selectors.count_awaiting_customer(tenant, clock.now()),
         "nav_is_admin": TenantRole.ADMIN in roles,
+        "nav_is_reader": TenantRole.COMPLIANCE_READER in roles,
         "nav_roles": sorted(TenantRole(r).label for r in roles),
         "nav_several_tenants": selectors.tenants_for_user(request.user)[1:2].exists(),
     }

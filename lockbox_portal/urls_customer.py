@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from approvals.views import customer, tenant_settings, tokens, webhooks
+from approvals.views import compliance, customer, evidence, tenant_settings, tokens, webhooks
 from audit import views as audit
 
 portal = [
@@ -15,7 +15,17 @@ portal = [
          name="reject"),
     path("t/<slug:slug>/requests/<uuid:pk>/revoke/", customer.decide, {"verb": "revoke"},
          name="revoke"),
+    path("t/<slug:slug>/requests/<uuid:pk>/receipts/<int:decision_id>.json", evidence.receipt,
+         name="receipt"),
+    path("t/<slug:slug>/requests/<uuid:pk>/attestation/", evidence.answer_attestation,
+         name="answer_attestation"),
     path("t/<slug:slug>/history/", customer.history, name="history"),
+    path("t/<slug:slug>/audit/keys.json", evidence.tenant_keys, name="audit_keys"),
+    path("t/<slug:slug>/audit/checkpoints.json", evidence.tenant_checkpoints,
+         name="audit_checkpoints"),
+    path("t/<slug:slug>/compliance/", compliance.portal_dashboard, name="compliance"),
+    path("t/<slug:slug>/compliance/<slug:name>.csv", compliance.portal_csv,
+         name="compliance_csv"),
     path("t/<slug:slug>/audit/", audit.search, name="audit"),
     path("t/<slug:slug>/audit/export.<str:fmt>", audit.download, name="audit_export"),
     path("t/<slug:slug>/settings/", tenant_settings.policy, name="settings"),

@@ -18,6 +18,7 @@ GOOD_PRODUCTION = {
     "CELERY_BROKER_URL": "redis://redis.internal:6379/0",
     "LOCKBOX_PORTAL_URL": "https://lockbox.example.com",
     "LOCKBOX_INTERNAL_URL": "https://lockbox.internal.example.com",
+    "LOCKBOX_SIGNING_KEY": "dGVzdC1vbmx5LXNpZ25pbmcta2V5LTMyLWJ5dGVzISE=",
 }
 
 
@@ -46,6 +47,7 @@ def test_production_starts_with_good_values():
     ("DATABASE_URL", "nonsense", "Environment variable DATABASE_URL: "),
     ("CELERY_BROKER_URL", None, "Environment variable CELERY_BROKER_URL: is required"),
     ("LOCKBOX_PORTAL_URL", None, "Environment variable LOCKBOX_PORTAL_URL: is required"),
+    ("LOCKBOX_SIGNING_KEY", None, "Environment variable LOCKBOX_SIGNING_KEY: is required"),
     ("EMAIL_PORT", "smtp", "Environment variable EMAIL_PORT: expected a whole number"),
     ("EMAIL_PORT", "70000", "EMAIL_PORT: must be at most 65535"),
     ("EMAIL_USE_TLS", "sometimes", "EMAIL_USE_TLS: expected true or false"),

@@ -89,7 +89,8 @@ def test_production_cookies_are_secure_and_hsts_is_on():
            "SECRET_KEY": "k" * 60, "ALLOWED_HOSTS": "lockbox.example.com",
            "DATABASE_URL": "postgres://x@db/x", "CELERY_BROKER_URL": "redis://r:6379/0",
            "LOCKBOX_PORTAL_URL": "https://lockbox.example.com",
-           "LOCKBOX_INTERNAL_URL": "https://lockbox.internal.example.com"}
+           "LOCKBOX_INTERNAL_URL": "https://lockbox.internal.example.com",
+           "LOCKBOX_SIGNING_KEY": "dGVzdC1vbmx5LXNpZ25pbmcta2V5LTMyLWJ5dGVzISE="}
     script = ("import django; django.setup(); from django.conf import settings as s; "
               "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_HSTS_SECONDS, "
               "s.SESSION_COOKIE_HTTPONLY, s.CSRF_COOKIE_HTTPONLY, s.X_FRAME_OPTIONS)")

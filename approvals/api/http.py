@@ -10,7 +10,7 @@ import json
 from functools import wraps
 
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, DataError, IntegrityError, transaction
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -57,7 +57,19 @@ def json_body(request, *, allow_empty=False):
         raise ApiError(400, "invalid_json", "The body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_json", "The body must be a JSON object.")
+    if _has_nul(data):
+        raise ApiError(400, "invalid", "Text may not contain NUL characters.")
     return data
+
+
+def _has_nul(value):
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def only_fields(data, allowed):
@@ -98,6 +110,8 @@ def api_view(*, methods, scopes=(), flavour="native", idempotent=False, unavaila
                 if request.method not in methods:
                     raise ApiError(405, "method_not_allowed",
                                    f"Use {' or '.join(methods)} here.")
+                if any("\x00" in v for values in request.GET.lists() for v in values[1]):
+                    raise ApiError(400, "invalid", "Text may not contain NUL characters.")
                 request.api_token = _authenticate(request)
                 missing = [s for s in scopes if s not in request.api_token.scopes]
                 if missing:
@@ -116,6 +130,11 @@ def api_view(*, methods, scopes=(), flavour="native", idempotent=False, unavaila
             except TransitionError as refused:
                 error = _transition_error(refused)
                 return JsonResponse(error_body(flavour, error), status=error.status)
+            except DataError:
+                # A value the database cannot store (PostgreSQL refuses NUL in text, say):
+                # bad input, not an outage.
+                error = ApiError(400, "invalid", "A value in the request cannot be stored.")
+                return JsonResponse(error_body(flavour, error), status=400)
             except DatabaseError:
                 error = ApiError(503, "unavailable", "Lockbox cannot reach its database; "
                                  "try again shortly.")

@@ -146,6 +146,15 @@ def out_of_scope(message):
             "link": link}
 
 
+def attestation_disputed(message):
+    from approvals.models import AccessRequest
+
+    req = AccessRequest.objects.select_related("tenant", "requester", "attestation").get(
+        pk=message.payload["request_id"])
+    return {"req": req, "tenant": req.tenant, "attestation": req.attestation,
+            "link": internal_url(f"/internal/requests/{req.pk}/")}
+
+
 BUILDERS = {
     "awaiting_internal": awaiting,
     "awaiting_customer": awaiting,
@@ -158,6 +167,7 @@ BUILDERS = {
     "invitation": invitation,
     "webhook_disabled": webhook_disabled,
     "out_of_scope": out_of_scope,
+    "attestation_disputed": attestation_disputed,
 }
 
 

@@ -34,6 +34,8 @@ def home(request):
 
 @tenant_page()
 def dashboard(request, tenant):
+    from approvals import attestations
+
     now = clock.now()
     mine = Decision.objects.filter(request=OuterRef("pk"), level=DecisionLevel.CUSTOMER,
                                    actor=request.user)
@@ -47,6 +49,7 @@ def dashboard(request, tenant):
         "waiting": waiting,
         "active": selectors.active_grants(tenant, now),
         "with_provider": selectors.awaiting_provider(tenant, now),
+        "attestations": attestations.awaiting(tenant=tenant, now=now),
         "can_decide": APPROVER in request.tenant_roles,
         "can_revoke": bool({APPROVER, ADMIN} & request.tenant_roles),
         "now": now,
@@ -57,7 +60,8 @@ def dashboard(request, tenant):
 def request_detail(request, tenant, pk):
     now = clock.now()
     req = selectors.get_request_for_user(request.user, tenant, pk)
-    decisions = list(req.decisions.select_related("actor").filter(level=DecisionLevel.CUSTOMER))
+    decisions = list(req.decisions.select_related("actor").filter(level=DecisionLevel.CUSTOMER)
+                     .order_by("decided_at", "id"))
     events = [(e, timeline.describe(e)) for e in timeline.events_for_request(tenant, req.pk)]
     out_of_scope = sum(e.action == "activity.out_of_scope" for e, _ in events)
     return render(request, "customer/request.html", {
@@ -69,6 +73,9 @@ def request_detail(request, tenant, pk):
         "approvals": sum(d.verdict == Verdict.APPROVE for d in decisions),
         "events": events,
         "out_of_scope": out_of_scope,
+        "decisions": decisions,
+        "attestation": getattr(req, "attestation", None),
+        "can_answer": bool({APPROVER, ADMIN} & request.tenant_roles),
         "can_decide": _can_decide(request, req, decisions, now),
         "asked": outbox.who_is_asked(req, now) if policy.effective_state(req, now)
         == State.PENDING_CUSTOMER else None,

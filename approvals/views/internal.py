@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from approvals import notes, policy, selectors, timeline
+from approvals import attestations, notes, policy, selectors, timeline
 from approvals import transitions as t
 from approvals.errors import TransitionError
 from approvals.forms import (
@@ -119,6 +119,10 @@ def request_detail(request, pk):
             State.PENDING_INTERNAL, State.PENDING_CUSTOMER),
         "can_release": mine and active,
         "can_revoke": MANAGER in roles and active and not mine,
+        "attestation": getattr(req, "attestation", None),
+        "can_file": mine and req.access_starts_at is not None and not hasattr(req, "attestation")
+        and attestations.has_ended(req, now),
+        "can_resolve": AUDITOR in roles,
     })
 
 

@@ -139,6 +139,11 @@ OTP_WEBAUTHN_RP_NAME = env_str("LOCKBOX_WEBAUTHN_RP_NAME", default="Lockbox")
 OTP_WEBAUTHN_ALLOWED_ORIGINS = env_list("LOCKBOX_WEBAUTHN_ORIGINS",
                                         default=["http://localhost:8000"])
 
+# The Ed25519 key that signs audit checkpoints and decision receipts: base64 of the 32-byte
+# private key, or a PEM file. Rotate by changing it; every public key used stays published.
+LOCKBOX_SIGNING_KEY = env_str("LOCKBOX_SIGNING_KEY", default="")
+LOCKBOX_SIGNING_KEY_FILE = env_str("LOCKBOX_SIGNING_KEY_FILE", default="")
+
 # Sessions end after 30 idle minutes and at the latest 12 hours after sign-in; a decision needs a
 # second-factor check no older than 5 minutes, made for that very action.
 LOCKBOX_IDLE_TIMEOUT = timedelta(minutes=env_int("LOCKBOX_IDLE_TIMEOUT_MINUTES", 30,
@@ -217,6 +222,7 @@ CELERY_BEAT_SCHEDULE = {
     # Delivers what was never handed to a worker (broker down) or whose worker died.
     "lockbox-deliver": {"task": "notifications.retry_outbox", "schedule": 60.0},
     "lockbox-remind": {"task": "notifications.send_reminders", "schedule": 300.0},
+    "lockbox-checkpoint": {"task": "audit.checkpoint", "schedule": 900.0},
 }
 
 LOGGING = {

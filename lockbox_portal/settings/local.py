@@ -14,3 +14,9 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=True)
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 # Webhooks to a receiver on this machine are fine while developing.
 LOCKBOX_WEBHOOK_ALLOW_PRIVATE = env_bool("LOCKBOX_WEBHOOK_ALLOW_PRIVATE", default=True)
+# A signing key of this checkout's own, made on first use (see audit.signing).
+LOCKBOX_SIGNING_KEY_FILE = env_str("LOCKBOX_SIGNING_KEY_FILE",
+                                   default=str(BASE_DIR / ".lockbox-signing-key.pem"))
+# In-process tasks would log a line each; the console is for the server and the e-mails.
+LOGGING["loggers"] = {"celery.app.trace": {"level": "WARNING"},  # noqa: F405
+                      "kombu.connection": {"level": "ERROR"}}

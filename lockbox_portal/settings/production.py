@@ -19,6 +19,9 @@ DATABASES = {"default": database_from_env()}
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60, min_value=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
+if not (LOCKBOX_SIGNING_KEY or LOCKBOX_SIGNING_KEY_FILE):  # noqa: F405
+    raise EnvError("LOCKBOX_SIGNING_KEY", "is required (or LOCKBOX_SIGNING_KEY_FILE): it signs "
+                                          "audit checkpoints and receipts")
 
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True

@@ -19,3 +19,8 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# A fixed key for tests only (base64 of 32 bytes); tests that rotate keys set their own.
+LOCKBOX_SIGNING_KEY = env_str("LOCKBOX_SIGNING_KEY",
+                              default="dGVzdC1vbmx5LXNpZ25pbmcta2V5LTMyLWJ5dGVzISE=")
+LOGGING["loggers"] = {"celery.app.trace": {"level": "WARNING"},  # noqa: F405
+                      "kombu.connection": {"level": "ERROR"}}

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from approvals.notifications.outbox import reminders_due, retry_due
 from approvals.sweep import sweep
+from audit.checkpoints import checkpoint_chains
 from lockbox_portal import clock
 
 
@@ -21,12 +22,14 @@ class Command(BaseCommand):
             swept = sweep()
             reminders = reminders_due(clock.now())
             delivered = retry_due()
+            # Beat signs checkpoints every 15 minutes; the local loop does it every turn.
+            signed = checkpoint_chains()
             # Quiet unless something happened, so it does not drown the server's own log.
             if every is None or swept.expired or swept.completed or reminders or \
-                    delivered["due"]:
+                    delivered["due"] or signed:
                 self.stdout.write(f"lockbox_tick: {swept}; {reminders} reminder(s); "
                                   f"{delivered['sent']} of {delivered['due']} due message(s) "
-                                  "sent")
+                                  f"sent; {len(signed)} checkpoint(s) signed")
             if every is None:
                 return
             time.sleep(every)

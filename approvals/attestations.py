@@ -1,0 +1,128 @@
+"""Close-out attestations: after access ends, the engineer says what was done; the customer
+acknowledges or disputes it; a dispute goes to the provider's auditors until resolved."""
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+
+from approvals import roles
+from approvals.errors import IllegalTransition, NotPermitted
+from approvals.models import (
+    AccessRequest,
+    Attestation,
+    AttestationStatus,
+    ProviderRole,
+    State,
+    TenantRole,
+)
+from audit.services import record_event
+from lockbox_portal import clock
+
+MAX_TEXT = 4000
+ENDED = (State.COMPLETED, State.REVOKED)
+
+
+def _text(value, field, required=True):
+    value = (value or "").strip()
+    if required and not value:
+        raise ValidationError({field: "Write something first."})
+    if len(value) > MAX_TEXT:
+        raise ValidationError({field: f"Use at most {MAX_TEXT} characters."})
+    return value
+
+
+def has_ended(req, now):
+    return req.state in ENDED or (req.state == State.APPROVED and now >= req.access_ends_at)
+
+
+def file(*, request, actor, summary, now=None):
+    now = now or clock.now()
+    summary = _text(summary, "summary")
+    with transaction.atomic():
+        req = AccessRequest.objects.select_for_update().select_related("tenant").get(
+            pk=request.pk if isinstance(request, AccessRequest) else request)
+        if actor.pk != req.requester_id:
+            raise NotPermitted("Only the engineer who had the access files its summary.")
+        if not has_ended(req, now) or req.access_starts_at is None:
+            raise IllegalTransition("Access has not ended yet; file the summary once it has.")
+        if Attestation.objects.filter(request=req).exists():
+            raise IllegalTransition("A summary was already filed for this request.")
+        attestation = Attestation.objects.create(request=req, summary=summary, filed_by=actor,
+                                                 filed_at=now)
+        record_event(chain=req.tenant.audit_chain, action="attestation.filed", actor=actor,
+                     request_id=req.pk, now=now, data={"summary": summary})
+    return attestation
+
+
+def answer(*, attestation, actor, acknowledge, comment="", now=None):
+    now = now or clock.now()
+    comment = _text(comment, "comment", required=not acknowledge)
+    with transaction.atomic():
+        locked = Attestation.objects.select_for_update().select_related(
+            "request__tenant").get(pk=attestation.pk)
+        tenant = locked.request.tenant
+        if not roles.has_tenant_role(actor, tenant, TenantRole.APPROVER, TenantRole.ADMIN):
+            raise NotPermitted(f"Only {tenant.name}'s approvers and admins answer summaries.")
+        if locked.status != AttestationStatus.FILED:
+            raise IllegalTransition("This summary was already answered.")
+        locked.status = (AttestationStatus.ACKNOWLEDGED if acknowledge
+                         else AttestationStatus.DISPUTED)
+        locked.answered_by, locked.answered_at, locked.answer = actor, now, comment
+        locked.save()
+        record_event(chain=tenant.audit_chain, actor=actor, request_id=locked.request_id,
+                     action="attestation.acknowledged" if acknowledge else "attestation.disputed",
+                     now=now, data={"comment": comment})
+        if not acknowledge:
+            _tell_auditors(locked, now)
+    return locked
+
+
+def resolve(*, attestation, actor, resolution, now=None):
+    now = now or clock.now()
+    resolution = _text(resolution, "resolution")
+    with transaction.atomic():
+        locked = Attestation.objects.select_for_update().select_related(
+            "request__tenant").get(pk=attestation.pk)
+        if not roles.is_provider_auditor(actor):
+            raise NotPermitted("Only provider auditors resolve disputes.")
+        if locked.status != AttestationStatus.DISPUTED:
+            raise IllegalTransition("Only a disputed summary can be resolved.")
+        locked.status = AttestationStatus.RESOLVED
+        locked.resolved_by, locked.resolved_at, locked.resolution = actor, now, resolution
+        locked.save()
+        record_event(chain=locked.request.tenant.audit_chain, action="attestation.resolved",
+                     actor=actor, request_id=locked.request_id, now=now,
+                     data={"resolution": resolution})
+    return locked
+
+
+def _tell_auditors(attestation, now):
+    from approvals.notifications.outbox import tenant_email
+
+    auditors = get_user_model().objects.filter(
+        provider_memberships__role=ProviderRole.AUDITOR, is_active=True).distinct()
+    for auditor in auditors:
+        tenant_email(kind="attestation_disputed", user=auditor, address=auditor.email,
+                     tenant=attestation.request.tenant, now=now,
+                     key=f"dispute:{attestation.pk}:{auditor.email}",
+                     payload={"request_id": str(attestation.request_id)})
+
+
+def awaiting(tenant=None, engineer=None, now=None):
+    """Ended grants with no summary, summaries waiting for the customer, open disputes."""
+    now = now or clock.now()
+    ended = AccessRequest.objects.filter(
+        Q(state__in=ENDED) | Q(state=State.APPROVED, access_ends_at__lte=now),
+        access_starts_at__isnull=False).select_related("tenant", "requester")
+    if tenant is not None:
+        ended = ended.filter(tenant=tenant)
+    if engineer is not None:
+        ended = ended.filter(requester=engineer)
+    return {
+        "no_summary": ended.filter(attestation__isnull=True).order_by("-closed_at"),
+        "to_answer": ended.filter(attestation__status=AttestationStatus.FILED)
+        .order_by("attestation__filed_at"),
+        "disputed": ended.filter(attestation__status=AttestationStatus.DISPUTED)
+        .order_by("attestation__answered_at"),
+    }

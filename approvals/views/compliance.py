@@ -1,0 +1,87 @@
+"""The compliance dashboard: for a tenant's compliance readers and admins, and for provider
+auditors across tenants. Every chart's numbers are also a table and a CSV file."""
+
+import csv
+
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+
+from approvals import compliance
+from approvals.charts import bar_chart
+from approvals.models import ProviderRole, Tenant, TenantRole
+from approvals.views.access import provider_page, tenant_page
+from lockbox_portal import clock
+
+CHARTS = {
+    "outcomes": ("Requests per week, by outcome", "Week of", compliance.requests_by_week),
+    "decision-times": ("Time from reaching the customer to their decision", "Time taken",
+                       lambda now, tenant: compliance.decision_times(now, tenant)[:2]),
+    "out-of-scope": ("Actions outside any grant, per week", "Week of",
+                     lambda now, tenant: compliance.out_of_scope_by_week(
+                         now, tenant.audit_chain if tenant else None)),
+    "attestations": ("Close-out summaries still open", "State",
+                     compliance.open_attestations),
+}
+
+
+def _charts(now, tenant):
+    charts = []
+    for name, (title, first_column, data) in CHARTS.items():
+        labels, series = data(now, tenant)
+        charts.append({"name": name, "title": title, "svg": bar_chart(title, labels, series),
+                       "headers": [first_column, *[s for s, _ in series]],
+                       "rows": compliance.table_rows(labels, series)})
+    return charts
+
+
+def _csv(name, now, tenant):
+    if name not in CHARTS:
+        raise Http404
+    _, first_column, data = CHARTS[name]
+    labels, series = data(now, tenant)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="lockbox-{name}-{tenant.slug if tenant else "all"}.csv"')
+    writer = csv.writer(response)
+    writer.writerow([first_column, *[s for s, _ in series]])
+    writer.writerows(compliance.table_rows(labels, series))
+    return response
+
+
+def _context(now, tenant):
+    return {"charts": _charts(now, tenant), "active": compliance.active_now(now, tenant),
+            "median_minutes": compliance.decision_times(now, tenant)[2], "now": now}
+
+
+@tenant_page(TenantRole.COMPLIANCE_READER, TenantRole.ADMIN)
+def portal_dashboard(request, tenant):
+    return render(request, "compliance/dashboard.html",
+                  {"tenant": tenant, "base": "base.html", **_context(clock.now(), tenant)})
+
+
+@tenant_page(TenantRole.COMPLIANCE_READER, TenantRole.ADMIN)
+def portal_csv(request, tenant, name):
+    return _csv(name, clock.now(), tenant)
+
+
+def _chosen_tenant(request):
+    slug = request.GET.get("tenant")
+    if not slug:
+        return None
+    tenant = Tenant.objects.filter(slug=slug).first()
+    if tenant is None:
+        raise Http404("No such tenant.")
+    return tenant
+
+
+@provider_page(ProviderRole.AUDITOR)
+def internal_dashboard(request):
+    tenant = _chosen_tenant(request)
+    return render(request, "compliance/dashboard.html", {
+        "tenant": tenant, "base": "internal/base.html", "tenants": Tenant.objects.all(),
+        "internal": True, **_context(clock.now(), tenant)})
+
+
+@provider_page(ProviderRole.AUDITOR)
+def internal_csv(request, name):
+    return _csv(name, clock.now(), _chosen_tenant(request))

@@ -1,0 +1,183 @@
+"""Close-out attestations, the compliance dashboard, and searching the audit at scale."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from approvals import attestations
+from approvals import transitions as t
+from approvals.errors import IllegalTransition, NotPermitted
+from approvals.models import AttestationStatus, State
+from approvals.notifications import outbox
+from audit.models import AuditEvent
+from audit.selectors import keyset_page, search_events
+from audit.services import record_event
+from tests import factories
+from tests.portal import make_requests, signed_in
+
+
+@pytest.fixture
+def ended(engineer, manager, approver_a, tenant_a):
+    req = factories.request_in_state(State.COMPLETED, engineer=engineer, manager=manager,
+                                     approver=approver_a, tenant=tenant_a, now=timezone.now())
+    return req
+
+
+@pytest.fixture
+def running(engineer, manager, approver_a, tenant_a):
+    return make_requests(engineer=engineer, manager=manager, approver=approver_a,
+                         tenant=tenant_a, now=timezone.now())[1]
+
+
+# --- Attestations -------------------------------------------------------------------------------
+
+def test_a_summary_cannot_be_filed_before_access_ends(running, engineer):
+    with pytest.raises(IllegalTransition, match="Access has not ended yet"):
+        attestations.file(request=running, actor=engineer, summary="Done.")
+    assert not AuditEvent.objects.filter(action="attestation.filed").exists()
+
+
+def test_only_the_engineer_files_and_only_once(ended, engineer, engineer2):
+    with pytest.raises(NotPermitted):
+        attestations.file(request=ended, actor=engineer2, summary="Done.")
+    with pytest.raises(ValidationError):
+        attestations.file(request=ended, actor=engineer, summary="  ")
+    attestations.file(request=ended, actor=engineer, summary="Read the rules; fixed one.")
+    with pytest.raises(IllegalTransition, match="already filed"):
+        attestations.file(request=ended, actor=engineer, summary="Again.")
+
+
+def test_the_engineer_files_through_the_internal_site(ended, engineer):
+    client = signed_in(engineer)
+    page = client.get(f"/internal/requests/{ended.pk}/").content.decode()
+    assert "Close out: what did you do?" in page
+    assert "Request " + ended.reference in client.get("/internal/attestations/").content.decode()
+    client.post(f"/internal/requests/{ended.pk}/attestation/", {"summary": "Read the rules."})
+    ended.refresh_from_db()
+    assert ended.attestation.status == AttestationStatus.FILED
+
+
+def test_the_customer_acknowledges(ended, engineer, approver_a):
+    attestations.file(request=ended, actor=engineer, summary="Read the rules.")
+    client = signed_in(approver_a)
+    dashboard = client.get("/t/tenant-a/").content.decode()
+    assert "waiting for your acknowledgement" in dashboard
+    client.post(f"/t/tenant-a/requests/{ended.pk}/attestation/", {"answer": "acknowledge"})
+    ended.attestation.refresh_from_db()
+    assert ended.attestation.status == AttestationStatus.ACKNOWLEDGED
+    event = AuditEvent.objects.get(action="attestation.acknowledged")
+    assert event.actor_email == "approver@a.test"
+
+
+def test_a_dispute_tells_the_auditors_and_stays_visible_until_resolved(ended, engineer,
+                                                                      approver_a, auditor):
+    attestations.file(request=ended, actor=engineer, summary="Read the rules.")
+    client = signed_in(approver_a)
+    refused = client.post(f"/t/tenant-a/requests/{ended.pk}/attestation/",
+                          {"answer": "dispute"}, follow=True)
+    assert "Say what you dispute." in refused.content.decode()
+    client.post(f"/t/tenant-a/requests/{ended.pk}/attestation/",
+                {"answer": "dispute", "comment": "You also opened messages."})
+    outbox.retry_due()
+    assert any(m.to == [auditor.email] and "disputes the summary" in m.subject
+               for m in mail.outbox)
+    assert "Disputed" in client.get("/t/tenant-a/").content.decode()
+    auditor_client = signed_in(auditor)
+    assert "Request " + ended.reference in auditor_client.get(
+        "/internal/attestations/").content.decode()
+    auditor_client.post(f"/internal/requests/{ended.pk}/attestation/resolve/",
+                        {"resolution": "Logs show the messages were opened by the customer."})
+    ended.attestation.refresh_from_db()
+    assert ended.attestation.status == AttestationStatus.RESOLVED
+    page = client.get(f"/t/tenant-a/requests/{ended.pk}/").content.decode()
+    assert "Resolved by auditor@provider.test" in page
+
+
+def test_an_answer_is_only_for_the_tenants_approvers_and_admins(ended, engineer, reader_a,
+                                                               approver_b):
+    attestation = attestations.file(request=ended, actor=engineer, summary="Read.")
+    for person in (reader_a, approver_b, engineer):
+        with pytest.raises(NotPermitted):
+            attestations.answer(attestation=attestation, actor=person, acknowledge=True)
+
+
+# --- Keyset pagination while events arrive ------------------------------------------------------
+
+def test_every_event_once_across_pages_while_new_ones_arrive(tenant_a):
+    chain = tenant_a.audit_chain
+    for i in range(130):
+        record_event(chain=chain, action="test.happened", data={"i": i})
+    original = set(AuditEvent.objects.filter(chain=chain).values_list("seq", flat=True))
+    seen, cursor = [], None
+    while True:
+        events, cursor, _ = keyset_page(search_events(chain), before=cursor, size=25)
+        seen += [e.seq for e in events]
+        for j in range(7):  # more arrive between page loads
+            record_event(chain=chain, action="test.arrived", data={"j": j})
+        if cursor is None:
+            break
+    first_page_newest = max(original)
+    assert sorted(seen) == sorted(set(seen))
+    assert set(seen) == {s for s in original if s <= first_page_newest}
+
+
+# --- The compliance dashboard -------------------------------------------------------------------
+
+def test_the_compliance_reader_sees_charts_and_their_numbers(reader_a, running, ended):
+    client = signed_in(reader_a)
+    page = client.get("/t/tenant-a/compliance/").content.decode()
+    assert page.count("<svg class=\"chart\"") == 4
+    assert "Requests per week, by outcome" in page and "Access open now" in page
+    assert running.requester.email in page
+    csv_text = client.get("/t/tenant-a/compliance/outcomes.csv").content.decode()
+    header, *rows = csv_text.strip().splitlines()
+    assert header == "Week of,granted,denied,expired,cancelled,pending"
+    assert sum(int(r.split(",")[1]) for r in rows) == 2  # the running and the ended grant
+
+
+def test_compliance_is_for_readers_admins_and_auditors(approver_a, auditor, running):
+    assert signed_in(approver_a).get("/t/tenant-a/compliance/").status_code == 403
+    page = signed_in(auditor).get("/internal/compliance/?tenant=tenant-a").content.decode()
+    assert page.count("<svg class=\"chart\"") == 4
+    assert signed_in(auditor).get("/internal/compliance/decision-times.csv").status_code == 200
+
+
+def test_decision_times_are_bucketed(engineer, manager, approver_a, tenant_a):
+    from approvals.compliance import decision_times
+
+    now = timezone.now()
+    for minutes in (5, 30, 90):
+        req = factories.submit(engineer=engineer, tenant=tenant_a, now=now - timedelta(hours=3))
+        t.internal_approve(request=req, actor=manager, now=now - timedelta(hours=3))
+        t.customer_approve(request=req, actor=approver_a,
+                           now=now - timedelta(hours=3) + timedelta(minutes=minutes))
+    _, series, median = decision_times(now, tenant_a)
+    assert series[0][1][:3] == [1, 1, 1] and median == 30
+
+
+# --- Full-text search on PostgreSQL ---------------------------------------------------------------
+
+@pytest.mark.postgres
+def test_postgres_search_uses_the_full_text_index(tenant_a, approver_a):
+    from django.db import connection
+
+    record_event(chain=tenant_a.audit_chain, action="activity.recorded", actor=approver_a,
+                 data={"resource": "exchange/mailbox/ceo@acme.test", "operation": "read"})
+    record_event(chain=tenant_a.audit_chain, action="test.other", data={"x": "nothing"})
+    found = search_events(tenant_a.audit_chain, text="mail CEO")
+    assert [e.action for e in found] == ["activity.recorded"]
+    assert list(search_events(tenant_a.audit_chain, text="approver@a")) != []
+    with connection.cursor() as cursor:
+        # With no chain to narrow by and sequential scans ruled out, only the index can answer:
+        # the plan shows that the query's expression is the one the index was built on.
+        cursor.execute("SET enable_seqscan = off")
+        sql, params = search_events(None, text="mail CEO").query.sql_with_params()
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = " ".join(row[0] for row in cursor.fetchall())
+        cursor.execute("SET enable_seqscan = on")
+    assert "audit_event_search_idx" in plan, plan
+    assert re.search(r"Bitmap Index Scan|Index Scan", plan)
