@@ -15,7 +15,7 @@ from django.utils.dateparse import parse_datetime
 
 from approvals import policy
 from approvals.models import AccessLevel, AccessRequest, ProviderRole, Tenant, TenantRole
-from audit.services import record_event
+from audit.services import record_events
 from lockbox_portal import clock
 
 MAX_BATCH = 500
@@ -75,25 +75,26 @@ def record_batch(*, tenant_slug, engineer_email, actions, via=None, now=None):
     grants = list(AccessRequest.objects.filter(
         tenant=tenant, requester=engineer, access_starts_at__isnull=False,
     ).order_by("-access_starts_at")) if engineer else []
-    results, flagged = [], []
+    judged = []
+    for action in cleaned:
+        grant, problem = _judge(action, grants, engineer)
+        data = {**action, "at": action["at"].isoformat(), "engineer": engineer_email,
+                **({"via": via} if via else {})}
+        if problem:
+            data["problem"] = problem
+        judged.append((grant, problem, {
+            "action": "activity.out_of_scope" if problem else "activity.recorded",
+            "actor": engineer, "request_id": grant.pk if grant else None, "data": data}))
     with transaction.atomic():
-        for action in cleaned:
-            grant, problem = _judge(action, grants, engineer)
-            data = {**action, "at": action["at"].isoformat(), "engineer": engineer_email,
-                    **({"via": via} if via else {})}
-            if problem:
-                data["problem"] = problem
-            event = record_event(
-                chain=tenant.audit_chain, actor=engineer, now=now,
-                action="activity.out_of_scope" if problem else "activity.recorded",
-                request_id=grant.pk if grant else None, data=data)
-            results.append({"seq": event.seq, "in_scope": not problem,
-                            "request_id": str(grant.pk) if grant else None,
-                            "problem": problem or None})
-            if problem:
-                flagged.append(event)
+        events = record_events(chain=tenant.audit_chain, events=[e for _, _, e in judged],
+                               now=now)
+        flagged = [event for event, (_, problem, _) in zip(events, judged, strict=True)
+                   if problem]
         if flagged:
             _notify(tenant, flagged, now)
+    results = [{"seq": event.seq, "in_scope": not problem,
+                "request_id": str(grant.pk) if grant else None, "problem": problem or None}
+               for event, (grant, problem, _) in zip(events, judged, strict=True)]
     return results
 
 

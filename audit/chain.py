@@ -54,6 +54,9 @@ class Verification:
     count: int
     first_bad_seq: int | None = None
     problem: str = ""
+    last_hash: str = GENESIS_HASH
+    hash_before: str = ""
+    full_verified_at: object = None
 
     @property
     def ok(self):
@@ -69,8 +72,11 @@ _FIELDS = ("seq", "occurred_at", "action", "actor_id", "actor_email", "request_i
            "prev_hash", "hash")
 
 
-def verify_chain(chain):
+def verify_chain(chain, *, after=None):
     """Walk one chain in sequence order and return the first inconsistency, if any.
+
+    `after` = (seq, hash, hash before it) of a point already verified: only later events are
+    walked (pages use this; `verify_audit` always walks everything).
 
     1. Sequence numbers must run 1, 2, 3, … with no gap.
     2. Each event must carry the hash of the event before it (the genesis hash for the first).
@@ -82,15 +88,16 @@ def verify_chain(chain):
     """
     from audit.models import AuditEvent, ChainHead, Checkpoint
 
-    checkpoints = {c.seq: c for c in Checkpoint.objects.filter(chain=chain)}
+    start_seq, prev_hash, hash_before_prev = after or (0, GENESIS_HASH, None)
+    checkpoints = {c.seq: c for c in Checkpoint.objects.filter(chain=chain, seq__gt=start_seq)}
     for checkpoint in checkpoints.values():
         problem = _checkpoint_problem(checkpoint)
         if problem:
             return Verification(chain, 0, checkpoint.seq, problem)
 
-    rows = (AuditEvent.objects.filter(chain=chain).order_by("seq")
-            .values_list(*_FIELDS).iterator(chunk_size=2000))
-    expected, prev_hash, hash_before_prev = 1, GENESIS_HASH, None
+    rows = (AuditEvent.objects.filter(chain=chain, seq__gt=start_seq).order_by("seq")
+            .values_list(*_FIELDS).iterator(chunk_size=5000))
+    expected = start_seq + 1
     for row in rows:
         seq, occurred_at, action, actor_id, actor_email, request_id, data, stored_prev, stored = row
         if seq != expected:
@@ -136,7 +143,7 @@ def verify_chain(chain):
                                 f"events after {head.seq} were added outside the audit service")
         if head.hash != prev_hash:
             return Verification(chain, last, last, "the newest event is not the one appended")
-    return Verification(chain, last)
+    return Verification(chain, last, last_hash=prev_hash, hash_before=hash_before_prev or "")
 
 
 def all_chains():
@@ -158,3 +165,39 @@ def _checkpoint_problem(checkpoint):
         return (f"the checkpoint at {checkpoint.seq} does not carry a valid signature of a "
                 f"published key (key {checkpoint.key_id})")
     return ""
+
+
+def verify_and_record(chain, *, now=None):
+    """A full verification, remembered so pages need only check what came after it."""
+    from audit.models import ChainVerification
+    from lockbox_portal import clock
+
+    now = now or clock.now()
+    result = verify_chain(chain)
+    ChainVerification.objects.update_or_create(chain=chain, defaults={
+        "ok": result.ok, "verified_seq": result.count, "verified_hash": result.last_hash,
+        "hash_before": result.hash_before, "first_bad_seq": result.first_bad_seq,
+        "problem": result.problem, "verified_at": now, "full_verified_at": now})
+    return Verification(**{**result.__dict__, "full_verified_at": now})
+
+
+def current_status(chain, *, now=None):
+    """The chain's state for a page: the last full verification (made now if there is none),
+    extended by verifying only the events appended since. Cheap on a chain of millions."""
+    from audit.models import ChainVerification
+    from lockbox_portal import clock
+
+    now = now or clock.now()
+    record = ChainVerification.objects.filter(chain=chain).first()
+    if record is None:
+        return verify_and_record(chain, now=now)
+    if not record.ok:
+        return Verification(chain, record.verified_seq, record.first_bad_seq, record.problem,
+                            full_verified_at=record.full_verified_at)
+    result = verify_chain(chain, after=(record.verified_seq, record.verified_hash,
+                                        record.hash_before or None))
+    ChainVerification.objects.filter(chain=chain).update(
+        ok=result.ok, verified_seq=result.count, verified_hash=result.last_hash,
+        hash_before=result.hash_before, first_bad_seq=result.first_bad_seq,
+        problem=result.problem, verified_at=now)
+    return Verification(**{**result.__dict__, "full_verified_at": record.full_verified_at})

@@ -103,3 +103,20 @@ class Checkpoint(models.Model):
         from audit.chain import format_time
 
         return format_time(self.signed_at)
+
+
+class ChainVerification(models.Model):
+    """The last full verification of a chain: pages show it, then verify only what is newer."""
+
+    chain = models.CharField(max_length=80, primary_key=True)
+    ok = models.BooleanField()
+    verified_seq = models.PositiveBigIntegerField(default=0)
+    verified_hash = models.CharField(max_length=64)
+    hash_before = models.CharField(max_length=64, blank=True)
+    first_bad_seq = models.PositiveBigIntegerField(null=True, blank=True)
+    problem = models.TextField(blank=True)
+    verified_at = models.DateTimeField(help_text="When events up to verified_seq were checked.")
+    full_verified_at = models.DateTimeField(help_text="When the whole chain was last checked.")
+
+    def __str__(self):
+        return f"{self.chain}: {'ok' if self.ok else 'broken'} to {self.verified_seq}"

@@ -81,3 +81,45 @@ def _check_json(value, path):
             _check_json(item, f"{path}.{key}")
         return
     raise TypeError(f"Audit {path} is a {type(value).__name__}; use str, int, bool, list or dict.")
+
+
+def record_events(*, chain, events, now=None):
+    """Append several events to one chain under one lock and one INSERT; returns them.
+
+    `events` are dicts with the keyword arguments of record_event (action, actor, request_id,
+    data). For writers with many events at once (activity batches, imports): the chain is
+    locked once, every hash computed in order, and all rows written together.
+    """
+    now = now or clock.now()
+    prepared = []
+    for item in events:
+        if not _ACTION.match(item["action"]):
+            raise ValueError(f"Audit action {item['action']!r} must look like 'noun.verb'.")
+        data = item.get("data") or {}
+        _check_json(data, "data")
+        prepared.append((item["action"], item.get("actor"), item.get("request_id"), data))
+    with transaction.atomic():
+        head = ChainHead.objects.select_for_update().filter(chain=chain).first()
+        if head is None:
+            ChainHead.objects.bulk_create(
+                [ChainHead(chain=chain, seq=0, hash=GENESIS_HASH)], ignore_conflicts=True
+            )
+            head = ChainHead.objects.select_for_update().get(chain=chain)
+        rows, seq, prev = [], head.seq, head.hash
+        for action, actor, request_id, data in prepared:
+            seq += 1
+            fields = canonical_fields(
+                chain=chain, seq=seq, occurred_at=now, action=action,
+                actor_id=actor.pk if actor else None, actor_email=actor.email if actor else "",
+                request_id=request_id, data=data, prev_hash=prev)
+            digest = compute_hash(fields)
+            rows.append(AuditEvent(chain=chain, seq=seq, occurred_at=now, action=action,
+                                   actor_id=fields["actor_id"],
+                                   actor_email=fields["actor_email"], request_id=request_id,
+                                   data=data, prev_hash=prev, hash=digest))
+            prev = digest
+        AuditEvent.objects.bulk_create(rows, batch_size=1000)
+        if rows:
+            head.seq, head.hash = seq, prev
+            head.save(update_fields=["seq", "hash"])
+    return rows

@@ -12,3 +12,12 @@ def healthz(request):
     except DatabaseError:
         return JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
     return JsonResponse({"status": "ok"})
+
+
+def bare(request):
+    """The floor the access check is measured against (bench/): a JSON answer through the same
+    middleware and server, with no work behind it. Routed only when LOCKBOX_BENCH_BASELINE."""
+    return JsonResponse({"allowed": False, "reason": "baseline"})
+
+
+bare.lockbox_api = True

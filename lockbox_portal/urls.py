@@ -7,7 +7,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from approvals.api import urls as api_urls
-from lockbox_portal.health import healthz
+from lockbox_portal.health import bare, healthz
 
 SITE_URLCONFS = {
     "customer": ["lockbox_portal.urls_accounts", "lockbox_portal.urls_customer"],
@@ -23,6 +23,8 @@ if settings.LOCKBOX_SITE in ("customer", "all"):
     urlpatterns += api_urls.customer
 for module in SITE_URLCONFS[settings.LOCKBOX_SITE]:
     urlpatterns += import_module(module).urlpatterns
+if settings.LOCKBOX_BENCH_BASELINE:
+    urlpatterns.append(path("bench/bare", bare, name="bench_bare"))
 if settings.LOCKBOX_SITE == "internal":
     # The internal deployment's front door is its own home, not the portal's.
     urlpatterns.append(path("", RedirectView.as_view(url="/internal/"), name="site_root"))

@@ -205,3 +205,21 @@ def test_verify_audit_names_the_first_broken_sequence_and_fails(ten_events):
 def test_verify_audit_refuses_an_unknown_tenant(db):
     with pytest.raises(CommandError, match="no tenant 'nope'"):
         call_command("verify_audit", "--tenant", "nope")
+
+
+def test_pages_check_only_what_is_newer_than_the_last_full_verification(ten_events, reader_a):
+    from audit.chain import current_status, verify_and_record
+    from tests.portal import signed_in
+
+    assert verify_and_record(CHAIN).ok
+    record_event(chain=CHAIN, action="test.happened")
+    status = current_status(CHAIN)
+    assert (status.ok, status.count) == (True, 12)  # + the reader's membership, + this one
+    with tampering() as cursor:
+        cursor.execute("UPDATE audit_auditevent SET action = 'x.y' WHERE id = %s", [_row_id(3)])
+    # An old event's change is found by the next full verification (daily, or verify_audit),
+    # and from then on every page says so.
+    assert current_status(CHAIN).ok
+    assert not verify_and_record(CHAIN).ok
+    page = signed_in(reader_a).get("/t/tenant-a/audit/").content.decode()
+    assert "does not verify at event 3" in page

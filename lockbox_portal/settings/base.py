@@ -27,6 +27,9 @@ LOCKBOX_SITE = env_choice("LOCKBOX_SITE", {"customer", "internal", "all"}, defau
 # Where people reach the customer portal; e-mailed links start with this.
 LOCKBOX_PORTAL_URL = env_str("LOCKBOX_PORTAL_URL", default="http://127.0.0.1:8000").rstrip("/")
 
+# Routes /bench/bare, the do-nothing view `make bench` compares the access check with.
+LOCKBOX_BENCH_BASELINE = env_bool("LOCKBOX_BENCH_BASELINE", default=False)
+
 # Where provider staff reach the internal site; links in their e-mails start with this.
 LOCKBOX_INTERNAL_URL = env_str("LOCKBOX_INTERNAL_URL", default=LOCKBOX_PORTAL_URL).rstrip("/")
 
@@ -223,6 +226,8 @@ CELERY_BEAT_SCHEDULE = {
     "lockbox-deliver": {"task": "notifications.retry_outbox", "schedule": 60.0},
     "lockbox-remind": {"task": "notifications.send_reminders", "schedule": 300.0},
     "lockbox-checkpoint": {"task": "audit.checkpoint", "schedule": 900.0},
+    # The whole of every chain, daily; pages check only what is newer than this.
+    "lockbox-verify": {"task": "audit.verify_all", "schedule": 86400.0},
 }
 
 LOGGING = {

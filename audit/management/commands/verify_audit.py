@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.chain import all_chains, tenant_chain, verify_chain
+from audit.chain import all_chains, tenant_chain, verify_and_record
 
 
 class Command(BaseCommand):
@@ -20,7 +20,7 @@ class Command(BaseCommand):
             chains = all_chains()
         broken = 0
         for chain in chains:
-            result = verify_chain(chain)
+            result = verify_and_record(chain)
             if result.ok:
                 self.stdout.write(str(result))
             else:
