@@ -160,6 +160,9 @@ class AccessRequest(models.Model):
             models.Index(fields=["state", "internal_expires_at"], name="request_internal_exp_idx"),
             models.Index(fields=["state", "customer_expires_at"], name="request_customer_exp_idx"),
             models.Index(fields=["state", "access_ends_at"], name="request_access_end_idx"),
+            # The access check's lookup: this engineer's approved grants in this tenant.
+            models.Index(fields=["requester", "tenant", "access_ends_at"],
+                         condition=models.Q(state="approved"), name="request_active_grant_idx"),
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(requested_duration__gt=timedelta(0)),

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
 from approvals import policy, roles
+from approvals.access import access_taken_away
 from approvals.errors import AlreadyDecided, IllegalTransition, NotPermitted
 from approvals.models import (
     PENDING_STATES,
@@ -232,6 +233,7 @@ def revoke(*, request, actor, comment="", now=None, via=None):
                 f"Only {req.tenant.name}'s approvers and admins, or the provider's internal "
                 "approvers, can revoke this access."
             )
+        access_taken_away()
         _move(req, State.REVOKED, Verb.REVOKE, actor, now, action="request.revoked",
               note=comment, data={"side": side, "scheduled_end": _iso(req.access_ends_at),
                                   **_via(via)})
@@ -245,6 +247,7 @@ def release(*, request, actor, comment="", now=None):
         req = _lock(request, Verb.RELEASE, now)
         if actor is None or actor.pk != req.requester_id:
             raise NotPermitted("Only the engineer who holds the access can release it.")
+        access_taken_away()
         _move(req, State.COMPLETED, Verb.RELEASE, actor, now, action="request.released",
               note=comment, data={"scheduled_end": _iso(req.access_ends_at)})
     return req

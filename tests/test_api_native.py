@@ -149,8 +149,8 @@ def test_the_check_denies_at_the_grants_end_second_with_no_worker(data_plane, gr
     assert grant.state == State.APPROVED  # nothing tidied up; the answer is still no
 
 
-@pytest.mark.parametrize("target", ["approvals.api.native.check_access_by_name",
-                                    "approvals.api.tokens.authenticate"])
+@pytest.mark.parametrize("target", ["approvals.api.native.check_access_with_token",
+                                    "approvals.access._token_and_grants"])
 def test_the_check_fails_closed_when_the_database_cannot_answer(data_plane, grant,
                                                                 monkeypatch, target):
     def unreachable(*args, **kwargs):

@@ -95,8 +95,12 @@ def _transition_error(refused):
     return ApiError(409, "conflict", refused.message)
 
 
-def api_view(*, methods, scopes=(), flavour="native", idempotent=False, unavailable=None):
+def api_view(*, methods, scopes=(), flavour="native", idempotent=False, unavailable=None,
+             authenticate=True):
     """Authenticate the bearer token, check its scopes, run the view, render errors.
+
+    With `authenticate=False` the view reads the token itself (the access check does, to ask
+    the database once for the token and the grants together) and must check its scopes.
 
     With `idempotent`, a POST carrying an Idempotency-Key runs once per token and key: the
     work and the stored answer commit together, and a replay gets the first answer again.
@@ -112,11 +116,8 @@ def api_view(*, methods, scopes=(), flavour="native", idempotent=False, unavaila
                                    f"Use {' or '.join(methods)} here.")
                 if any("\x00" in v for values in request.GET.lists() for v in values[1]):
                     raise ApiError(400, "invalid", "Text may not contain NUL characters.")
-                request.api_token = _authenticate(request)
-                missing = [s for s in scopes if s not in request.api_token.scopes]
-                if missing:
-                    raise ApiError(403, "insufficient_scope",
-                                   f"This token lacks the {missing[0]} scope.")
+                if authenticate:
+                    authenticate_request(request, scopes)
                 key = request.headers.get("Idempotency-Key", "").strip()
                 if idempotent and request.method == "POST" and key:
                     status, body = _once(request, key, lambda: view(request, *args, **kwargs))
@@ -149,17 +150,30 @@ def api_view(*, methods, scopes=(), flavour="native", idempotent=False, unavaila
     return decorate
 
 
-def _authenticate(request):
-    header = request.headers.get("Authorization", "")
-    scheme, _, raw = header.partition(" ")
+def bearer(request):
+    """The raw bearer value of the Authorization header, or ApiError(401)."""
+    scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not raw.strip():
-        raise ApiError(401, "unauthenticated",
-                       "Send a Lockbox API token as 'Authorization: Bearer lbx_…'.")
+        raise ApiError(401, "unauthenticated", tokens.MALFORMED)
+    return raw.strip()
+
+
+def require_scopes(token_scopes, scopes):
+    missing = [s for s in scopes if s not in token_scopes]
+    if missing:
+        raise ApiError(403, "insufficient_scope", f"This token lacks the {missing[0]} scope.")
+
+
+def authenticate_request(request, scopes=()):
+    """Set request.api_token from the bearer token, or raise ApiError(401/403)."""
+    raw = bearer(request)
     now = clock.now()
-    token, problem = tokens.authenticate(raw.strip(), now)
+    token, problem = tokens.authenticate(raw, now)
     if token is None:
         raise ApiError(401, "unauthenticated", problem)
+    require_scopes(token.scopes, scopes)
     tokens.touch(token, now)
+    request.api_token = token
     return token
 
 

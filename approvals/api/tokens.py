@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from approvals import roles
+from approvals.access import access_taken_away
 from approvals.api.models import ApiToken, Scope
 from approvals.errors import NotPermitted
 from approvals.models import TenantRole
@@ -87,31 +88,55 @@ def revoke_token(*, token, actor, now=None):
             return locked
         locked.revoked_at = now
         locked.save(update_fields=["revoked_at"])
+        access_taken_away()
         record_event(chain=locked.tenant.audit_chain if locked.tenant else PROVIDER_CHAIN,
                      action="token.revoked", actor=actor, now=now, data=locked.audit_label())
     return locked
 
 
+def split(raw):
+    """The prefix of a well-formed bearer value, else None."""
+    parts = (raw or "").split("_")
+    return parts[1] if len(parts) >= 3 and parts[0] == "lbx" else None
+
+
+MALFORMED = "Send a Lockbox API token as 'Authorization: Bearer lbx_…'."
+
+
+def refusal(raw, *, digest, revoked_at, expires_at, owner_active, now):
+    """Why a stored token may not be used with this bearer value, or "" when it may. The one
+    place these rules live: `authenticate` and the access check's single query both use it."""
+    if digest is None or not hmac.compare_digest(digest, _digest(raw)):
+        return "This token is not known."
+    if revoked_at is not None:
+        return "This token was revoked."
+    if now >= expires_at:
+        return "This token has expired."
+    if not owner_active:
+        return "The person who made this token can no longer use Lockbox."
+    return ""
+
+
 def authenticate(raw, now):
     """(token, "") for a usable bearer value, else (None, why). One query, with the owner."""
-    parts = (raw or "").split("_")
-    if len(parts) < 3 or parts[0] != "lbx":
-        return None, "Send a Lockbox API token as 'Authorization: Bearer lbx_…'."
+    prefix = split(raw)
+    if prefix is None:
+        return None, MALFORMED
     token = (ApiToken.objects.select_related("owner", "tenant")
-             .filter(prefix=parts[1]).first())
-    if token is None or not hmac.compare_digest(token.digest, _digest(raw)):
+             .filter(prefix=prefix).first())
+    if token is None:
         return None, "This token is not known."
-    if token.revoked_at is not None:
-        return None, "This token was revoked."
-    if now >= token.expires_at:
-        return None, "This token has expired."
-    if not token.owner.is_active:
-        return None, "The person who made this token can no longer use Lockbox."
-    return token, ""
+    problem = refusal(raw, digest=token.digest, revoked_at=token.revoked_at,
+                      expires_at=token.expires_at, owner_active=token.owner.is_active, now=now)
+    return (None, problem) if problem else (token, "")
 
 
 def touch(token, now):
     """Note the last use at most once a minute, so the hot path rarely writes."""
-    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+    if touch_due(token.last_used_at, now):
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
+
+
+def touch_due(last_used_at, now):
+    return last_used_at is None or now - last_used_at > timedelta(minutes=1)

@@ -40,6 +40,12 @@ LOCKBOX_WEBHOOK_ALLOW_PRIVATE = env_bool("LOCKBOX_WEBHOOK_ALLOW_PRIVATE", defaul
 LOCKBOX_OUTBOX_LEASE = timedelta(seconds=env_int("LOCKBOX_OUTBOX_LEASE_SECONDS", 300,
                                                  min_value=1, max_value=86400))
 
+# How long an access-check process may reuse a yes it read from the database (milliseconds);
+# taking access away waits this long after its commit, so the next check anywhere is fresh.
+# 0 asks the database on every check.
+LOCKBOX_ACCESS_CACHE = env_int("LOCKBOX_ACCESS_CACHE_MS", 1000, min_value=0,
+                               max_value=10_000) / 1000
+
 # How long a request may wait for the provider's internal approval before it expires.
 LOCKBOX_INTERNAL_APPROVAL_WINDOW = env_hours(
     "LOCKBOX_INTERNAL_APPROVAL_WINDOW_HOURS", 12, max_hours=24 * 14

@@ -1,6 +1,6 @@
 """pytest: SQLite by default; PostgreSQL when DATABASE_URL is set (as .ci/run does)."""
 
-from lockbox_portal.env import env_bool, env_str
+from lockbox_portal.env import env_bool, env_int, env_str
 
 from .base import *  # noqa: F403
 from .base import BASE_DIR, database_from_env
@@ -22,5 +22,8 @@ STORAGES = {
 # A fixed key for tests only (base64 of 32 bytes); tests that rotate keys set their own.
 LOCKBOX_SIGNING_KEY = env_str("LOCKBOX_SIGNING_KEY",
                               default="dGVzdC1vbmx5LXNpZ25pbmcta2V5LTMyLWJ5dGVzISE=")
+# Unit tests read the database on every access check; tests of reuse set it themselves, and
+# gunicorn started by a test takes it from the environment.
+LOCKBOX_ACCESS_CACHE = env_int("LOCKBOX_ACCESS_CACHE_MS", 0, min_value=0) / 1000
 LOGGING["loggers"] = {"celery.app.trace": {"level": "WARNING"},  # noqa: F405
                       "kombu.connection": {"level": "ERROR"}}
