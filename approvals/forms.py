@@ -191,14 +191,14 @@ REQUEST_FORM_FIELDS = {"requested_duration": "duration", "tenant": None}
 
 
 class QueueFilterForm(forms.Form):
-    tenant = forms.ChoiceField(label="Tenant", required=False)
+    # Typed, not picked from a list: a provider may have thousands of tenants.
+    tenant = forms.CharField(label="Tenant", required=False, max_length=100,
+                             widget=forms.TextInput(attrs={"placeholder": "Name or slug"}))
     reason = forms.ChoiceField(label="Reason", required=False,
                                choices=[("", "Any reason"), *ReasonType.choices])
 
-    def __init__(self, *args, tenants=(), **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["tenant"].choices = [("", "All tenants"),
-                                         *[(t.slug, t.name) for t in tenants]]
+    def clean_tenant(self):
+        return self.cleaned_data["tenant"].strip()
 
 
 class NoteForm(forms.Form):

@@ -93,7 +93,7 @@ def internal_queue(now, *, tenant=None, reason=None):
     rows = (AccessRequest.objects.select_related("tenant", "requester")
             .filter(state=State.PENDING_INTERNAL, internal_expires_at__gt=now))
     if tenant:
-        rows = rows.filter(tenant__slug=tenant)
+        rows = rows.filter(Q(tenant__slug__iexact=tenant) | Q(tenant__name__icontains=tenant))
     if reason:
         rows = rows.filter(reason_type=reason)
     return rows.order_by("created_at", "id")

@@ -147,11 +147,11 @@ def verify_chain(chain, *, after=None):
 
 
 def all_chains():
-    from audit.models import AuditEvent, ChainHead
+    from audit.models import ChainHead
+    from audit.selectors import chains_with_events
 
     heads = set(ChainHead.objects.values_list("chain", flat=True))
-    stored = set(AuditEvent.objects.values_list("chain", flat=True).distinct())
-    return sorted(heads | stored)
+    return sorted(heads | chains_with_events())
 
 
 def _checkpoint_problem(checkpoint):

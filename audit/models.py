@@ -38,6 +38,10 @@ class AuditEvent(models.Model):
             models.Index(fields=["request_id"], name="audit_request_idx"),
             # Keyset pages of one chain, newest first.
             models.Index(fields=["chain", "id"], name="audit_chain_id_idx"),
+            # "What happened" filters, newest first, in one chain or across all; and the list
+            # of actions a chain holds, read by skipping through these (audit.selectors).
+            models.Index(fields=["chain", "action", "id"], name="audit_chain_action_idx"),
+            models.Index(fields=["action", "id"], name="audit_action_idx"),
         ]
 
     def __str__(self):

@@ -6,9 +6,9 @@ from django.shortcuts import render
 from approvals.models import ProviderRole
 from approvals.views.access import provider_page, tenant_page
 from audit import export, selectors
-from audit.chain import all_chains, current_status
+from audit.chain import current_status
 from audit.forms import AuditSearchForm
-from audit.models import ChainVerification
+from audit.models import AuditEvent, ChainHead, ChainVerification
 from lockbox_portal import clock
 
 FORMATS = {
@@ -20,7 +20,9 @@ FORMATS = {
 def _search(request, tenant):
     form = AuditSearchForm(request.GET or None,
                            actions=selectors.actions_in_chain(tenant.audit_chain))
-    return form, selectors.search_events(tenant.audit_chain, **form.filters())
+    filters = form.filters()
+    return (form, selectors.search_events(tenant.audit_chain, **filters),
+            selectors.fixed_fields(tenant.audit_chain, filters))
 
 
 def _cursor(request, name):
@@ -30,9 +32,9 @@ def _cursor(request, name):
 
 @tenant_page()
 def search(request, tenant):
-    form, rows = _search(request, tenant)
+    form, rows, fixed = _search(request, tenant)
     events, older, newer = selectors.keyset_page(
-        rows, before=_cursor(request, "before"), after=_cursor(request, "after"))
+        rows, before=_cursor(request, "before"), after=_cursor(request, "after"), fixed=fixed)
     query = request.GET.copy()
     for key in ("before", "after"):
         query.pop(key, None)
@@ -47,7 +49,7 @@ def download(request, tenant, fmt):
     if fmt not in FORMATS:
         raise Http404
     lines, content_type = FORMATS[fmt]
-    _, rows = _search(request, tenant)
+    _, rows, _ = _search(request, tenant)
     response = StreamingHttpResponse(lines(rows), content_type=content_type)
     name = f"lockbox-audit-{tenant.slug}-{clock.now().date().isoformat()}.{fmt}"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
@@ -57,18 +59,41 @@ def download(request, tenant, fmt):
 # --- The provider auditor's view of every chain -------------------------------------------------
 
 def _search_all(request):
-    chains = all_chains()
-    form = AuditSearchForm(request.GET or None, chains=chains,
+    form = AuditSearchForm(request.GET or None, every_chain=True,
                            actions=selectors.actions_in_chain(None))
+    if form.is_bound and not form.is_valid() and "chain" in form.errors:
+        return form, AuditEvent.objects.none(), ()  # never "every chain" for a chain misspelt
     chain = form.cleaned_data.get("chain") if form.is_valid() else ""
-    return form, selectors.search_events(chain or None, **form.filters()), chains
+    filters = form.filters()
+    return (form, selectors.search_events(chain or None, **filters),
+            selectors.fixed_fields(chain, filters))
+
+
+BROKEN_SHOWN = 50
+
+
+def _verification_summary():
+    """How the chains fared at their last full check: counts, and the broken ones by name
+    (there should be none; a list of a thousand that verify helps nobody)."""
+    from django.db.models import Count, Min, Q
+
+    totals = ChainVerification.objects.aggregate(
+        verifying=Count("chain", filter=Q(ok=True)),
+        failing=Count("chain", filter=Q(ok=False)), oldest=Min("full_verified_at"))
+    return {
+        "verified_ok": totals["verifying"], "broken_count": totals["failing"],
+        "oldest_check": totals["oldest"],
+        "broken": ChainVerification.objects.filter(ok=False).order_by("chain")[:BROKEN_SHOWN],
+        "unverified": max(ChainHead.objects.count() - totals["verifying"] - totals["failing"],
+                          0),
+    }
 
 
 @provider_page(ProviderRole.AUDITOR)
 def provider_search(request):
-    form, rows, chains = _search_all(request)
+    form, rows, fixed = _search_all(request)
     events, older, newer = selectors.keyset_page(
-        rows, before=_cursor(request, "before"), after=_cursor(request, "after"))
+        rows, before=_cursor(request, "before"), after=_cursor(request, "after"), fixed=fixed)
     query = request.GET.copy()
     for key in ("before", "after"):
         query.pop(key, None)
@@ -77,8 +102,7 @@ def provider_search(request):
         "query": query.urlencode(),
         # Stored results of the last verification (verify_audit, or the daily beat entry):
         # checking a thousand chains live would make this page as slow as the biggest one.
-        "verifications": ChainVerification.objects.order_by("chain"),
-        "unverified": len(chains) - ChainVerification.objects.count(),
+        **_verification_summary(),
     })
 
 

@@ -185,17 +185,42 @@ def test_an_empty_note_is_refused(manager, waiting):
 
 # --- Auditors -----------------------------------------------------------------------------------
 
+def _text(response):
+    import re
+
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", _html(response)))
+
+
 def test_the_auditor_searches_every_chain_and_sees_each_verify(auditor, waiting):
     from django.core.management import call_command
 
     client = signed_in(auditor)
     assert "3 chains not checked yet" in _html(client.get("/internal/audit/"))
     call_command("verify_audit", stdout=open("/dev/null", "w"))  # noqa: SIM115
-    html = _html(client.get("/internal/audit/"))
-    assert html.count("Verifies") == 3  # provider, tenant-a, tenant-b
-    only_b = _html(client.get("/internal/audit/?chain=tenant:tenant-b"))
-    results = only_b.split('class="table audit-table"')[1]
-    assert "tenant:tenant-a</td>" not in results and "tenant:tenant-b</td>" in results
+    html = _text(client.get("/internal/audit/"))
+    assert "3 chains verify" in html and "No chain is broken" in html  # provider, a and b
+    for asked in ("tenant:tenant-b", "tenant-b"):  # its full name, or the tenant's slug
+        only_b = _html(client.get(f"/internal/audit/?chain={asked}"))
+        results = only_b.split('class="table audit-table"')[1]
+        assert "tenant:tenant-a</td>" not in results and "tenant:tenant-b</td>" in results
+    misspelt = _html(client.get("/internal/audit/?chain=tenant-c"))
+    assert "There is no audit chain" in misspelt
+    assert 'class="table audit-table"' not in misspelt or "tenant:tenant-a</td>" not in misspelt
+
+
+def test_the_auditor_sees_broken_chains_by_name_and_the_rest_counted(auditor, waiting):
+    from audit.models import ChainVerification
+    from lockbox_portal import clock
+
+    now = clock.now()
+    ChainVerification.objects.create(chain="tenant:tenant-a", ok=True, verified_seq=3,
+                                      verified_at=now, full_verified_at=now)
+    ChainVerification.objects.create(chain="tenant:tenant-b", ok=False, verified_seq=2,
+                                     first_bad_seq=2, problem="hash mismatch",
+                                     verified_at=now, full_verified_at=now)
+    html = _text(signed_in(auditor).get("/internal/audit/"))
+    assert "1 chain verifies" in html and "1 broken" in html and "Broken at 2" in html
+    assert "1 chain not checked yet" in html  # the provider chain
 
 
 def test_the_auditor_exports_every_chain_in_chain_order(auditor, waiting):

@@ -21,6 +21,7 @@ from lockbox_portal.security.adapters import is_provider_only
 
 APPROVER, ADMIN = TenantRole.APPROVER, TenantRole.ADMIN
 PAGE_SIZE = 25
+DASHBOARD_ROWS = 20
 
 
 def home(request):
@@ -30,6 +31,22 @@ def home(request):
     if len(tenants) == 1:
         return redirect("portal:tenant_dashboard", tenants[0].slug)
     return render(request, "customer/pick_tenant.html", {"tenants": tenants})
+
+
+class _First(list):
+    """The first rows of a list the dashboard shows, and how many there are in all."""
+
+    def __init__(self, rows, total):
+        super().__init__(rows)
+        self.total = total
+        self.more = total > len(rows)
+
+
+def _first(rows, n=None):
+    """The dashboard shows the first DASHBOARD_ROWS of each list (a count says how many more,
+    and History lists them all): with hundreds waiting, a page of cards helps nobody."""
+    n = n or DASHBOARD_ROWS
+    return _First(rows[:n], rows.count())
 
 
 @tenant_page()
@@ -44,12 +61,14 @@ def dashboard(request, tenant):
                                               decisions__verdict=Verdict.APPROVE)),
         decided_by_me=Exists(mine),
     )
+    awaiting = attestations.awaiting(tenant=tenant, now=now)
     return render(request, "customer/dashboard.html", {
         "tenant": tenant,
-        "waiting": waiting,
-        "active": selectors.active_grants(tenant, now),
-        "with_provider": selectors.awaiting_provider(tenant, now),
-        "attestations": attestations.awaiting(tenant=tenant, now=now),
+        "waiting": _first(waiting),
+        "active": _first(selectors.active_grants(tenant, now)),
+        "with_provider": _first(selectors.awaiting_provider(tenant, now)),
+        "attestations": {"to_answer": _first(awaiting["to_answer"]),
+                         "disputed": _first(awaiting["disputed"])},
         "can_decide": APPROVER in request.tenant_roles,
         "can_revoke": bool({APPROVER, ADMIN} & request.tenant_roles),
         "now": now,

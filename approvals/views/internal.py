@@ -81,7 +81,7 @@ def my_requests(request):
 @provider_page(MANAGER)
 def queue(request):
     now = clock.now()
-    form = QueueFilterForm(request.GET or None, tenants=Tenant.objects.order_by("name"))
+    form = QueueFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
     rows = selectors.internal_queue(now, tenant=filters.get("tenant"),
                                     reason=filters.get("reason"))
