@@ -223,3 +223,28 @@ def test_pages_check_only_what_is_newer_than_the_last_full_verification(ten_even
     assert not verify_and_record(CHAIN).ok
     page = signed_in(reader_a).get("/t/tenant-a/audit/").content.decode()
     assert "does not verify at event 3" in page
+
+
+def test_a_batch_appends_in_order_after_single_events_and_the_chain_verifies(db, approver_a):
+    from audit.services import record_events
+
+    record_event(chain="tenant:batch", action="activity.recorded", data={"n": 0})
+    written = record_events(chain="tenant:batch", events=[
+        {"action": "activity.recorded", "actor": approver_a, "data": {"n": n}}
+        for n in range(1, 4)])
+    record_event(chain="tenant:batch", action="activity.recorded", data={"n": 4})
+    rows = list(AuditEvent.objects.filter(chain="tenant:batch").order_by("seq"))
+    assert [e.seq for e in rows] == [1, 2, 3, 4, 5]
+    assert [e.data["n"] for e in rows] == [0, 1, 2, 3, 4]
+    assert [e.seq for e in written] == [2, 3, 4] and rows[1].actor_email == approver_a.email
+    assert verify_chain("tenant:batch").ok
+
+
+def test_a_batch_with_one_bad_event_writes_nothing(db):
+    from audit.services import record_events
+
+    with pytest.raises(ValueError):
+        record_events(chain="tenant:batch", events=[
+            {"action": "activity.recorded", "data": {"n": 1}},
+            {"action": "not an action", "data": {}}])
+    assert not AuditEvent.objects.filter(chain="tenant:batch").exists()

@@ -1,5 +1,7 @@
 """Evidence a customer can check: signed checkpoints, offline verification, receipts."""
 
+import csv
+import io
 import json
 import os
 import subprocess
@@ -305,3 +307,29 @@ def test_keys_and_checkpoints_are_only_for_members(approver_b, tenant_a):
 def test_checkpoint_downloads_hold_only_the_tenants_chain(downloads):
     document = json.loads(downloads["checkpoints"].read_text())
     assert {c["chain"] for c in document["checkpoints"]} == {CHAIN}
+
+
+def test_awkward_text_survives_both_exports_and_still_verifies(tmp_path, reader_a, tenant_a):
+    """On PostgreSQL the database writes export lines itself: quotes, backslashes, newlines,
+    control characters and non-ASCII text must come out as the very JSON that was hashed."""
+    awkward = {"note": 'a "quoted" \\ back\\slash\nnew line\ttab \x01 ü 😀 ,;\x02',
+               "list": [1, -20, None, True], "nested": {"z": "", "a": "\\n"}}
+    record_event(chain=tenant_a.audit_chain, action="activity.recorded", data=awkward)
+    checkpoint_chains()
+    client = signed_in(reader_a)
+    files = {}
+    for name, url in (("jsonl", "/t/tenant-a/audit/export.jsonl"),
+                      ("csv", "/t/tenant-a/audit/export.csv"),
+                      ("checkpoints", "/t/tenant-a/audit/checkpoints.json"),
+                      ("keys", "/t/tenant-a/audit/keys.json")):
+        response = client.get(url)
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        files[name] = tmp_path / f"{name}.{'json' if name in ('keys', 'checkpoints') else name}"
+        files[name].write_bytes(body)
+    events = [json.loads(line) for line in files["jsonl"].read_text().splitlines()]
+    assert events[-1]["data"] == awkward
+    rows = list(csv.DictReader(io.StringIO(files["csv"].read_text(), newline="")))
+    assert json.loads(rows[-1]["data"]) == awkward
+    for kind in ("jsonl", "csv"):
+        code, out = _verify(files, files[kind])
+        assert code == 0, out
