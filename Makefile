@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint migrate demo clean
+.PHONY: run test lint migrate demo clean bench
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Lockbox needs Python 3.11; set PYTHON=/path/to/python3.11")'
@@ -33,6 +33,11 @@ lint: $(BIN)/.installed
 test: lint
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=lockbox_portal.settings.test
 	$(BIN)/pytest
+
+# Benchmarks at three data sizes on PostgreSQL with production settings (bench/README.md);
+# run by hand, never by `make test`. Seeding the largest size takes a few minutes.
+bench: $(BIN)/.installed
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 test.sqlite3 staticfiles .pytest_cache .ruff_cache

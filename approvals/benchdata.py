@@ -7,13 +7,17 @@ so `verify_audit` passes on the result. One big tenant ("t0000") gets a tenth of
 and a fifth of the events, so single-tenant pages and exports see real volume.
 """
 
+import heapq
 import json
+import os
 import random
 import sys
+import tempfile
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from multiprocessing import get_context
+from typing import NamedTuple
 
 from django.contrib.auth.hashers import make_password
 from django.db import connection, connections
@@ -26,29 +30,55 @@ STATES = [("completed", 45), ("denied", 15), ("expired", 10), ("revoked", 10),
 REASONS = ["customer_initiated_support", "provider_initiated_service",
            "provider_initiated_review", "third_party_data_request", "production_alert"]
 BIG = "t0000"
+JUSTIFICATION = "Customer reports a problem that needs a look at the data."
+
+
+class Planned(NamedTuple):
+    """One seeded request, as its audit events need it."""
+    id: uuid.UUID
+    state: str
+    requester: tuple  # (user id, e-mail)
+    created: datetime
+    starts: datetime | None
+    ends: datetime | None
+    closed: datetime | None
+    case_reference: str
+    reason_type: str
+    scope: str  # JSON, as written to the table
+    hours: int
+    manager: tuple  # (user id, e-mail) of the provider approver
+    approver: tuple  # (user id, e-mail) of the customer's approver
 
 
 class Progress:
+    """A progress bar redrawn in place on a terminal; in a log, a line every ten seconds."""
+
     def __init__(self, label, total):
         self.label, self.total, self.done, self.started = label, total, 0, time.monotonic()
         self.shown = 0.0
+        self.tty = sys.stdout.isatty()
 
     def add(self, count):
         self.done += count
         now = time.monotonic()
-        if now - self.shown > 0.5 or self.done >= self.total:
+        if now - self.shown > (0.5 if self.tty else 10):
             self.shown = now
-            rate = self.done / max(now - self.started, 1e-9)
-            width = 30
-            filled = int(width * self.done / max(self.total, 1))
-            sys.stdout.write(f"\r  {self.label:<16} [{'#' * filled}{'.' * (width - filled)}] "
-                             f"{self.done:>10,}/{self.total:,}  {rate:>10,.0f}/s")
-            sys.stdout.flush()
+            self._draw(now)
+
+    def _draw(self, now):
+        rate = self.done / max(now - self.started, 1e-9)
+        width = 30
+        filled = int(width * self.done / max(self.total, 1))
+        line = (f"  {self.label:<16} [{'#' * filled}{'.' * (width - filled)}] "
+                f"{self.done:>10,}/{self.total:,}  {rate:>10,.0f}/s")
+        sys.stdout.write("\r" + line if self.tty else line + "\n")
+        sys.stdout.flush()
 
     def finish(self):
-        self.add(0)
-        sys.stdout.write(f"  {time.monotonic() - self.started:.1f} s\n")
-        return time.monotonic() - self.started
+        seconds = time.monotonic() - self.started
+        self._draw(time.monotonic())
+        sys.stdout.write(f"{'  ' if self.tty else '  done in '}{seconds:.1f} s\n")
+        return seconds
 
 
 def _copy(table, columns, rows, progress=None, every=5000):
@@ -114,7 +144,7 @@ def _people(tenants):
           ((tenant_ids[e.split("@")[1].split(".")[0]], ids[e],
             "admin" if e.startswith("admin") else "approver", now) for e in customers))
     progress.finish()
-    return {"ids": ids, "tenants": tenant_ids,
+    return {"ids": ids, "tenants": tenant_ids, "emails": {pk: e for e, pk in ids.items()},
             "engineers": [ids[e] for e in staff if e.startswith("eng")],
             "managers": [ids[e] for e in staff if e.startswith("mgr")]}
 
@@ -150,15 +180,18 @@ def _requests(tenants, count, users, now):
         request_id = uuid.uuid4()
         requester = random.choice(users["engineers"])
         rows.append((request_id, users["tenants"][slug], requester, f"CASE-{n:06d}",
-                     "Customer reports a problem that needs a look at the data.",
+                     JUSTIFICATION,
                      random.choice(REASONS),
                      json.dumps([f"exchange/mailbox/user{n % 997}@{slug}.bench"]),
                      "read_only", timedelta(hours=hours), True, state,
                      None if state == "pending_internal" else 1, "", created,
                      created + timedelta(hours=12), internal_decided, customer_exp, starts, ends,
                      closed))
-        plan.setdefault(slug, []).append((request_id, state, requester, created, starts, ends,
-                                          closed))
+        plan.setdefault(slug, []).append(Planned(
+            request_id, state, (requester, users["emails"][requester]), created, starts, ends,
+            closed, f"CASE-{n:06d}", rows[-1][5], rows[-1][6], hours,
+            (manager := random.choice(users["managers"]), users["emails"][manager]),
+            (users["ids"][f"approver1@{slug}.bench"], f"approver1@{slug}.bench")))
     _copy("approvals_accessrequest",
           ["id", "tenant_id", "requester_id", "case_reference", "justification", "reason_type",
            "scope", "access_level", "requested_duration", "touches_customer_content", "state",
@@ -171,88 +204,189 @@ def _requests(tenants, count, users, now):
 
 def _audit(tenants, total, plan, now):
     """Every tenant's chain: its requests' lifecycle events, then engineer activity, in time
-    order, hashed in sequence; the big tenant carries a fifth of all events."""
+    order, hashed in sequence; the big tenant carries a fifth of all events.
+
+    Written as a live system writes them: all chains interleaved in time, so row ids follow
+    time across tenants (the query planner's statistics then describe a real log, not one
+    tenant after another). Chains are hashed in worker processes, each into a sorted file;
+    two COPY streams then merge the files by time, one per half of the events.
+    """
     big = max(total // 5, 1)
     rest = max(total - big, 0)
     shares = {f"t{t:04d}": (big if t == 0 else rest // max(tenants - 1, 1))
               for t in range(tenants)}
-    work = [(slug, count, plan.get(slug, []), now) for slug, count in shares.items()]
-    progress = Progress("audit events", sum(shares.values()))
+    hashing = Progress("hashing chains", sum(shares.values()))
     with connection.cursor() as cursor:
         # Rebuilt once at the end: maintaining a full-text index row by row would dominate.
         cursor.execute("DROP INDEX IF EXISTS audit_event_search_idx")
     connections.close_all()
-    with get_context("fork").Pool(2) as pool:
-        for written in pool.imap_unordered(_write_chain, work, chunksize=4):
-            progress.add(written)
+    context = get_context("fork")
+    with tempfile.TemporaryDirectory(prefix="lockbox-bench-") as tmp:
+        work = [(slug, count, plan.get(slug, []), now, tmp) for slug, count in shares.items()]
+        heads = []
+        with context.Pool(2) as pool:
+            for head in pool.imap_unordered(_hash_chain, work, chunksize=4):
+                heads.append(head)
+                hashing.add(head[1])
+        hashing.finish()
+        progress = Progress("audit events", sum(h[1] for h in heads))
+        written = context.Value("q", 0)
+        with context.Pool(2, initializer=_share_counter, initargs=(written,)) as pool:
+            copying = pool.map_async(_copy_merged, _halves(heads))
+            while not copying.ready():
+                copying.wait(0.5)
+                progress.add(written.value - progress.done)
+            copying.get()
+            progress.add(written.value - progress.done)
+    with connection.cursor() as cursor:
+        cursor.executemany("INSERT INTO audit_chainhead (chain, seq, hash) VALUES (%s, %s, %s) "
+                           "ON CONFLICT (chain) DO UPDATE SET seq = EXCLUDED.seq, "
+                           "hash = EXCLUDED.hash", [h[:3] for h in heads])
     seconds = progress.finish()
     index = Progress("search index", 1)
     with connection.cursor() as cursor:
         cursor.execute("SET maintenance_work_mem = '512MB'")
         cursor.execute("CREATE INDEX audit_event_search_idx ON audit_auditevent "
-                       "USING gin (audit_search_vector(action, actor_email, data))")
+                       "USING gin (search)")
     index.add(1)
     return seconds + index.finish()
 
 
-def _write_chain(job):
-    slug, count, requests, now = job
+def _copy_text(value):
+    """One value in COPY's text format."""
+    if value is None:
+        return "\\N"
+    text = value if isinstance(value, str) else str(value)
+    return (text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+            .replace("\r", "\\r"))
+
+
+def _hash_chain(job):
+    """Hash one chain in order into a file of "time<TAB>COPY line" rows, oldest first."""
+    slug, count, requests, now, tmp = job
     chain = tenant_chain(slug)
-    events = list(_chain_events(slug, count, requests, now))
-    prev, rows = GENESIS_HASH, []
-    for seq, (at, action, actor_id, actor_email, request_id, data) in enumerate(events, 1):
-        fields = canonical_fields(chain=chain, seq=seq, occurred_at=at, action=action,
-                                  actor_id=actor_id, actor_email=actor_email,
-                                  request_id=request_id, data=data, prev_hash=prev)
-        digest = compute_hash(fields)
-        rows.append((chain, seq, at, action, actor_id, actor_email, request_id,
-                     json.dumps(data), prev, digest))
-        prev = digest
-    _copy("audit_auditevent", ["chain", "seq", "occurred_at", "action", "actor_id",
-                               "actor_email", "request_id", "data", "prev_hash", "hash"], rows)
-    with connection.cursor() as cursor:
-        cursor.execute("INSERT INTO audit_chainhead (chain, seq, hash) VALUES (%s, %s, %s) "
-                       "ON CONFLICT (chain) DO UPDATE SET seq = EXCLUDED.seq, "
-                       "hash = EXCLUDED.hash", [chain, len(rows), prev])
-    connection.close()
-    return len(rows)
+    prev, seq = GENESIS_HASH, 0
+    path = os.path.join(tmp, f"{slug}.tsv")
+    with open(path, "w", encoding="utf-8") as out:
+        for seq, (at, action, actor_id, actor_email, request_id, data) in enumerate(
+                _chain_events(slug, count, requests, now), 1):
+            fields = canonical_fields(chain=chain, seq=seq, occurred_at=at, action=action,
+                                      actor_id=actor_id, actor_email=actor_email,
+                                      request_id=request_id, data=data, prev_hash=prev)
+            digest = compute_hash(fields)
+            values = (chain, seq, at.isoformat(), action, actor_id, actor_email, request_id,
+                      json.dumps(data), prev, digest)
+            out.write(f"{at.timestamp():017.6f}\t" + "\t".join(map(_copy_text, values))
+                      + "\n")
+            prev = digest
+    return chain, seq, prev, path
+
+
+def _halves(heads):
+    """Split the chains' files into two groups of about as many events each."""
+    groups, sizes = [[], []], [0, 0]
+    for _chain, count, _hash, path in sorted(heads, key=lambda h: -h[1]):
+        smaller = sizes.index(min(sizes))
+        groups[smaller].append(path)
+        sizes[smaller] += count
+    return [g for g in groups if g]
+
+
+_counter = None
+
+
+def _share_counter(counter):
+    global _counter
+    _counter = counter
+
+
+def _copy_merged(paths):
+    """COPY one group's events into the table in time order; returns how many."""
+    files = [open(p, encoding="utf-8") for p in paths]  # noqa: SIM115 (closed below)
+    written = 0
+    try:
+        columns = "chain, seq, occurred_at, action, actor_id, actor_email, request_id, data, " \
+                  "prev_hash, hash"
+        with connection.cursor() as cursor, cursor.cursor.copy(
+                f"COPY audit_auditevent ({columns}) FROM STDIN") as copy:
+            for line in heapq.merge(*files):
+                copy.write(line.split("\t", 1)[1])
+                written += 1
+                if written % 10_000 == 0:
+                    with _counter.get_lock():
+                        _counter.value += 10_000
+        with _counter.get_lock():
+            _counter.value += written % 10_000
+    finally:
+        for f in files:
+            f.close()
+        connection.close()
+    return written
 
 
 def _chain_events(slug, count, requests, now):
-    """(time, action, actor id, actor e-mail, request id, data), oldest first."""
+    """(time, action, actor id, actor e-mail, request id, data), oldest first, with the data
+    each event carries when approvals.transitions writes it."""
     rng = random.Random(slug)
     items = []
-    for request_id, state, requester, created, starts, ends, closed in requests:
-        items.append((created, "request.submitted", requester, request_id,
-                      {"case_reference": "CASE", "reason_type": "customer_initiated_support"}))
-        if state != "pending_internal":
-            items.append((created + timedelta(minutes=10), "request.internal_approved", None,
-                          request_id, {"required_approvals": 1}))
-        if starts:
-            items.append((starts, "request.approved", None, request_id,
-                          {"access_ends_at": ends.isoformat()}))
-        if closed:
-            items.append((closed, f"request.{_closing(state)}", None, request_id, {}))
+    for r in requests:
+        items.extend(_lifecycle(r))
     activity = max(count - len(items), 0)
-    granted = [r for r in requests if r[4]] or [None]
+    granted = [r for r in requests if r.starts] or [None]
     for _ in range(activity):
         grant = rng.choice(granted)
         if grant is None:
             at = now - timedelta(days=rng.uniform(0, 365))
-            items.append((at, "activity.out_of_scope", None, None,
-                          {"resource": f"exchange/mailbox/x@{slug}.bench", "operation": "read",
-                           "outcome": "success", "problem": "The engineer had no grant."}))
+            items.append((at, "activity.out_of_scope", (None, ""), None,
+                          {"engineer": "eng000@provider.bench",
+                           "resource": f"exchange/mailbox/x@{slug}.bench", "operation": "read",
+                           "outcome": "success", "access_level": "read_only",
+                           "problem": "The engineer had no grant."}))
             continue
-        request_id, _, requester, _, starts, ends, _ = grant
-        at = starts + (ends - starts) * rng.random()
-        items.append((at, "activity.recorded", requester, request_id,
-                      {"resource": f"exchange/mailbox/user{rng.randrange(997)}@{slug}.bench",
+        at = grant.starts + (grant.ends - grant.starts) * rng.random()
+        items.append((at, "activity.recorded", grant.requester, grant.id,
+                      {"engineer": grant.requester[1],
+                       "resource": f"exchange/mailbox/user{rng.randrange(997)}@{slug}.bench",
                        "operation": rng.choice(["read", "list", "search"]),
                        "outcome": "success", "access_level": "read_only"}))
     items.sort(key=lambda item: item[0])
-    for at, action, actor_id, request_id, data in items[:count] if count else items:
-        yield (min(at, now), action, actor_id, f"user{actor_id}@bench" if actor_id else "",
-               request_id, data)
+    for at, action, (actor_id, actor_email), request_id, data in (
+            items[:count] if count else items):
+        yield (min(at, now), action, actor_id, actor_email, request_id, data)
+
+
+def _lifecycle(r):
+    approver = r.approver
+    def moved(from_state, to_state, **data):
+        return {"from_state": from_state, "to_state": to_state, "comment": "", **data}
+
+    yield (r.created, "request.submitted", r.requester, r.id, {
+        "case_reference": r.case_reference, "reason_type": r.reason_type,
+        "justification": JUSTIFICATION, "scope": json.loads(r.scope),
+        "access_level": "read_only", "requested_seconds": r.hours * 3600,
+        "touches_customer_content": True,
+        "internal_expires_at": (r.created + timedelta(hours=12)).isoformat()})
+    if r.state == "pending_internal":
+        return
+    decided = r.created + timedelta(minutes=10)
+    customer = "pending_customer"
+    yield (decided, "request.internal_approved", r.manager, r.id, moved(
+        "pending_internal", "pending_customer", required_approvals=1,
+        customer_expires_at=(decided + timedelta(hours=12)).isoformat()))
+    if r.starts:
+        yield (r.starts, "request.approved", approver, r.id, moved(
+            customer, "approved", level="customer", access_starts_at=r.starts.isoformat(),
+            access_ends_at=r.ends.isoformat(), capped_by_policy=False, approvals=1,
+            required_approvals=1))
+    if r.closed:
+        closing = _closing(r.state)
+        actor = {"customer_rejected": approver, "cancelled": r.requester,
+                 "revoked": approver}.get(closing, (None, ""))
+        data = {"expired": {"window_ended_at": r.closed.isoformat(), "stage": customer},
+                "revoked": {"side": "customer", "scheduled_end": (r.ends or r.closed)
+                            .isoformat()}}.get(closing, {})
+        before = "approved" if r.starts else customer
+        yield (r.closed, f"request.{closing}", actor, r.id, moved(before, r.state, **data))
 
 
 def _closing(state):

@@ -1,5 +1,6 @@
 from django.db import DatabaseError, connection
 from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
 
@@ -14,9 +15,11 @@ def healthz(request):
     return JsonResponse({"status": "ok"})
 
 
+@csrf_exempt
 def bare(request):
     """The floor the access check is measured against (bench/): a JSON answer through the same
-    middleware and server, with no work behind it. Routed only when LOCKBOX_BENCH_BASELINE."""
+    middleware and server, with no work behind it (CSRF-exempt like the API views). Routed only
+    when LOCKBOX_BENCH_BASELINE."""
     return JsonResponse({"allowed": False, "reason": "baseline"})
 
 

@@ -1,0 +1,249 @@
+"""Benchmarks that run inside one Django process (pages, export, append, verify).
+
+Run by bench/run.py as `python bench/inprocess.py <what> <json args>` with the environment of
+bench/django_env.py; prints one JSON object.
+"""
+
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import django
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+
+BIG = "t0000"
+
+
+class Counter(list):
+    """A database execute wrapper that notes every statement."""
+
+    def __call__(self, execute, sql, params, many, context):
+        self.append(sql)
+        return execute(sql, params, many, context)
+
+
+def _client(email, **roles):
+    from django.contrib.auth import get_user_model
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_static.models import StaticDevice
+
+    user = get_user_model().objects.get(email=email)
+    device, _ = StaticDevice.objects.get_or_create(user=user, name="bench")
+    client = Client(SERVER_NAME="localhost")
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
+
+
+def _ensure_roles():
+    """The people whose pages are measured: an admin of the big tenant who also approves and
+    reads compliance, a manager and the auditor."""
+    from django.contrib.auth import get_user_model
+
+    from approvals.models import Tenant, TenantRole
+    from approvals.tenants import add_tenant_member
+
+    admin = get_user_model().objects.get(email=f"admin@{BIG}.bench")
+    tenant = Tenant.objects.get(slug=BIG)
+    for role in (TenantRole.APPROVER, TenantRole.COMPLIANCE_READER):
+        add_tenant_member(tenant=tenant, user=admin, role=role)
+    return tenant
+
+
+def pages(args):
+    from approvals.models import AccessRequest
+
+    tenant = _ensure_roles()
+    customer = _client(f"admin@{BIG}.bench")
+    manager = _client("mgr00@provider.bench")
+    auditor = _client("auditor@provider.bench")
+    request = (AccessRequest.objects.filter(tenant=tenant, state="completed")
+               .order_by("-created_at").first())
+    since = "2026-01-01"
+    urls = {
+        "customer dashboard": (customer, f"/t/{BIG}/"),
+        "history": (customer, f"/t/{BIG}/history/"),
+        "request page": (customer, f"/t/{BIG}/requests/{request.pk}/"),
+        "audit search (filters)": (customer, f"/t/{BIG}/audit/?action=activity.recorded"
+                                             f"&since={since}"),
+        "audit search (free text)": (customer, f"/t/{BIG}/audit/?q=mailbox+user12"),
+        "internal queue": (manager, "/internal/queue/"),
+        "provider audit": (auditor, "/internal/audit/?action=request.approved"),
+    }
+    results = {}
+    for name, (client, url) in urls.items():
+        for _ in range(10):
+            response = client.get(url)
+            assert response.status_code == 200, (name, response.status_code)
+        queries = Counter()
+        with connection.execute_wrapper(queries):
+            client.get(url)
+        times = []
+        for _ in range(args.get("n", 200)):
+            started = time.perf_counter()
+            client.get(url)
+            times.append((time.perf_counter() - started) * 1000)
+        times.sort()
+        results[name] = {"queries": len(queries), "p50_ms": round(statistics.median(times), 2),
+                         "p95_ms": round(times[int(len(times) * 0.95) - 1], 2)}
+    return results
+
+
+def export(args):
+    """The tenant export, as the download view streams it, into /dev/null: rows (lines less
+    the CSV header) per second and the process's peak memory."""
+    from audit import export as exports
+    from audit.selectors import search_events
+
+    lines = {"csv": exports.csv_lines, "jsonl": exports.jsonl_lines}[args["format"]]
+    rows = search_events(f"tenant:{BIG}").filter(seq__lte=args.get("rows", 1_000_000))
+    count, size = 0, 0
+    started = time.perf_counter()
+    with open(os.devnull, "wb") as sink:
+        for chunk in lines(rows):
+            chunk = chunk.encode() if isinstance(chunk, str) else chunk
+            sink.write(chunk)
+            count += chunk.count(b"\n")
+            size += len(chunk)
+    seconds = time.perf_counter() - started
+    count -= args["format"] == "csv"
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"rows": count, "seconds": round(seconds, 2), "rows_per_s": round(count / seconds),
+            "mb": round(size / 1e6, 1), "peak_rss_mb": round(peak, 1)}
+
+
+def append(args):
+    from audit.services import record_event, record_events
+
+    n = args.get("n", 2000)
+    out = {}
+    started = time.perf_counter()
+    for i in range(n):
+        record_event(chain="bench:one", action="bench.appended", data={"i": i})
+    out["single, one chain"] = round(n / (time.perf_counter() - started))
+    started = time.perf_counter()
+    for i in range(n):
+        record_event(chain=f"bench:many-{i % 100}", action="bench.appended", data={"i": i})
+    out["single, 100 chains"] = round(n / (time.perf_counter() - started))
+    batch = args.get("batch", 500)
+    total = n * 10
+    started = time.perf_counter()
+    for _ in range(total // batch):
+        record_events(chain="bench:one", events=[
+            {"action": "bench.appended", "data": {"i": i}} for i in range(batch)])
+    out["batched, one chain"] = round(total / (time.perf_counter() - started))
+    started = time.perf_counter()
+    for b in range(total // batch):
+        record_events(chain=f"bench:many-{b % 100}", events=[
+            {"action": "bench.appended", "data": {"i": i}} for i in range(batch)])
+    out["batched, 100 chains"] = round(total / (time.perf_counter() - started))
+    return out
+
+
+def verify(args):
+    """`verify_audit` over every chain, against raw SHA-256 over the same canonical bytes
+    (computed ahead for a sample) and against merely reading the rows from the database."""
+    import hashlib
+
+    from django.core.management import call_command
+
+    from audit.chain import _FIELDS, canonical_bytes, canonical_fields
+    from audit.models import AuditEvent
+
+    total = AuditEvent.objects.count()
+    started = time.perf_counter()
+    with open(os.devnull, "w") as sink:
+        call_command("verify_audit", stdout=sink)
+    seconds = time.perf_counter() - started
+
+    chain, sample = f"tenant:{BIG}", args.get("sample", 200_000)
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT seq, occurred_at, action, actor_id, actor_email, request_id, "
+                       "data::text, prev_hash, hash FROM audit_auditevent WHERE chain = %s "
+                       "AND seq <= %s ORDER BY seq", [chain, sample])
+        fetched = len(cursor.fetchall())
+    fetch_rate = fetched / (time.perf_counter() - started)
+
+    encoded = []
+    for row in (AuditEvent.objects.filter(chain=chain, seq__lte=sample).order_by("seq")
+                .values_list(*_FIELDS).iterator(chunk_size=5000)):
+        seq, at, action, actor_id, email, request_id, data, prev, _ = row
+        encoded.append(canonical_bytes(canonical_fields(
+            chain=chain, seq=seq, occurred_at=at, action=action, actor_id=actor_id,
+            actor_email=email, request_id=request_id, data=data, prev_hash=prev)))
+    sha256 = hashlib.sha256
+    started = time.perf_counter()
+    for body in encoded:
+        sha256(body).hexdigest()
+    raw_rate = len(encoded) / (time.perf_counter() - started)
+    rate = total / seconds
+    return {"events": total, "seconds": round(seconds, 1), "jobs": os.cpu_count(),
+            "verify_per_s": round(rate), "raw_sha256_per_s": round(raw_rate),
+            "ratio": round(rate / raw_rate, 3), "fetch_only_per_s": round(fetch_rate),
+            "mean_event_bytes": round(sum(map(len, encoded)) / len(encoded))}
+
+
+def access_setup(args):
+    """A data-plane token and `grants` engineers with access to one tenant each, made through
+    the write path (submitted, approved by a manager and by the tenant), so the run does not
+    depend on how long ago the data was seeded."""
+    from datetime import timedelta
+
+    from django.contrib.auth import get_user_model
+
+    from approvals import transitions
+    from approvals.api.tokens import create_token
+    from approvals.models import Tenant
+
+    users = get_user_model().objects
+    manager = users.get(email="mgr00@provider.bench")
+    bodies, requests = [], []
+    for i in range(args.get("grants", 200)):
+        tenant = Tenant.objects.get(slug=f"t{i % Tenant.objects.count():04d}")
+        engineer = users.get(email=f"eng{i % 50:03d}@provider.bench")
+        resource = f"exchange/mailbox/bench{i}@{tenant.slug}.bench"
+        request = transitions.submit_request(
+            requester=engineer, tenant=tenant, case_reference=f"BENCH-{i}",
+            justification="make bench: the access check under load.",
+            reason_type="customer_initiated_support", scope=[resource],
+            requested_duration=timedelta(hours=4))
+        transitions.internal_approve(request=request, actor=manager)
+        transitions.customer_approve(request=request,
+                                     actor=users.get(email=f"approver1@{tenant.slug}.bench"))
+        bodies.append({"engineer": engineer.email, "tenant": tenant.slug, "resource": resource,
+                       "access_level": "read_only"})
+        requests.append(str(request.pk))
+    _, raw = create_token(owner=manager, name="bench", purpose="data_plane", days=1)
+    return {"token": raw, "bodies": bodies, "requests": requests}
+
+
+def revoke(args):
+    from django.contrib.auth import get_user_model
+
+    from approvals import transitions
+    from approvals.models import AccessRequest
+
+    manager = get_user_model().objects.get(email="mgr00@provider.bench")
+    transitions.revoke(request=AccessRequest.objects.get(pk=args["request"]), actor=manager,
+                       comment="make bench: the next check must deny")
+    return {"revoked": args["request"]}
+
+
+if __name__ == "__main__":
+    what, raw = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "{}"
+    print(json.dumps({"pages": pages, "export": export, "append": append,
+                      "verify": verify, "access_setup": access_setup,
+                      "revoke": revoke}[what](json.loads(raw))))

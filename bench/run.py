@@ -1,0 +1,499 @@
+"""`make bench`: seed PostgreSQL at three sizes, measure, write bench/results/<date>.json.
+
+Everything runs with production settings against real PostgreSQL (see bench/django_env.py);
+the access check is served by gunicorn and loaded with wrk (throughput, and latency at a
+fixed rate). Each stage prints as it goes; the table at the end is what bench/README.md keeps.
+
+    python bench/run.py                  # all sizes, all measurements (what `make bench` runs)
+    python bench/run.py --sizes small    # one size, for a quick look
+    python bench/run.py --reuse          # keep databases already seeded by an earlier run
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from django_env import BENCH_PORT, django_env  # noqa: E402
+
+PYTHON = sys.executable
+SIZES = {
+    # name: (tenants, requests, audit events)
+    "small": (100, 1_000, 50_000),
+    "medium": (300, 10_000, 500_000),
+    "large": (1_000, 100_000, 5_000_000),
+}
+GOALS = {
+    "access ratio": 0.75, "access p99 ms": 10, "page p95 ms": 50, "free text p95 ms": 100,
+    "export rows/s": 100_000, "export rss mb": 150, "append batched/s": 5_000,
+    "verify ratio": 0.5,
+}
+
+
+def say(message):
+    print(f"[bench {datetime.now().strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def run(args, env, *, capture=True):
+    done = subprocess.run(args, env=env, cwd=ROOT, text=True,
+                          stdout=subprocess.PIPE if capture else None,
+                          stderr=subprocess.PIPE if capture else None)
+    if done.returncode != 0:
+        sys.exit(f"bench: {' '.join(map(str, args))} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def inprocess(what, env, **args):
+    out = run([PYTHON, str(HERE / "inprocess.py"), what, json.dumps(args)], env)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def need_tools():
+    missing = [tool for tool in ("wrk",) if shutil.which(tool) is None]
+    if missing and os.geteuid() == 0 and shutil.which("apt-get"):
+        say(f"installing {', '.join(missing)} with apt-get")
+        subprocess.run(["apt-get", "install", "-y", "-q", *missing], check=True,
+                       stdout=subprocess.DEVNULL)
+        missing = [tool for tool in missing if shutil.which(tool) is None]
+    if missing:
+        sys.exit("bench: install wrk (apt-get install -y wrk).")
+
+
+def _answers(port):
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def need_services():
+    """PostgreSQL and Redis on their usual local ports, started the way .ci/run starts them
+    when they are installed here but not running."""
+    if "BENCH_DATABASE_URL" not in os.environ and not _answers(5432):
+        versions = os.listdir("/etc/postgresql") if os.path.isdir("/etc/postgresql") else []
+        if versions and shutil.which("pg_ctlcluster"):
+            say("starting PostgreSQL")
+            subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", versions[0], "main",
+                            "start"], check=False)
+    if "CELERY_BROKER_URL" not in os.environ and not _answers(6379) and shutil.which(
+            "redis-server"):
+        say("starting Redis")
+        subprocess.run(["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port",
+                        "6379", "--save", "", "--appendonly", "no"], check=False)
+    for _ in range(30):
+        if _answers(5432) and _answers(6379):
+            return
+        time.sleep(1)
+    sys.exit("bench: PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) must answer; set "
+             "BENCH_DATABASE_URL and CELERY_BROKER_URL to use others.")
+
+
+def database_url():
+    return os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/")
+
+
+def admin_sql(statement):
+    import psycopg
+
+    with psycopg.connect(database_url().rstrip("/") + "/postgres", autocommit=True) as conn:
+        cursor = conn.execute(statement)
+        return cursor.fetchall() if statement.startswith("SELECT") else None
+
+
+def prepare(size, reuse):
+    """Create, migrate and seed lockbox_bench_<size>; returns its env and the seed numbers."""
+    name = f"lockbox_bench_{size}"
+    env = django_env(name)
+    exists = admin_sql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'")
+    if reuse and exists:
+        say(f"{size}: reusing the database {name}")
+        run([PYTHON, "manage.py", "migrate", "--noinput"], env)
+        return env, None
+    tenants, requests, events = SIZES[size]
+    admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin_sql(f'CREATE DATABASE "{name}"')
+    run([PYTHON, "manage.py", "migrate", "--noinput"], env)
+    say(f"{size}: seeding {tenants:,} tenants, {requests:,} requests, {events:,} events")
+    started = time.monotonic()
+    run([PYTHON, "manage.py", "bench_seed", f"--tenants={tenants}", f"--requests={requests}",
+         f"--events={events}"], env, capture=False)
+    seeded = time.monotonic() - started
+    started = time.monotonic()
+    out = run([PYTHON, "manage.py", "verify_audit"], env)
+    verified = time.monotonic() - started
+    chains = sum(1 for line in out.splitlines() if line.startswith("OK"))
+    say(f"{size}: seeded in {seeded:.0f} s; verify_audit: {chains} chains OK in {verified:.0f} s")
+    return env, {"seconds": round(seeded, 1), "events_per_s": round(events / seeded),
+                 "verify_seconds": round(verified, 1), "chains_ok": chains}
+
+
+# The access check over HTTP.
+
+WRK_SCRIPT = """
+-- POST the access check's bodies in turn, one JSON object per line of $BENCH_BODIES; with
+-- $BENCH_DELAY_MS, each connection pauses that long between requests (a fixed rate).
+local bodies = {}
+for line in io.lines(os.getenv("BENCH_BODIES")) do bodies[#bodies + 1] = line end
+local i = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN")
+local pause = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
+
+function request()
+  i = i % #bodies + 1
+  return wrk.format(nil, nil, nil, bodies[i])
+end
+
+if pause > 0 then
+  function delay() return pause end
+end
+"""
+
+class Server:
+    """gunicorn serving lockbox_portal.wsgi, as in production, on 127.0.0.1."""
+
+    def __init__(self, env, workers):
+        self.env, self.workers = env, workers
+
+    def __enter__(self):
+        self.process = subprocess.Popen(
+            [str(Path(PYTHON).parent / "gunicorn"), "lockbox_portal.wsgi",
+             f"--bind=127.0.0.1:{BENCH_PORT}", f"--workers={self.workers}",
+             "--worker-class=gthread", "--threads=1", "--keep-alive=30",
+             "--log-level=warning"],
+            env=self.env, cwd=ROOT, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{BENCH_PORT}/healthz", timeout=1)
+                return self
+            except OSError:
+                time.sleep(0.2)
+        self.__exit__()
+        sys.exit("bench: gunicorn did not answer /healthz within 30 s")
+
+    def __exit__(self, *exc):
+        os.killpg(self.process.pid, signal.SIGTERM)
+        self.process.wait(timeout=30)
+
+
+def post(path, token, body):
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{BENCH_PORT}{path}", data=json.dumps(body).encode(), method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+def _ms(text):
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    return round(float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit], 2)
+
+
+def paced(path, setup, seconds, rate, connections=8):
+    """wrk at about `rate` req/s: each connection pauses between requests, for a pause that a
+    short trial run calibrates (wrk pauses in whole milliseconds)."""
+    budget = 1000 * connections / rate
+    trial = wrk(path, setup, 3, connections, rate=rate, delay_ms=max(round(budget) - 1, 0))
+    spent = 1000 * connections / trial["rps"] - max(round(budget) - 1, 0)
+    return wrk(path, setup, seconds, connections, rate=rate,
+               delay_ms=max(round(budget - spent), 0))
+
+
+def wrk(path, setup, seconds, connections, rate=None, delay_ms=0):
+    """Requests per second and p50/p99 in ms from wrk; with `rate`, paced by `delay_ms`."""
+    script, bodies = HERE / "results" / "post.lua.tmp", HERE / "results" / "bodies.tmp"
+    script.write_text(WRK_SCRIPT)
+    bodies.write_text("".join(json.dumps(b) + "\n" for b in setup["bodies"]))
+    env = dict(os.environ, BENCH_BODIES=str(bodies), BENCH_TOKEN=setup["token"],
+               BENCH_DELAY_MS=str(delay_ms if rate else 0))
+    out = subprocess.run(
+        ["wrk", f"-t{min(connections, 2)}", f"-c{connections}", f"-d{seconds}s", "-s",
+         str(script), "--latency", f"http://127.0.0.1:{BENCH_PORT}{path}"],
+        env=env, text=True, capture_output=True, check=True).stdout
+    script.unlink()
+    bodies.unlink()
+    if "Non-2xx" in out or "Socket errors" in out:
+        sys.exit(f"bench: wrk saw errors on {path}:\n{out}")
+    result = {"rps": round(float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)))}
+    for p in (50, 99):
+        result[f"p{p}_ms"] = _ms(re.search(rf"\s{p}%\s+([\d.]+\w+)", out).group(1))
+    return result
+
+
+def _load(setup, env, workers, seconds):
+    """Max throughput of the bare view and of the check, then latency at half of each."""
+    check = "/api/v1/access/check"
+    result = {}
+    with Server(env, workers):
+        status, answer = post(check, setup["token"], setup["bodies"][0])
+        if status != 200 or not answer.get("allowed"):
+            sys.exit(f"bench: the bench grant is not allowed: {status} {answer}")
+        for label, path in (("bare", "/bench/bare"), ("check", check)):
+            wrk(path, setup, 3, 8)  # warm every worker and its database connection
+            best = max(wrk(path, setup, seconds, c)["rps"] for c in (4, 8))
+            result[label] = {"max_rps": best}
+        for label, path in (("bare", "/bench/bare"), ("check", check)):
+            half = paced(path, setup, seconds, result[label]["max_rps"] / 2)
+            result[label].update({"at_rps": half["rps"], "p50_ms": half["p50_ms"],
+                                  "p99_ms": half["p99_ms"]})
+        result["ratio"] = round(result["check"]["max_rps"] / result["bare"]["max_rps"], 3)
+    return result
+
+
+def access(env, workers, seconds):
+    setup = inprocess("access_setup", env, grants=200)
+    say(f"access: {len(setup['bodies'])} engineers with a grant each; gunicorn, {workers} "
+        "workers")
+    result = {"workers": workers, "grants": len(setup["bodies"])}
+    # As deployed: a yes may be reused for LOCKBOX_ACCESS_CACHE_MS (default 1000).
+    result["default"] = _load(setup, env, workers, seconds)
+    say(f"access: as deployed: {result['default']}")
+    # Every check asks the database (LOCKBOX_ACCESS_CACHE_MS=0): the one round trip's cost.
+    result["no_reuse"] = _load(setup, dict(env, LOCKBOX_ACCESS_CACHE_MS="0"), workers, seconds)
+    say(f"access: every check asks the database: {result['no_reuse']}")
+    # Correctness under the deployed settings: fill every worker's answers, revoke through the
+    # one write path (it returns once no kept yes is left), then every check must say no.
+    with Server(env, workers):
+        check, body = "/api/v1/access/check", setup["bodies"][0]
+        for _ in range(50):
+            post(check, setup["token"], body)
+        inprocess("revoke", env, request=setup["requests"][0])
+        if any(post(check, setup["token"], body)[1].get("allowed") for _ in range(50)):
+            sys.exit("bench: a check after the revocation allowed access")
+    result["after_revoke"] = "50 of 50 checks denied"
+    return result
+
+
+# Reporting.
+
+def table(results):
+    rows = []
+    large = results.get("sizes", {}).get("large", {})
+    acc = results.get("access")
+    if acc:
+        d, n = acc["default"], acc["no_reuse"]
+        rows.append(("Access check, max throughput (req/s)",
+                     f"{d['check']['max_rps']:,} vs bare view {d['bare']['max_rps']:,}",
+                     f"ratio {d['ratio']:.2f}; asking the database every time: "
+                     f"{n['check']['max_rps']:,} vs {n['bare']['max_rps']:,}, "
+                     f"ratio {n['ratio']:.2f}", "≥ 0.75", d["ratio"] >= GOALS["access ratio"]))
+        rows.append(("Access check, latency at half max",
+                     f"p50 {d['check']['p50_ms']} ms, p99 {d['check']['p99_ms']} ms "
+                     f"({d['check']['at_rps']:,} req/s)",
+                     f"bare p99 {d['bare']['p99_ms']} ms; every time to the database: "
+                     f"p99 {n['check']['p99_ms']} ms", "p99 < 10 ms",
+                     d["check"]["p99_ms"] < GOALS["access p99 ms"]))
+    for name, page in large.get("pages", {}).items():
+        small = results["sizes"].get("small", {}).get("pages", {}).get(name, {})
+        limit = GOALS["free text p95 ms" if "free text" in name else "page p95 ms"]
+        queries = f"{page['queries']} queries" + (
+            f" ({small['queries']} at 1k requests)" if small else "")
+        rows.append((f"Page: {name}", f"p50 {page['p50_ms']} ms, p95 {page['p95_ms']} ms",
+                     queries, f"p95 < {limit} ms",
+                     page["p95_ms"] < limit and (not small or small["queries"] == page["queries"])))
+    for fmt, ex in large.get("export", {}).items():
+        rows.append((f"Export {fmt} ({ex['rows']:,} events)", f"{ex['rows_per_s']:,} rows/s",
+                     f"peak RSS {ex['peak_rss_mb']} MB", "≥ 100,000 rows/s, < 150 MB",
+                     ex["rows_per_s"] >= GOALS["export rows/s"]
+                     and ex["peak_rss_mb"] < GOALS["export rss mb"]))
+    ap = large.get("append")
+    if ap:
+        rows.append(("Audit append (events/s)",
+                     f"batched {ap['batched, one chain']:,} one chain, "
+                     f"{ap['batched, 100 chains']:,} across 100",
+                     f"single {ap['single, one chain']:,} / {ap['single, 100 chains']:,}",
+                     "≥ 5,000 batched", min(ap["batched, one chain"], ap["batched, 100 chains"])
+                     >= GOALS["append batched/s"]))
+    ve = large.get("verify")
+    if ve:
+        rows.append((f"verify_audit ({ve['events']:,} events, {ve['jobs']} processes)",
+                     f"{ve['verify_per_s']:,} events/s",
+                     f"raw SHA-256 of the same bytes {ve['raw_sha256_per_s']:,}/s: ratio "
+                     f"{ve['ratio']}; only reading the rows, one process: "
+                     f"{ve['fetch_only_per_s']:,}/s", "≥ 0.5",
+                     ve["ratio"] >= GOALS["verify ratio"]))
+    seed = large.get("seed")
+    if seed:
+        rows.append(("bench_seed, default size", f"{seed['seconds']:.0f} s",
+                     f"{seed['events_per_s']:,} events/s; {seed['chains_ok']} chains verify",
+                     "< 600 s", seed["seconds"] < 600))
+    return rows
+
+
+def markdown(rows):
+    lines = ["| Measurement | Result | Detail | Goal | Met |", "|---|---|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} | {d} | {'yes' if ok else '**no**'} |"
+              for a, b, c, d, ok in rows]
+    return "\n".join(lines)
+
+
+def chart(results, path):
+    """An SVG of page p95 against the number of requests, one line per page."""
+    sizes = [s for s in SIZES if "pages" in results["sizes"].get(s, {})]
+    if len(sizes) < 2:
+        return False
+    pages = list(results["sizes"][sizes[0]]["pages"])
+    width, height, left, bottom, top = 720, 360, 60, 40, 20
+    peak = max(results["sizes"][s]["pages"][p]["p95_ms"] for s in sizes for p in pages)
+    ceiling = max(100, (int(peak / 25) + 1) * 25)
+    colours = ["#1b5e9f", "#b5461a", "#2c7a3f", "#7a3f8f", "#8a6d00", "#0f7c7c", "#555"]
+
+    def x(i):
+        return left + i * (width - left - 220) / (len(sizes) - 1)
+
+    def y(ms):
+        return top + (1 - ms / ceiling) * (height - top - bottom)
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'font-family="sans-serif" font-size="12">',
+             f'<rect width="{width}" height="{height}" fill="white"/>']
+    for ms in range(0, ceiling + 1, 25):
+        parts.append(f'<line x1="{left}" x2="{width - 220}" y1="{y(ms):.1f}" y2="{y(ms):.1f}" '
+                     f'stroke="#ddd"/><text x="{left - 8}" y="{y(ms) + 4:.1f}" '
+                     f'text-anchor="end">{ms} ms</text>')
+    for i, size in enumerate(sizes):
+        parts.append(f'<text x="{x(i):.1f}" y="{height - bottom + 18}" text-anchor="middle">'
+                     f'{SIZES[size][1]:,} requests</text>')
+    for n, page in enumerate(pages):
+        colour = colours[n % len(colours)]
+        points = " ".join(f"{x(i):.1f},{y(results['sizes'][s]['pages'][page]['p95_ms']):.1f}"
+                          for i, s in enumerate(sizes))
+        parts.append(f'<polyline points="{points}" fill="none" stroke="{colour}" '
+                     f'stroke-width="2"/>')
+        parts.append(f'<text x="{width - 210}" y="{top + 14 + n * 18}" fill="{colour}">'
+                     f'— {page}</text>')
+    parts.append(f'<text x="{left}" y="{top - 6}">page server time, p95 (lower is better)'
+                 f'</text></svg>')
+    path.write_text("\n".join(parts) + "\n")
+    return True
+
+
+def update_readme(results, rows, commands):
+    readme = HERE / "README.md"
+    text = readme.read_text()
+    start, end = "<!-- results:start -->", "<!-- results:end -->"
+    machine = results["machine"]
+    block = "\n".join([
+        start, "",
+        f"Run {results['date']} on {machine['cpus']} CPUs ({machine['cpu']}), "
+        f"{machine['memory_gb']} GB RAM, {machine['os']}, Python {machine['python']}, "
+        f"PostgreSQL {machine['postgresql']}. Command: `{commands}`. "
+        f"Raw numbers: `bench/results/{results['file']}`.", "",
+        markdown(rows), "",
+        "Page p95 against data size (requests; audit events grow with them):", "",
+        "![page time against data size](results/pages.svg)", "",
+        "| Page | " + " | ".join(f"{SIZES[s][1]:,} req p95 (queries)" for s in SIZES
+                               if "pages" in results["sizes"].get(s, {})) + " |",
+        "|---|" + "---|" * sum(1 for s in SIZES if "pages" in results["sizes"].get(s, {})),
+        *[f"| {page} | " + " | ".join(
+            f"{results['sizes'][s]['pages'][page]['p95_ms']} ms "
+            f"({results['sizes'][s]['pages'][page]['queries']})"
+            for s in SIZES if "pages" in results["sizes"].get(s, {})) + " |"
+          for page in next(r["pages"] for r in results["sizes"].values() if "pages" in r)],
+        "", end])
+    if start in text:
+        text = text[:text.index(start)] + block + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    readme.write_text(text)
+
+
+def machine():
+    import psycopg
+
+    with psycopg.connect(database_url().rstrip("/") + "/postgres") as conn:
+        version = conn.execute("SHOW server_version").fetchone()[0]
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+               platform.processor())
+    memory = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                  if line.startswith("MemTotal"))
+    return {"cpus": os.cpu_count(), "cpu": cpu, "memory_gb": round(memory / 1024 / 1024),
+            "os": platform.platform(terse=True), "python": platform.python_version(),
+            "postgresql": version.split()[0]}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default=",".join(SIZES),
+                        help="comma-separated: " + ", ".join(SIZES))
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep bench databases seeded by an earlier run")
+    parser.add_argument("--seconds", type=int, default=15, help="length of each load run")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2,
+                        help="gunicorn workers (default: one per CPU)")
+    parser.add_argument("--no-readme", action="store_true",
+                        help="print and save the results, leave bench/README.md alone")
+    options = parser.parse_args()
+    sizes = [s.strip() for s in options.sizes.split(",") if s.strip()]
+    unknown = [s for s in sizes if s not in SIZES]
+    if unknown:
+        sys.exit(f"bench: unknown size {unknown[0]!r}; choose from {', '.join(SIZES)}")
+    need_tools()
+    need_services()
+    started = time.monotonic()
+    results = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
+               "sizes": {}}
+    biggest = sizes[-1] if "large" not in sizes else "large"
+    # Production serves hashed static files (WhiteNoise's manifest); pages need the manifest.
+    run([PYTHON, "manage.py", "collectstatic", "--noinput"], django_env("postgres"))
+    for size in sizes:
+        env, seed = prepare(size, options.reuse)
+        out = results["sizes"][size] = {"counts": dict(zip(
+            ("tenants", "requests", "events"), SIZES[size], strict=True))}
+        if seed:
+            out["seed"] = seed
+        say(f"{size}: pages")
+        out["pages"] = inprocess("pages", env, n=200)
+        for name, page in out["pages"].items():
+            say(f"{size}:   {name}: {page}")
+        if size != biggest:
+            continue
+        results["access"] = access(env, options.workers, options.seconds)
+        out["export"] = {}
+        for fmt in ("csv", "jsonl"):
+            out["export"][fmt] = inprocess("export", env, format=fmt, rows=1_000_000)
+            say(f"{size}: export {fmt}: {out['export'][fmt]}")
+        out["append"] = inprocess("append", env)
+        say(f"{size}: append: {out['append']}")
+        out["verify"] = inprocess("verify", env)
+        say(f"{size}: verify: {out['verify']}")
+    results["seconds"] = round(time.monotonic() - started)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d")
+    results["file"] = f"{stamp}.json"
+    out_dir = HERE / "results"
+    out_dir.mkdir(exist_ok=True)
+    (out_dir / results["file"]).write_text(json.dumps(results, indent=2) + "\n")
+    rows = table(results)
+    print()
+    print(markdown(rows))
+    print(f"\nbench: {results['seconds']} s; results in bench/results/{results['file']}")
+    if not options.no_readme and set(sizes) == set(SIZES):
+        chart(results, out_dir / "pages.svg")
+        update_readme(results, rows, "make bench")
+        print("bench: bench/README.md updated")
+
+
+if __name__ == "__main__":
+    main()
