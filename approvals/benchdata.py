@@ -206,10 +206,10 @@ def _audit(tenants, total, plan, now):
     """Every tenant's chain: its requests' lifecycle events, then engineer activity, in time
     order, hashed in sequence; the big tenant carries a fifth of all events.
 
-    Written as a live system writes them: all chains interleaved in time, so row ids follow
-    time across tenants (the query planner's statistics then describe a real log, not one
-    tenant after another). Chains are hashed in worker processes, each into a sorted file;
-    two COPY streams then merge the files by time, one per half of the events.
+    Written as a live system writes them: all chains interleaved in time, row ids in time
+    order across tenants (the query planner then meets a real log, not one tenant after
+    another). Chains are hashed in worker processes, each into a sorted file; two COPY streams
+    then merge the files by time and write alternate events with their ids.
     """
     big = max(total // 5, 1)
     rest = max(total - big, 0)
@@ -231,14 +231,17 @@ def _audit(tenants, total, plan, now):
         hashing.finish()
         progress = Progress("audit events", sum(h[1] for h in heads))
         written = context.Value("q", 0)
+        paths = [h[3] for h in heads]
         with context.Pool(2, initializer=_share_counter, initargs=(written,)) as pool:
-            copying = pool.map_async(_copy_merged, _halves(heads))
+            copying = pool.map_async(_copy_merged, [(paths, k, 2) for k in range(2)])
             while not copying.ready():
                 copying.wait(0.5)
                 progress.add(written.value - progress.done)
             copying.get()
             progress.add(written.value - progress.done)
     with connection.cursor() as cursor:
+        cursor.execute("SELECT setval(pg_get_serial_sequence('audit_auditevent', 'id'), "
+                       "(SELECT max(id) FROM audit_auditevent))")
         cursor.executemany("INSERT INTO audit_chainhead (chain, seq, hash) VALUES (%s, %s, %s) "
                            "ON CONFLICT (chain) DO UPDATE SET seq = EXCLUDED.seq, "
                            "hash = EXCLUDED.hash", [h[:3] for h in heads])
@@ -282,16 +285,6 @@ def _hash_chain(job):
     return chain, seq, prev, path
 
 
-def _halves(heads):
-    """Split the chains' files into two groups of about as many events each."""
-    groups, sizes = [[], []], [0, 0]
-    for _chain, count, _hash, path in sorted(heads, key=lambda h: -h[1]):
-        smaller = sizes.index(min(sizes))
-        groups[smaller].append(path)
-        sizes[smaller] += count
-    return [g for g in groups if g]
-
-
 _counter = None
 
 
@@ -300,17 +293,22 @@ def _share_counter(counter):
     _counter = counter
 
 
-def _copy_merged(paths):
-    """COPY one group's events into the table in time order; returns how many."""
+def _copy_merged(job):
+    """Merge every chain's file by time and COPY every `step`-th event from the `k`-th, with
+    its id set to its place in time: two processes write at once, and still ids follow time
+    across all chains as in a live log. Returns how many it wrote."""
+    paths, k, step = job
     files = [open(p, encoding="utf-8") for p in paths]  # noqa: SIM115 (closed below)
     written = 0
     try:
-        columns = "chain, seq, occurred_at, action, actor_id, actor_email, request_id, data, " \
-                  "prev_hash, hash"
+        columns = "id, chain, seq, occurred_at, action, actor_id, actor_email, request_id, " \
+                  "data, prev_hash, hash"
         with connection.cursor() as cursor, cursor.cursor.copy(
                 f"COPY audit_auditevent ({columns}) FROM STDIN") as copy:
-            for line in heapq.merge(*files):
-                copy.write(line.split("\t", 1)[1])
+            for place, line in enumerate(heapq.merge(*files), 1):
+                if place % step != k:
+                    continue
+                copy.write(f"{place}\t" + line.split("\t", 1)[1])
                 written += 1
                 if written % 10_000 == 0:
                     with _counter.get_lock():
