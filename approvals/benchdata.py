@@ -24,6 +24,7 @@ from django.db import connection, connections
 
 from audit.chain import GENESIS_HASH, canonical_fields, compute_hash, tenant_chain
 from lockbox_portal import clock
+from lockbox_portal.forking import forget_inherited_connections
 
 STATES = [("completed", 45), ("denied", 15), ("expired", 10), ("revoked", 10),
           ("cancelled", 5), ("approved", 5), ("pending_customer", 5), ("pending_internal", 5)]
@@ -291,6 +292,7 @@ _counter = None
 def _share_counter(counter):
     global _counter
     _counter = counter
+    forget_inherited_connections()
 
 
 def _copy_merged(job):

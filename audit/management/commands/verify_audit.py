@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, connections
 
 from audit.chain import all_chains, tenant_chain, verify_and_record
+from lockbox_portal.forking import forget_inherited_connections
 
 
 def _verify(chain):
@@ -55,5 +56,5 @@ class Command(BaseCommand):
             return
         # Each process opens its own database connection; none may inherit this one.
         connections.close_all()
-        with get_context("fork").Pool(jobs, initializer=connections.close_all) as pool:
+        with get_context("fork").Pool(jobs, initializer=forget_inherited_connections) as pool:
             yield from pool.imap(_verify, chains, chunksize=1)
