@@ -11,9 +11,26 @@ from django.db.models.functions import Cast
 from audit.models import AuditEvent
 
 
-def search_events(chain, *, since=None, until=None, actor="", action="", request="", text=""):
-    """Events of one chain, or of every chain when `chain` is None (provider auditors only)."""
-    rows = AuditEvent.objects.all() if chain is None else AuditEvent.objects.filter(chain=chain)
+def search_events(chain, *, since=None, until=None, actor="", action="", request="", text="",
+                  paged=False):
+    """Events of one chain, or of every chain when `chain` is None (provider auditors only).
+
+    `paged`: the rows are for keyset_page with fixed_fields, which walks the (chain, action,
+    id) index from its end. The chain and the action are then held by a closed range rather
+    than "=": PostgreSQL treats a column held equal to a constant as no part of the order, so
+    ORDER BY chain, action, id became ORDER BY id, and it walked the whole table backwards by
+    id hoping to meet the chain's rows soon; on a 5,000,000-event log where the newest 239,000
+    events belonged to other tenants, that took 330 ms against 0.1 ms for the index walk
+    (bench/README.md). The rows are the same either way. Not with free text: that search
+    reads the (chain, search) GIN index, where a range is a slow partial match.
+    """
+    walk = paged and not text
+
+    def held(field, value):
+        return {f"{field}__range": (value, value)} if walk else {field: value}
+
+    rows = AuditEvent.objects.all() if chain is None else AuditEvent.objects.filter(
+        **held("chain", chain))
     if since:
         rows = rows.filter(occurred_at__gte=since)
     if until:
@@ -21,7 +38,7 @@ def search_events(chain, *, since=None, until=None, actor="", action="", request
     if actor:
         rows = rows.filter(actor_email__icontains=actor)
     if action:
-        rows = rows.filter(action=action)
+        rows = rows.filter(**held("action", action))
     if request:
         rows = _by_request(rows, request)
     if text:

@@ -17,11 +17,11 @@ FORMATS = {
 }
 
 
-def _search(request, tenant):
+def _search(request, tenant, *, paged=False):
     form = AuditSearchForm(request.GET or None,
                            actions=selectors.actions_in_chain(tenant.audit_chain))
     filters = form.filters()
-    return (form, selectors.search_events(tenant.audit_chain, **filters),
+    return (form, selectors.search_events(tenant.audit_chain, paged=paged, **filters),
             selectors.fixed_fields(tenant.audit_chain, filters))
 
 
@@ -32,7 +32,7 @@ def _cursor(request, name):
 
 @tenant_page()
 def search(request, tenant):
-    form, rows, fixed = _search(request, tenant)
+    form, rows, fixed = _search(request, tenant, paged=True)
     events, older, newer = selectors.keyset_page(
         rows, before=_cursor(request, "before"), after=_cursor(request, "after"), fixed=fixed)
     query = request.GET.copy()
@@ -58,14 +58,14 @@ def download(request, tenant, fmt):
 
 # --- The provider auditor's view of every chain -------------------------------------------------
 
-def _search_all(request):
+def _search_all(request, *, paged=False):
     form = AuditSearchForm(request.GET or None, every_chain=True,
                            actions=selectors.actions_in_chain(None))
     if form.is_bound and not form.is_valid() and "chain" in form.errors:
         return form, AuditEvent.objects.none(), ()  # never "every chain" for a chain misspelt
     chain = form.cleaned_data.get("chain") if form.is_valid() else ""
     filters = form.filters()
-    return (form, selectors.search_events(chain or None, **filters),
+    return (form, selectors.search_events(chain or None, paged=paged, **filters),
             selectors.fixed_fields(chain, filters))
 
 
@@ -91,7 +91,7 @@ def _verification_summary():
 
 @provider_page(ProviderRole.AUDITOR)
 def provider_search(request):
-    form, rows, fixed = _search_all(request)
+    form, rows, fixed = _search_all(request, paged=True)
     events, older, newer = selectors.keyset_page(
         rows, before=_cursor(request, "before"), after=_cursor(request, "after"), fixed=fixed)
     query = request.GET.copy()

@@ -181,3 +181,37 @@ def test_postgres_search_uses_the_full_text_index(tenant_a, approver_a):
         cursor.execute("SET enable_seqscan = on")
     assert "audit_event_search_idx" in plan, plan
     assert re.search(r"Bitmap Index Scan|Index Scan", plan)
+
+
+@pytest.mark.postgres
+def test_a_filtered_audit_page_walks_the_chain_action_index_and_finds_the_same_rows(
+        tenant_a, tenant_b, approver_a):
+    """A page of one chain's events of one action is read from the end of the (chain, action,
+    id) index, not by walking every chain's events backwards by id (bench/README.md)."""
+    from django.db import connection
+
+    from audit.selectors import fixed_fields, keyset_page
+
+    for n in range(30):
+        for tenant in (tenant_a, tenant_b):
+            record_event(chain=tenant.audit_chain, actor=approver_a, data={"n": n},
+                         action=("test.alpha", "test.beta", "test.gamma")[n % 3])
+    filters = {"action": "test.beta"}
+    fixed = fixed_fields(tenant_a.audit_chain, filters)
+    paged = search_events(tenant_a.audit_chain, paged=True, **filters)
+    plain = search_events(tenant_a.audit_chain, **filters)
+    events, older, _ = keyset_page(paged, size=4, fixed=fixed)
+    assert [e.pk for e in events] == list(plain.order_by("-pk").values_list("pk", flat=True)[:4])
+    assert all(e.chain == tenant_a.audit_chain and e.action == "test.beta" for e in events)
+    rest, _, _ = keyset_page(paged, before=older, size=50, fixed=fixed)
+    assert len(events) + len(rest) == plain.count() == 10
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")
+        cursor.execute("SET enable_bitmapscan = off")
+        ordered = paged.order_by("-chain", "-action", "-pk")[:51]
+        sql, params = ordered.query.sql_with_params()
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = " ".join(row[0] for row in cursor.fetchall())
+        cursor.execute("RESET enable_seqscan")
+        cursor.execute("RESET enable_bitmapscan")
+    assert "audit_chain_action_idx" in plan, plan
