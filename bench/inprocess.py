@@ -242,8 +242,27 @@ def revoke(args):
     return {"revoked": args["request"]}
 
 
+def access_profile(args):
+    """`checks` access checks through every middleware, in this process, for a profiler to
+    watch (bench/run.py --profile): what one check spends its time on."""
+    setup = access_setup({"grants": 20})
+    client = Client(SERVER_NAME="localhost")
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {setup['token']}"}
+    bodies = [json.dumps(body) for body in setup["bodies"]]
+    started = time.perf_counter()
+    checks = args.get("checks", 20_000)
+    for n in range(checks):
+        response = client.post("/api/v1/access/check", bodies[n % len(bodies)],
+                               content_type="application/json", **headers)
+        if response.status_code != 200 or not response.json()["allowed"]:
+            raise SystemExit(f"access_profile: check {n} was not allowed: {response.content}")
+    seconds = time.perf_counter() - started
+    return {"checks": checks, "per_check_ms": round(seconds / checks * 1000, 3)}
+
+
 if __name__ == "__main__":
     what, raw = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "{}"
     print(json.dumps({"pages": pages, "export": export, "append": append,
                       "verify": verify, "access_setup": access_setup,
-                      "revoke": revoke}[what](json.loads(raw))))
+                      "revoke": revoke, "access_profile": access_profile}[what](
+        json.loads(raw))))
