@@ -22,48 +22,8 @@ def record_event(*, chain, action, actor=None, request_id=None, data=None, now=N
     2. Build the event with the next sequence number and the head's hash, and hash it.
     3. Insert the event and move the head.
     """
-    if not _ACTION.match(action):
-        raise ValueError(f"Audit action {action!r} must look like 'noun.verb'.")
-    data = {} if data is None else data
-    _check_json(data, "data")
-    if actor is not None and not actor.pk:
-        raise ValueError("An audit event's actor must be a saved user.")
-    now = now or clock.now()
-
-    with transaction.atomic():
-        head = ChainHead.objects.select_for_update().filter(chain=chain).first()
-        if head is None:
-            # Two first appends may race here; ignore_conflicts lets both go on to the lock.
-            ChainHead.objects.bulk_create(
-                [ChainHead(chain=chain, seq=0, hash=GENESIS_HASH)], ignore_conflicts=True
-            )
-            head = ChainHead.objects.select_for_update().get(chain=chain)
-        fields = canonical_fields(
-            chain=chain,
-            seq=head.seq + 1,
-            occurred_at=now,
-            action=action,
-            actor_id=actor.pk if actor else None,
-            actor_email=actor.email if actor else "",
-            request_id=request_id,
-            data=data,
-            prev_hash=head.hash,
-        )
-        event = AuditEvent.objects.create(
-            chain=chain,
-            seq=fields["seq"],
-            occurred_at=now,
-            action=action,
-            actor_id=fields["actor_id"],
-            actor_email=fields["actor_email"],
-            request_id=request_id,
-            data=data,
-            prev_hash=head.hash,
-            hash=compute_hash(fields),
-        )
-        head.seq, head.hash = event.seq, event.hash
-        head.save(update_fields=["seq", "hash"])
-    return event
+    return record_events(chain=chain, now=now, events=[
+        {"action": action, "actor": actor, "request_id": request_id, "data": data}])[0]
 
 
 def _check_json(value, path):
@@ -95,12 +55,16 @@ def record_events(*, chain, events, now=None):
     for item in events:
         if not _ACTION.match(item["action"]):
             raise ValueError(f"Audit action {item['action']!r} must look like 'noun.verb'.")
-        data = item.get("data") or {}
+        data = {} if item.get("data") is None else item["data"]
         _check_json(data, "data")
-        prepared.append((item["action"], item.get("actor"), item.get("request_id"), data))
+        actor = item.get("actor")
+        if actor is not None and not actor.pk:
+            raise ValueError("An audit event's actor must be a saved user.")
+        prepared.append((item["action"], actor, item.get("request_id"), data))
     with transaction.atomic():
         head = ChainHead.objects.select_for_update().filter(chain=chain).first()
         if head is None:
+            # Two first appends may race here; ignore_conflicts lets both go on to the lock.
             ChainHead.objects.bulk_create(
                 [ChainHead(chain=chain, seq=0, hash=GENESIS_HASH)], ignore_conflicts=True
             )
