@@ -313,3 +313,14 @@ def test_export_streams_the_current_search_as_csv_and_jsonl(approver_a, requests
 
 def test_an_unknown_export_format_is_404(approver_a, tenant_a):
     assert signed_in(approver_a).get("/t/tenant-a/audit/export.xml").status_code == 404
+
+
+def test_an_engineer_action_in_the_audit_says_what_was_touched(approver_a, tenant_a, engineer):
+    from audit.services import record_event
+
+    record_event(chain=tenant_a.audit_chain, action="activity.recorded", actor=engineer,
+                 data={"engineer": engineer.email, "resource": "exchange/mailbox/ceo@a.test",
+                       "operation": "read", "outcome": "success",
+                       "access_level": "read_only"})
+    html = _html(signed_in(approver_a).get("/t/tenant-a/audit/?q=ceo"))
+    assert "read <code>exchange/mailbox/ceo@a.test</code>" in html
