@@ -2,9 +2,19 @@
 
 import re
 import uuid
+from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import BooleanField, CharField, Q, TextField
+from django.db.models import (
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    ExpressionWrapper,
+    F,
+    Q,
+    QuerySet,
+    TextField,
+)
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 
@@ -15,19 +25,36 @@ def search_events(chain, *, since=None, until=None, actor="", action="", request
                   paged=False):
     """Events of one chain, or of every chain when `chain` is None (provider auditors only).
 
-    `paged`: the rows are for keyset_page with fixed_fields, which walks the (chain, action,
-    id) index from its end. The chain and the action are then held by a closed range rather
-    than "=": PostgreSQL treats a column held equal to a constant as no part of the order, so
-    ORDER BY chain, action, id became ORDER BY id, and it walked the whole table backwards by
-    id hoping to meet the chain's rows soon; on a 5,000,000-event log where the newest 239,000
-    events belonged to other tenants, that took 330 ms against 0.1 ms for the index walk
-    (bench/README.md). The rows are the same either way. Not with free text: that search
-    reads the (chain, search) GIN index, where a range is a slow partial match.
+    Returns a queryset of every matching event; with `paged`, a Paged search for keyset_page.
     """
-    walk = paged and not text
+    if paged:
+        held = {"chain": chain, "action": action}
+        fixed = tuple(name for name, value in held.items() if value)
+        walk = _filtered(chain, since, until, actor, action, request, held_by_range=True)
+        if not text:
+            return Paged(walk, fixed)
+        if connection.vendor != "postgresql" or _tsquery(text) is None:
+            return Paged(_text_search(walk, text), fixed)
+        return Paged(walk, fixed, held=tuple(held[name] for name in fixed), text=text,
+                     equal=_filtered(chain, since, until, actor, action, request))
+    rows = _filtered(chain, since, until, actor, action, request)
+    return _text_search(rows, text) if text else rows
 
+
+def _filtered(chain, since, until, actor, action, request, *, held_by_range=False):
+    """Every filter but the free text.
+
+    `held_by_range`: the chain and the action are held by a closed range rather than "=", so
+    that keyset_page can walk the (chain, action, id) index from its end: PostgreSQL treats a
+    column held equal to a constant as no part of the order, so ORDER BY chain, action, id
+    became ORDER BY id, and it walked the whole table backwards by id hoping to meet the
+    chain's rows soon; on a 5,000,000-event log where the newest 239,000 events belonged to
+    other tenants, that took 330 ms against 0.1 ms for the index walk (bench/README.md). The
+    rows are the same either way. The GIN index for free text wants "=": a range there is a
+    partial match that reads every posting of the chain.
+    """
     def held(field, value):
-        return {f"{field}__range": (value, value)} if walk else {field: value}
+        return {f"{field}__range": (value, value)} if held_by_range else {field: value}
 
     rows = AuditEvent.objects.all() if chain is None else AuditEvent.objects.filter(
         **held("chain", chain))
@@ -41,27 +68,88 @@ def search_events(chain, *, since=None, until=None, actor="", action="", request
         rows = rows.filter(**held("action", action))
     if request:
         rows = _by_request(rows, request)
-    if text:
-        rows = _text_search(rows, text)
     return rows
 
 
-def _text_search(rows, text):
+def _tsquery(text):
+    """The words of a free-text search as a tsquery: every word must start a word of the event
+    (so "mail" finds "mailbox"). None when the text holds no word."""
+    words = re.findall(r"[^\W_]+", text.lower())
+    return " & ".join(f"{word}:*" for word in words) or None
+
+
+def _text_search(rows, text, words=None):
     """On PostgreSQL, full-text search on the stored, GIN-indexed `search` column (migrations
-    0004 and 0007): every word given
-    must start a word of the event (so "mail" finds "mailbox"). Elsewhere, a substring match."""
+    0004, 0007 and 0008), each word widened to the words of the log it starts (_widened, or
+    `words` when the caller has them). Elsewhere, a substring match."""
     if connection.vendor == "postgresql":
-        words = re.findall(r"[^\W_]+", text.lower())
-        if not words:
+        words = words or _widened(text)
+        if words is None:
             return rows.none()
-        query = " & ".join(f"{word}:*" for word in words)
+        exact, prefixes = words
         column = f'"{AuditEvent._meta.db_table}"."search"'  # the model's table; no input
-        return rows.alias(matches=RawSQL(  # noqa: S611 (the words are a bound parameter)
-            f"{column} @@ to_tsquery('simple', %s)",
-            [query], output_field=BooleanField())).filter(matches=True)
+        if exact:
+            rows = rows.alias(matches=RawSQL(  # noqa: S611 (the query is a bound parameter)
+                f"{column} @@ %s::tsquery", [exact], output_field=BooleanField())).filter(
+                matches=True)
+            return _row_matches(rows, prefixes, parse=False) if prefixes else rows
+        return rows.alias(matches=RawSQL(  # noqa: S611 (the query is a bound parameter)
+            f"{column} @@ %s::tsquery", [prefixes], output_field=BooleanField())).filter(
+            matches=True)
     return rows.annotate(data_text=Cast("data", TextField())).filter(
         Q(action__icontains=text) | Q(actor_email__icontains=text)
         | Q(data_text__icontains=text))
+
+
+# A search word that starts more words of the log than this is checked as a prefix.
+WIDEN = 64
+
+
+def _widened(text):
+    """The words of a search for the GIN index: each word becomes the words of the log it
+    starts, from audit_searchword (migration 0009), as in "'mailbox' & ('user12' | 'user120' |
+    ...)", which the index answers by stepping through the rarest word's postings, where a
+    prefix ("mailbox:*") had it read every posting of every word it starts.
+
+    Returns (exact, prefixes): the widened words as a tsquery, and the words that start more
+    than WIDEN words ("u:*"), better checked on the rows the others find. None when the text
+    holds no word, or a word starts no word of the log: nothing can match.
+    """
+    words = sorted(set(re.findall(r"[^\W_]+", text.lower())))  # no %, _ or \ to escape
+    if not words:
+        return None
+    # One probe of the words' index per search word, in one statement (LIKE with a constant
+    # prefix walks the text_pattern_ops index; a pattern computed in the query would not).
+    probe = ("SELECT array(SELECT DISTINCT word FROM audit_searchword WHERE word LIKE %s "
+             "ORDER BY word LIMIT %s)")
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(f"({probe})" for _ in words),
+                       [value for word in words for value in (word + "%", WIDEN + 1)])
+        started = [row[0] for row in cursor.fetchall()]
+    if not all(started):
+        return None
+    exact = " & ".join("(" + " | ".join(_lexeme(each) for each in found) + ")"
+                       for found in started if len(found) <= WIDEN)
+    prefixes = " & ".join(f"{_lexeme(word)}:*"
+                          for word, found in zip(words, started, strict=True)
+                          if len(found) > WIDEN)
+    return exact, prefixes
+
+
+def _lexeme(word):
+    """A word in tsquery's own syntax, quoted."""
+    return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _row_matches(rows, query, *, parse=True):
+    """The free-text condition checked on each row as it is read, never through the GIN
+    index: ts_match_vq is what @@ calls, and PostgreSQL matches only the operator to an index.
+    `query`: words for to_tsquery, or with `parse` False a tsquery as it is."""
+    column = f'"{AuditEvent._meta.db_table}"."search"'  # the model's table; no input
+    value = "to_tsquery('simple', %s)" if parse else "%s::tsquery"
+    return rows.alias(walked_match=RawSQL(  # noqa: S611 (the words are a bound parameter)
+        f"ts_match_vq({column}, {value})",
+        [query], output_field=BooleanField())).filter(walked_match=True)
 
 
 def _by_request(rows, value):
@@ -124,36 +212,99 @@ def chains_with_events():
         return {row[0] for row in cursor.fetchall()}
 
 
-def keyset_page(rows, *, before=None, after=None, size=50, fixed=()):
+@dataclass(frozen=True)
+class Paged:
+    """A search for keyset_page.
+
+    `rows`: every filter but the free text, with the `fixed` fields (chain, action) held by a
+    range to the `held` values so that their index can be walked from its end. With free text
+    on PostgreSQL, `text`, and `equal`: the rows with those fields held equal, for the GIN
+    index; elsewhere the text is a filter of `rows`.
+    """
+
+    rows: QuerySet
+    fixed: tuple = ()
+    held: tuple = ()
+    text: str = ""
+    equal: QuerySet | None = None
+
+
+# How many events next in order a free-text page reads one by one before it asks the GIN index.
+WALK = 5_000
+
+
+def keyset_page(search, *, before=None, after=None, size=50, fixed=()):
     """Newest first, `size` at a time, by row id: as fast on page 1,000 as on page 1.
 
-    Within one chain id order is sequence order (appends to a chain are serialised), and across
-    chains it is the order events were written. Returns (events, older_cursor, newer_cursor);
-    a cursor is None when there is nothing in that direction.
+    `search`: a Paged search (search_events(..., paged=True)), or a queryset and the `fixed`
+    fields it holds to one value. Within one chain id order is sequence order (appends to a
+    chain are serialised), and across chains it is the order events were written. Returns
+    (events, older_cursor, newer_cursor); a cursor is None when there is nothing in that
+    direction.
 
-    `fixed` names the fields the rows are filtered to one value of ("chain", "action"): sorting
-    by them first changes nothing in the result but lets PostgreSQL walk the matching index
-    (chain, action, id) from its end, rather than guessing that a walk of the whole table by id
-    will meet those rows soon.
+    The fixed fields ("chain", "action") come first in the order: that changes nothing in the
+    result but lets PostgreSQL walk the matching index (chain, action, id) from its end,
+    rather than guessing that a walk of the whole table by id will meet those rows soon.
     """
-    newest_first = [f"-{field}" for field in fixed] + ["-pk"]
-    oldest_first = [*fixed, "pk"]
+    if not isinstance(search, Paged):
+        search = Paged(search, tuple(fixed))
     if after is not None:
-        chunk = list(rows.filter(pk__gt=after).order_by(*oldest_first)[:size + 1])
+        chunk = _first(search, {"pk__gt": after}, size + 1, newest=False)
         events = list(reversed(chunk[:size]))
         newer = events[0].pk if len(chunk) > size else None
-        older = events[-1].pk if events and rows.filter(pk__lt=events[-1].pk).exists() else None
+        older = events[-1].pk if events and _first(
+            search, {"pk__lt": events[-1].pk}, 1, newest=True) else None
         return events, older, newer
-    if before is not None:
-        rows = rows.filter(pk__lt=before)
-    chunk = list(rows.order_by(*newest_first)[:size + 1])
+    chunk = _first(search, {} if before is None else {"pk__lt": before}, size + 1,
+                   newest=True)
     events = chunk[:size]
     older = events[-1].pk if len(chunk) > size else None
     newer = events[0].pk if before is not None and events else None
     return events, older, newer
 
 
-def fixed_fields(chain, filters):
-    """The fields a search holds to one value, for keyset_page."""
-    return tuple(name for name, held in (("chain", chain), ("action", filters.get("action")))
-                 if held)
+def _first(search, bound, count, *, newest):
+    """The first `count` events of the search beyond `bound`, newest or oldest first.
+
+    With free text on PostgreSQL, in steps whose cost does not hang on the planner's guess of
+    how common the words are. The words are widened to the log's words (_widened); a word that
+    starts none ends the search. Then the WALK events next in order are read one by one along
+    the (chain, action, id) index and checked against the words: where the words are common,
+    the page fills there. If it does not, fewer than `count` of WALK events match, so the GIN
+    index is asked for the matching events beyond those: few come back to be sorted. Left to
+    itself PostgreSQL chose from its guess, and either walked for rare words (every event of
+    the chain: seconds) or read every match of common ones to sort them (on a 5,000,000-event
+    log, 190 ms for "mailbox user12" in the biggest tenant, 10,828 matches; bench/README.md).
+    """
+    order = ([f"-{field}" for field in search.fixed] + ["-pk"] if newest
+             else [*search.fixed, "pk"])
+    rows = search.rows.filter(**bound)
+    if not search.text:
+        return list(rows.order_by(*order)[:count])
+    words = _widened(search.text)
+    if words is None:  # a word that starts no word of the log: nothing to walk for
+        return []
+    edge = next(iter(rows.order_by(*order).values_list("pk", flat=True)[WALK - 1:WALK]), None)
+    walked = rows if edge is None else _up_to(rows, search, edge, newest=newest)
+    found = list(_row_matches(walked, _tsquery(search.text)).order_by(*order)[:count])
+    if len(found) == count or edge is None:
+        return found
+    # Sorting by an expression that no index gives keeps PostgreSQL to the GIN index.
+    key = ExpressionWrapper(F("pk") + 0, output_field=BigIntegerField())
+    rest = _text_search(search.equal, search.text, words).filter(**bound).filter(
+        **{"pk__lt" if newest else "pk__gt": edge}).alias(key=key).order_by(
+        "-key" if newest else "key")
+    return found + list(rest[:count - len(found)])
+
+
+def _up_to(rows, search, edge, *, newest):
+    """The rows up to `edge` in the walk's order, as one row comparison over the index's
+    columns (fixed fields, id): PostgreSQL ends its walk of the index there. "id >= edge"
+    alone would only filter, and the walk would read on to the chain's first event."""
+    table = AuditEvent._meta.db_table
+    columns = ", ".join(f'"{table}"."{AuditEvent._meta.get_field(name).column}"'
+                        for name in (*search.fixed, "id"))
+    marks = ", ".join(["%s"] * (len(search.fixed) + 1))
+    return rows.alias(up_to=RawSQL(  # noqa: S611 (columns are the model's; values parameters)
+        f"({columns}) {'>=' if newest else '<='} ({marks})", [*search.held, edge],
+        output_field=BooleanField())).filter(up_to=True)

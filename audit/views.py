@@ -20,9 +20,7 @@ FORMATS = {
 def _search(request, tenant, *, paged=False):
     form = AuditSearchForm(request.GET or None,
                            actions=selectors.actions_in_chain(tenant.audit_chain))
-    filters = form.filters()
-    return (form, selectors.search_events(tenant.audit_chain, paged=paged, **filters),
-            selectors.fixed_fields(tenant.audit_chain, filters))
+    return form, selectors.search_events(tenant.audit_chain, paged=paged, **form.filters())
 
 
 def _cursor(request, name):
@@ -32,9 +30,9 @@ def _cursor(request, name):
 
 @tenant_page()
 def search(request, tenant):
-    form, rows, fixed = _search(request, tenant, paged=True)
+    form, found = _search(request, tenant, paged=True)
     events, older, newer = selectors.keyset_page(
-        rows, before=_cursor(request, "before"), after=_cursor(request, "after"), fixed=fixed)
+        found, before=_cursor(request, "before"), after=_cursor(request, "after"))
     query = request.GET.copy()
     for key in ("before", "after"):
         query.pop(key, None)
@@ -49,7 +47,7 @@ def download(request, tenant, fmt):
     if fmt not in FORMATS:
         raise Http404
     lines, content_type = FORMATS[fmt]
-    _, rows, _ = _search(request, tenant)
+    _, rows = _search(request, tenant)
     response = StreamingHttpResponse(lines(rows), content_type=content_type)
     name = f"lockbox-audit-{tenant.slug}-{clock.now().date().isoformat()}.{fmt}"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
@@ -62,11 +60,11 @@ def _search_all(request, *, paged=False):
     form = AuditSearchForm(request.GET or None, every_chain=True,
                            actions=selectors.actions_in_chain(None))
     if form.is_bound and not form.is_valid() and "chain" in form.errors:
-        return form, AuditEvent.objects.none(), ()  # never "every chain" for a chain misspelt
+        # Never "every chain" for a chain misspelt.
+        nothing = AuditEvent.objects.none()
+        return form, selectors.Paged(nothing) if paged else nothing
     chain = form.cleaned_data.get("chain") if form.is_valid() else ""
-    filters = form.filters()
-    return (form, selectors.search_events(chain or None, paged=paged, **filters),
-            selectors.fixed_fields(chain, filters))
+    return form, selectors.search_events(chain or None, paged=paged, **form.filters())
 
 
 BROKEN_SHOWN = 50
@@ -91,9 +89,9 @@ def _verification_summary():
 
 @provider_page(ProviderRole.AUDITOR)
 def provider_search(request):
-    form, rows, fixed = _search_all(request, paged=True)
+    form, found = _search_all(request, paged=True)
     events, older, newer = selectors.keyset_page(
-        rows, before=_cursor(request, "before"), after=_cursor(request, "after"), fixed=fixed)
+        found, before=_cursor(request, "before"), after=_cursor(request, "after"))
     query = request.GET.copy()
     for key in ("before", "after"):
         query.pop(key, None)
@@ -111,7 +109,7 @@ def provider_download(request, fmt):
     if fmt not in FORMATS:
         raise Http404
     lines, content_type = FORMATS[fmt]
-    _, rows, _ = _search_all(request)
+    _, rows = _search_all(request)
     response = StreamingHttpResponse(lines(rows), content_type=content_type)
     name = f"lockbox-audit-all-chains-{clock.now().date().isoformat()}.{fmt}"
     response["Content-Disposition"] = f'attachment; filename="{name}"'

@@ -71,3 +71,17 @@ def test_verify_audit_checks_chains_in_parallel_and_names_the_broken_one(seeded)
         call_command("verify_audit", jobs=2, stdout=out, stderr=err)
     assert "BROKEN tenant:t0002 at sequence 5" in err.getvalue()
     assert out.getvalue().count("OK tenant:") == 3
+
+
+def test_seeded_words_can_be_searched_and_new_events_words_are_noted(seeded):
+    """The seed writes events with the word-noting trigger off and notes the words at the end;
+    the trigger must be on again for what is written next."""
+    from audit.selectors import search_events
+    from audit.services import record_event
+
+    event = AuditEvent.objects.filter(action="activity.recorded").order_by("id").first()
+    word = event.data["resource"].split("/")[-1].split("@")[0]  # "user521"
+    assert search_events(event.chain, text=word[:-1]).filter(pk=event.pk).exists()
+    record_event(chain=event.chain, action="activity.recorded",
+                 data={"resource": "files/wombatledger"})
+    assert search_events(event.chain, text="wombat").count() == 1
