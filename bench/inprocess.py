@@ -79,6 +79,8 @@ def pages(args):
         "audit search (filters)": (customer, f"/t/{BIG}/audit/?action=activity.recorded"
                                              f"&since={since}"),
         "audit search (free text)": (customer, f"/t/{BIG}/audit/?q=mailbox+user12"),
+        # Words in a few events only: the page cannot fill from the newest events.
+        "audit search (free text, rare)": (customer, f"/t/{BIG}/audit/?q=rejected+user12"),
         "internal queue": (manager, "/internal/queue/"),
         "provider audit": (auditor, "/internal/audit/?action=request.approved"),
     }
