@@ -160,6 +160,16 @@ class AccessRequest(models.Model):
             models.Index(fields=["state", "internal_expires_at"], name="request_internal_exp_idx"),
             models.Index(fields=["state", "customer_expires_at"], name="request_customer_exp_idx"),
             models.Index(fields=["state", "access_ends_at"], name="request_access_end_idx"),
+            # The dashboard's lists of one tenant, in their order: waiting for the customer,
+            # waiting for the provider, access open now.
+            models.Index(fields=["tenant", "state", "customer_expires_at"],
+                         name="request_tenant_customer_idx"),
+            models.Index(fields=["tenant", "state", "internal_expires_at"],
+                         name="request_tenant_internal_idx"),
+            models.Index(fields=["tenant", "state", "access_ends_at"],
+                         name="request_tenant_access_idx"),
+            # The internal queue: waiting for a manager, every tenant, oldest first.
+            models.Index(fields=["state", "created_at", "id"], name="request_state_created_idx"),
             # The access check's lookup: this engineer's approved grants in this tenant.
             models.Index(fields=["requester", "tenant", "access_ends_at"],
                          condition=models.Q(state="approved"), name="request_active_grant_idx"),
