@@ -35,7 +35,7 @@ def search_events(chain, *, since=None, until=None, actor="", action="", request
             return Paged(walk, fixed)
         if connection.vendor != "postgresql" or _tsquery(text) is None:
             return Paged(_text_search(walk, text), fixed)
-        return Paged(walk, fixed, held=tuple(held[name] for name in fixed), text=text,
+        return Paged(walk, fixed, text=text,
                      equal=_filtered(chain, since, until, actor, action, request))
     rows = _filtered(chain, since, until, actor, action, request)
     return _text_search(rows, text) if text else rows
@@ -217,14 +217,13 @@ class Paged:
     """A search for keyset_page.
 
     `rows`: every filter but the free text, with the `fixed` fields (chain, action) held by a
-    range to the `held` values so that their index can be walked from its end. With free text
+    range so that their index can be walked from its end. With free text
     on PostgreSQL, `text`, and `equal`: the rows with those fields held equal, for the GIN
     index; elsewhere the text is a filter of `rows`.
     """
 
     rows: QuerySet
     fixed: tuple = ()
-    held: tuple = ()
     text: str = ""
     equal: QuerySet | None = None
 
@@ -268,10 +267,12 @@ def _first(search, bound, count, *, newest):
 
     With free text on PostgreSQL, in steps whose cost does not hang on the planner's guess of
     how common the words are. The words are widened to the log's words (_widened); a word that
-    starts none ends the search. Then the WALK events next in order are read one by one along
-    the (chain, action, id) index and checked against the words: where the words are common,
-    the page fills there. If it does not, fewer than `count` of WALK events match, so the GIN
-    index is asked for the matching events beyond those: few come back to be sorted. Left to
+    starts none ends the search. Then the ids of the WALK events next in order are read from
+    the end of the (chain, action, id) index, and those events checked against the words:
+    where the words are common, the page fills there. If it does not, fewer than `count` of
+    WALK events match, so the GIN index is asked for the matching events beyond those: few
+    come back to be sorted. (A bound on the id beside a range on the chain does not end an
+    index walk in PostgreSQL; a LIMIT does.) Left to
     itself PostgreSQL chose from its guess, and either walked for rare words (every event of
     the chain: seconds) or read every match of common ones to sort them (on a 5,000,000-event
     log, 190 ms for "mailbox user12" in the biggest tenant, 10,828 matches; bench/README.md).
@@ -285,26 +286,15 @@ def _first(search, bound, count, *, newest):
     if words is None:  # a word that starts no word of the log: nothing to walk for
         return []
     edge = next(iter(rows.order_by(*order).values_list("pk", flat=True)[WALK - 1:WALK]), None)
-    walked = rows if edge is None else _up_to(rows, search, edge, newest=newest)
-    found = list(_row_matches(walked, _tsquery(search.text)).order_by(*order)[:count])
+    # Sorted by an expression that no index gives: PostgreSQL then reads the WALK rows by
+    # their ids, or the GIN index's matches, and never walks an index hoping to meet matches.
+    key = ExpressionWrapper(F("pk") + 0, output_field=BigIntegerField())
+    by_key = "-key" if newest else "key"
+    walked = rows.filter(pk__in=rows.order_by(*order).values("pk")[:WALK])
+    found = list(_row_matches(walked, _tsquery(search.text)).alias(key=key).order_by(by_key)
+                 [:count])
     if len(found) == count or edge is None:
         return found
-    # Sorting by an expression that no index gives keeps PostgreSQL to the GIN index.
-    key = ExpressionWrapper(F("pk") + 0, output_field=BigIntegerField())
     rest = _text_search(search.equal, search.text, words).filter(**bound).filter(
-        **{"pk__lt" if newest else "pk__gt": edge}).alias(key=key).order_by(
-        "-key" if newest else "key")
+        **{"pk__lt" if newest else "pk__gt": edge}).alias(key=key).order_by(by_key)
     return found + list(rest[:count - len(found)])
-
-
-def _up_to(rows, search, edge, *, newest):
-    """The rows up to `edge` in the walk's order, as one row comparison over the index's
-    columns (fixed fields, id): PostgreSQL ends its walk of the index there. "id >= edge"
-    alone would only filter, and the walk would read on to the chain's first event."""
-    table = AuditEvent._meta.db_table
-    columns = ", ".join(f'"{table}"."{AuditEvent._meta.get_field(name).column}"'
-                        for name in (*search.fixed, "id"))
-    marks = ", ".join(["%s"] * (len(search.fixed) + 1))
-    return rows.alias(up_to=RawSQL(  # noqa: S611 (columns are the model's; values parameters)
-        f"({columns}) {'>=' if newest else '<='} ({marks})", [*search.held, edge],
-        output_field=BooleanField())).filter(up_to=True)
