@@ -217,9 +217,9 @@ class Paged:
     """A search for keyset_page.
 
     `rows`: every filter but the free text, with the `fixed` fields (chain, action) held by a
-    range so that their index can be walked from its end. With free text
-    on PostgreSQL, `text`, and `equal`: the rows with those fields held equal, for the GIN
-    index; elsewhere the text is a filter of `rows`.
+    range so that their index can be walked from its end. With free text on PostgreSQL, the
+    `text`, and `equal`: the same filters with those fields held equal, for the GIN index.
+    Elsewhere the text is a filter of `rows` already.
     """
 
     rows: QuerySet
