@@ -33,7 +33,7 @@ def search_events(chain, *, since=None, until=None, actor="", action="", request
         walk = _filtered(chain, since, until, actor, action, request, held_by_range=True)
         if not text:
             return Paged(walk, fixed)
-        if connection.vendor != "postgresql" or _tsquery(text) is None:
+        if connection.vendor != "postgresql" or not _words(text):
             return Paged(_text_search(walk, text), fixed)
         return Paged(walk, fixed, text=text,
                      equal=_filtered(chain, since, until, actor, action, request))
@@ -71,11 +71,16 @@ def _filtered(chain, since, until, actor, action, request, *, held_by_range=Fals
     return rows
 
 
-def _tsquery(text):
-    """The words of a free-text search as a tsquery: every word must start a word of the event
-    (so "mail" finds "mailbox"). None when the text holds no word."""
-    words = re.findall(r"[^\W_]+", text.lower())
-    return " & ".join(f"{word}:*" for word in words) or None
+def _words(text):
+    """The words of a free-text search, lower-cased, each once (letters and digits only, so
+    nothing in them needs escaping in LIKE or tsquery quoting)."""
+    return sorted(set(re.findall(r"[^\W_]+", text.lower())))
+
+
+def _as_prefixes(words):
+    """Words as a tsquery in which each must start a word of the event ("mail" finds
+    "mailbox")."""
+    return " & ".join(f"{_lexeme(word)}:*" for word in words)
 
 
 def _text_search(rows, text, words=None):
@@ -87,15 +92,13 @@ def _text_search(rows, text, words=None):
         if words is None:
             return rows.none()
         exact, prefixes = words
+        # The index answers the widened words; prefixes too common to widen are checked on
+        # the rows it finds, unless there is nothing else to ask it.
         column = f'"{AuditEvent._meta.db_table}"."search"'  # the model's table; no input
-        if exact:
-            rows = rows.alias(matches=RawSQL(  # noqa: S611 (the query is a bound parameter)
-                f"{column} @@ %s::tsquery", [exact], output_field=BooleanField())).filter(
-                matches=True)
-            return _row_matches(rows, prefixes, parse=False) if prefixes else rows
-        return rows.alias(matches=RawSQL(  # noqa: S611 (the query is a bound parameter)
-            f"{column} @@ %s::tsquery", [prefixes], output_field=BooleanField())).filter(
-            matches=True)
+        rows = rows.alias(matches=RawSQL(  # noqa: S611 (the query is a bound parameter)
+            f"{column} @@ %s::tsquery", [exact or prefixes], output_field=BooleanField())
+        ).filter(matches=True)
+        return _row_matches(rows, prefixes) if exact and prefixes else rows
     return rows.annotate(data_text=Cast("data", TextField())).filter(
         Q(action__icontains=text) | Q(actor_email__icontains=text)
         | Q(data_text__icontains=text))
@@ -115,7 +118,7 @@ def _widened(text):
     than WIDEN words ("u:*"), better checked on the rows the others find. None when the text
     holds no word, or a word starts no word of the log: nothing can match.
     """
-    words = sorted(set(re.findall(r"[^\W_]+", text.lower())))  # no %, _ or \ to escape
+    words = _words(text)
     if not words:
         return None
     # One probe of the words' index per search word, in one statement (LIKE with a constant
@@ -130,9 +133,8 @@ def _widened(text):
         return None
     exact = " & ".join("(" + " | ".join(_lexeme(each) for each in found) + ")"
                        for found in started if len(found) <= WIDEN)
-    prefixes = " & ".join(f"{_lexeme(word)}:*"
-                          for word, found in zip(words, started, strict=True)
-                          if len(found) > WIDEN)
+    prefixes = _as_prefixes(word for word, found in zip(words, started, strict=True)
+                            if len(found) > WIDEN)
     return exact, prefixes
 
 
@@ -141,15 +143,13 @@ def _lexeme(word):
     return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def _row_matches(rows, query, *, parse=True):
-    """The free-text condition checked on each row as it is read, never through the GIN
-    index: ts_match_vq is what @@ calls, and PostgreSQL matches only the operator to an index.
-    `query`: words for to_tsquery, or with `parse` False a tsquery as it is."""
+def _row_matches(rows, query):
+    """A tsquery checked on each row as it is read, never through the GIN index: ts_match_vq
+    is what @@ calls, and PostgreSQL matches only the operator to an index."""
     column = f'"{AuditEvent._meta.db_table}"."search"'  # the model's table; no input
-    value = "to_tsquery('simple', %s)" if parse else "%s::tsquery"
-    return rows.alias(walked_match=RawSQL(  # noqa: S611 (the words are a bound parameter)
-        f"ts_match_vq({column}, {value})",
-        [query], output_field=BooleanField())).filter(walked_match=True)
+    return rows.alias(walked_match=RawSQL(  # noqa: S611 (the query is a bound parameter)
+        f"ts_match_vq({column}, %s::tsquery)", [query], output_field=BooleanField())
+    ).filter(walked_match=True)
 
 
 def _by_request(rows, value):
@@ -272,10 +272,10 @@ def _first(search, bound, count, *, newest):
     where the words are common, the page fills there. If it does not, fewer than `count` of
     WALK events match, so the GIN index is asked for the matching events beyond those: few
     come back to be sorted. (A bound on the id beside a range on the chain does not end an
-    index walk in PostgreSQL; a LIMIT does.) Left to
-    itself PostgreSQL chose from its guess, and either walked for rare words (every event of
-    the chain: seconds) or read every match of common ones to sort them (on a 5,000,000-event
-    log, 190 ms for "mailbox user12" in the biggest tenant, 10,828 matches; bench/README.md).
+    index walk in PostgreSQL; a LIMIT does.) Left to itself PostgreSQL chose from its guess,
+    and either walked for rare words (every event of the chain: seconds) or read every match
+    of common ones to sort them (on a 5,000,000-event log, 190 ms for "mailbox user12" in the
+    biggest tenant, 10,828 matches; bench/README.md).
     """
     order = ([f"-{field}" for field in search.fixed] + ["-pk"] if newest
              else [*search.fixed, "pk"])
@@ -291,8 +291,8 @@ def _first(search, bound, count, *, newest):
     key = ExpressionWrapper(F("pk") + 0, output_field=BigIntegerField())
     by_key = "-key" if newest else "key"
     walked = rows.filter(pk__in=rows.order_by(*order).values("pk")[:WALK])
-    found = list(_row_matches(walked, _tsquery(search.text)).alias(key=key).order_by(by_key)
-                 [:count])
+    found = list(_row_matches(walked, _as_prefixes(_words(search.text))).alias(key=key)
+                 .order_by(by_key)[:count])
     if len(found) == count or edge is None:
         return found
     rest = _text_search(search.equal, search.text, words).filter(**bound).filter(
