@@ -1,10 +1,32 @@
-"""The one place Lockbox reads the wall clock.
+"""The one place Lockbox reads the wall clock, and reads a time someone else wrote.
 
 Services take `now=` so tests can move time; when they are not given it, they call `now()` here.
 """
 
+from datetime import datetime
+
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 
 def now():
     return timezone.now()
+
+
+def parse_instant(text) -> datetime | None:
+    """An ISO 8601 / RFC 3339 moment with its offset, or None for anything else.
+
+    Django's parse_datetime answers None for text that is not shaped like a time but raises
+    ValueError for a well-shaped impossible one ("2026-02-30T10:00:00Z", "T25:00:00Z"); callers
+    that read input from outside must treat both the same: as bad input, never as a crash. A time
+    without an offset is refused too: it would silently mean the server's zone.
+    """
+    if not isinstance(text, str) or len(text) > 64:
+        return None
+    try:
+        moment = parse_datetime(text.strip())
+    except ValueError:
+        return None
+    if moment is None or moment.tzinfo is None:
+        return None
+    return moment

@@ -136,3 +136,18 @@ def test_window_open_is_exclusive_at_its_end(now):
     assert policy.window_open(now + SECOND, now)
     assert not policy.window_open(now, now)
     assert not policy.window_open(None, now)
+
+
+@pytest.mark.parametrize("text", ["2026-02-30T10:00:00+00:00", "2026-03-01T25:00:00Z",
+                                  "2026-03-01T10:00:00", "yesterday", "", None, 5, "9" * 100])
+def test_a_time_from_outside_is_a_moment_or_nothing_never_a_crash(text):
+    from lockbox_portal.clock import parse_instant
+
+    assert parse_instant(text) is None
+
+
+def test_a_well_formed_time_keeps_its_offset():
+    from lockbox_portal.clock import parse_instant
+
+    moment = parse_instant("2026-03-01T10:00:00.5+02:00")
+    assert moment.utcoffset().total_seconds() == 7200 and moment.microsecond == 500000
