@@ -1,4 +1,6 @@
-# Load the Celery app with Django so `shared_task` binds to it and tasks queue from any process.
-from .celery import app as celery_app
+"""The Lockbox project: settings, URLs per site, the Celery app, security.
 
-__all__ = ("celery_app",)
+Importing the project chooses no settings: each entry point does (manage.py → local, wsgi.py →
+production, celery.py → production for `celery -A lockbox_portal worker|beat`). The Celery app is
+loaded by LockboxPortalConfig.ready() once Django is set up, so tasks queue from every process.
+"""

@@ -1,8 +1,17 @@
+"""The Celery app, and the entry point of `celery -A lockbox_portal worker` and `... beat`.
+
+Like wsgi.py, this entry point serves production unless DJANGO_SETTINGS_MODULE says otherwise:
+a worker started as the README says must never run with the local settings (DEBUG, console
+e-mail, webhooks into private networks). Django processes load this module from
+LockboxPortalConfig.ready(), after their own entry point chose their settings, so there the
+default below changes nothing.
+"""
+
 import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lockbox_portal.settings.local")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lockbox_portal.settings.production")
 
 app = Celery("lockbox_portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -7,19 +7,12 @@ and `celery worker` processes that share the test database; e-mail goes to files
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from datetime import timedelta
-from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from approvals import transitions as t
@@ -30,8 +23,9 @@ from approvals.notifications.models import OutboxMessage, Status
 from audit.models import AuditEvent
 from lockbox_portal.celery import app
 from tests import factories
+from tests.processes import Broker, Mailbox, Workers, database_url
+from tests.processes import wait_for as _wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.skipif(shutil.which("redis-server") is None,
@@ -39,106 +33,25 @@ pytestmark = [
 ]
 
 
-def _free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_for(check, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-class Broker:
-    """A redis-server of the test's own, which the test may stop and start again."""
-
-    def __init__(self, tmp):
-        self.port = _free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.tmp = tmp
-        self.process = None
-
-    def start(self):
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.tmp)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_for(self._answers, 10, "redis-server to answer")
-
-    def stop(self):
-        self.process.terminate()
-        self.process.wait(10)
-        _wait_for(lambda: not self._answers(), 10, "redis-server to stop")
-
-    def _answers(self):
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                return True
-        except OSError:
-            return False
-
-
-class Workers:
-    """`celery worker` processes on the test's broker and database."""
+class SuiteWorkers(Workers):
+    """Workers on the test's broker and database, with the test settings; e-mail to files."""
 
     def __init__(self, broker, tmp):
-        self.mail = tmp / "mail"
-        self.mail.mkdir()
-        self.log = tmp / "worker.log"
-        db = connection.settings_dict
-        self.env = {
+        self.mailbox = Mailbox(tmp / "mail")
+        super().__init__({
             "PATH": os.environ["PATH"],
             "DJANGO_SETTINGS_MODULE": "lockbox_portal.settings.test",
-            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:"
-                            f"{db['PORT'] or 5432}/{db['NAME']}",
+            "DATABASE_URL": database_url(),
             "CELERY_BROKER_URL": broker.url,
             "CELERY_TASK_ALWAYS_EAGER": "false",
             "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-            "EMAIL_FILE_PATH": str(self.mail),
+            "EMAIL_FILE_PATH": str(self.mailbox.folder),
             "LOCKBOX_WEBHOOK_ALLOW_PRIVATE": "true",
             "LOCKBOX_OUTBOX_LEASE_SECONDS": "2",
-        }
-        self.processes = []
-
-    def start(self):
-        output = self.log.open("a")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "lockbox_portal", "worker", "--pool=solo",
-             "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=INFO",
-             "-n", f"test{len(self.processes)}@%h"],
-            cwd=ROOT, env=self.env, stdout=output, stderr=subprocess.STDOUT)
-        self.processes.append(process)
-        _wait_for(lambda: self.log.read_text().count(" ready.") >= len(self.processes), 60,
-                  f"worker {len(self.processes)} to be ready:\n{self.log.read_text()[-2000:]}")
-        return process
-
-    def kill(self, process):
-        process.send_signal(signal.SIGKILL)
-        process.wait(10)
-
-    def stop_all(self):
-        for process in self.processes:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+        }, tmp)
 
     def mails_to(self, address):
-        found = []
-        for path in self.mail.glob("*.log"):
-            for raw in path.read_bytes().split(b"-" * 79):
-                if raw.strip():
-                    message = message_from_bytes(raw.strip())
-                    if message["To"] == address:
-                        found.append(message)
-        return found
+        return self.mailbox.to(address)
 
 
 @pytest.fixture
@@ -163,7 +76,7 @@ def broker(tmp_path, monkeypatch):
 
 @pytest.fixture
 def workers(broker, tmp_path, transactional_db):
-    pool = Workers(broker, tmp_path)
+    pool = SuiteWorkers(broker, tmp_path)
     yield pool
     pool.stop_all()
 

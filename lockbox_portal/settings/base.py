@@ -52,6 +52,7 @@ LOCKBOX_INTERNAL_APPROVAL_WINDOW = env_hours(
 )
 
 INSTALLED_APPS = [
+    "lockbox_portal.apps.LockboxPortalConfig",
     "lockbox_portal.apps.LockboxAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -166,7 +167,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where `manage.py collectstatic` gathers the static files the app servers (or nginx) serve.
+STATIC_ROOT = Path(env_str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -1,0 +1,194 @@
+"""Real processes for tests: free ports, waiting, a redis-server, Celery workers, gunicorn.
+
+Each is started by the test on loopback and stopped by it. Environments are built from nothing
+(only PATH is inherited), so a process sees exactly the configuration the test gives it.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from email import message_from_bytes
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+# base64 of 32 bytes: a signing key for processes started with production settings.
+PRODUCTION_TEST_SIGNING_KEY = "cHJvZHVjdGlvbi10ZXN0LXNpZ25pbmcta2V5LTMyYiE="
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for(check, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def answers(port, host="127.0.0.1"):
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def database_url():
+    """The URL of the test database this process uses, for processes that share it."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    return (f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/"
+            f"{db['NAME']}")
+
+
+def production_env(**overrides):
+    """What an operator sets for production settings (README's Configuration), and no
+    DJANGO_SETTINGS_MODULE: the entry point must choose production by itself."""
+    env = {
+        "PATH": os.environ["PATH"],
+        "SECRET_KEY": "production-test-" + "k" * 50,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "LOCKBOX_PORTAL_URL": "https://portal.example.test",
+        "LOCKBOX_INTERNAL_URL": "https://internal.example.test",
+        "LOCKBOX_SIGNING_KEY": PRODUCTION_TEST_SIGNING_KEY,
+        "CELERY_BROKER_URL": "redis://127.0.0.1:1/0",
+    }
+    env.update(overrides)
+    return env
+
+
+def collect_static(env, tmp):
+    """Production serves the files `manage.py collectstatic` gathered (with a manifest); give
+    a process started with production settings its own copy."""
+    env["STATIC_ROOT"] = str(tmp / "static")
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput"], cwd=ROOT,
+                   env={**env, "DJANGO_SETTINGS_MODULE": "lockbox_portal.settings.production"},
+                   check=True, capture_output=True, timeout=120)
+    return env
+
+
+class Broker:
+    """A redis-server of the test's own, which the test may stop and start again."""
+
+    def __init__(self, tmp):
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.tmp = tmp
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.tmp)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: answers(self.port), 10, "redis-server to answer")
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(10)
+        wait_for(lambda: not answers(self.port), 10, "redis-server to stop")
+
+
+class Workers:
+    """`celery -A lockbox_portal worker` processes with the environment the test gives."""
+
+    def __init__(self, env, tmp):
+        self.env = env
+        self.log = tmp / "worker.log"
+        self.processes = []
+
+    def start(self):
+        output = self.log.open("a")
+        process = subprocess.Popen(
+            [str(BIN / "celery"), "-A", "lockbox_portal", "worker", "--pool=solo",
+             "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=INFO",
+             "-n", f"test{len(self.processes)}@%h"],
+            cwd=ROOT, env=self.env, stdout=output, stderr=subprocess.STDOUT)
+        self.processes.append(process)
+        wait_for(lambda: self.log.read_text().count(" ready.") >= len(self.processes)
+                 or process.poll() is not None, 60, f"worker {len(self.processes)} to start")
+        if process.poll() is not None:
+            raise AssertionError(f"the worker stopped:\n{self.log.read_text()[-3000:]}")
+        return process
+
+    def kill(self, process):
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+
+    def stop_all(self):
+        for process in self.processes:
+            stop(process)
+
+
+class Mailbox:
+    """The folder Django's file-based e-mail backend writes to, read as messages."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        folder.mkdir(exist_ok=True)
+
+    def to(self, address):
+        found = []
+        for path in self.folder.glob("*.log"):
+            for raw in path.read_bytes().split(b"-" * 79):
+                if raw.strip():
+                    message = message_from_bytes(raw.strip())
+                    if message["To"] == address:
+                        found.append(message)
+        return found
+
+
+class Gunicorn:
+    """`gunicorn lockbox_portal.wsgi` from the repository's root, as the README runs it."""
+
+    def __init__(self, env, tmp, *, args=(), ready_path="/healthz", ready_headers=None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tmp / f"gunicorn-{self.port}.log"
+        self.process = subprocess.Popen(
+            [str(BIN / "gunicorn"), "lockbox_portal.wsgi", f"--bind=127.0.0.1:{self.port}",
+             *args], cwd=ROOT, env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT)
+        headers = ready_headers or {}
+
+        def up():
+            if self.process.poll() is not None:
+                return True
+            try:
+                urllib.request.urlopen(urllib.request.Request(self.url + ready_path,
+                                                              headers=headers), timeout=1)
+            except urllib.error.HTTPError:
+                return True  # it answered
+            except OSError:
+                return False
+            return True
+
+        wait_for(up, 30, "gunicorn to answer")
+        if self.process.poll() is not None:
+            raise AssertionError(f"gunicorn stopped:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self):
+        stop(self.process)
+
+
+def stop(process):
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
