@@ -248,7 +248,7 @@ def access_taken_away():
     pending = getattr(transaction.get_connection(), "run_on_commit", [])
     if any(func is _wait_out_cached_answers for _, func, *_ in pending):
         return  # one wait covers every change in the transaction
-    transaction.on_commit(_wait_out_cached_answers)
+    transaction.on_commit(_wait_out_cached_answers, robust=True)
 
 
 def _wait_out_cached_answers():

@@ -3,10 +3,14 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
+from lockbox_portal.db import limits
+
 
 @require_GET
+@limits.deadline("LOCKBOX_ACCESS_CHECK_TIMEOUT")
 def healthz(request):
-    """For load balancers: 200 when this process can reach its database, 503 when not."""
+    """For load balancers: 200 when this process can reach its database, 503 when not, within
+    the access check's time limit whatever the database does."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")

@@ -96,11 +96,17 @@ def _transition_error(refused):
 
 
 def api_view(*, methods, scopes=(), flavour="native", idempotent=False, unavailable=None,
-             authenticate=True):
+             authenticate=True, atomic=True):
     """Authenticate the bearer token, check its scopes, run the view, render errors.
 
     With `authenticate=False` the view reads the token itself (the access check does, to ask
     the database once for the token and the grants together) and must check its scopes.
+
+    A call that may change something (any method but GET) runs in one transaction whose commit
+    is the last thing before the answer: the answer is built before the commit, so a change that
+    committed is never reported as failed because the database went away afterwards, and one
+    that did not commit is never reported as done. `atomic=False` is for read-only POSTs on the
+    hot path (the access check), which need no transaction.
 
     With `idempotent`, a POST carrying an Idempotency-Key runs once per token and key: the
     work and the stored answer commit together, and a replay gets the first answer again.
@@ -121,6 +127,9 @@ def api_view(*, methods, scopes=(), flavour="native", idempotent=False, unavaila
                 key = request.headers.get("Idempotency-Key", "").strip()
                 if idempotent and request.method == "POST" and key:
                     status, body = _once(request, key, lambda: view(request, *args, **kwargs))
+                elif atomic and request.method != "GET":
+                    with transaction.atomic():
+                        status, body = view(request, *args, **kwargs)
                 else:
                     status, body = view(request, *args, **kwargs)
             except ApiError as error:

@@ -23,6 +23,7 @@ from audit.chain import format_time
 from audit.export import event_record
 from audit.models import AuditEvent
 from lockbox_portal import clock
+from lockbox_portal.db import limits
 
 PAGE_MAX = 100
 FEED_MAX = 1000
@@ -68,9 +69,10 @@ def _text(data, field, *, required=True, limit=512):
 
 # --- The data plane -----------------------------------------------------------------------------
 
-@api_view(methods=["POST"], authenticate=False,
+@api_view(methods=["POST"], authenticate=False, atomic=False,
           unavailable={"allowed": False, "reason": "Lockbox could not answer, so the answer "
                                                    "is no."})
+@limits.deadline("LOCKBOX_ACCESS_CHECK_TIMEOUT")
 def access_check(request):
     """May this engineer use this level on this resource of this tenant, now? Fails closed.
 

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F, Q
 
 from approvals.models import Decision, DecisionLevel, ProviderRole, State, TenantRole
@@ -199,15 +199,23 @@ def _queue(rows):
         return
     OutboxMessage.objects.bulk_create(rows, ignore_conflicts=True)
     keys = [row.key for row in rows]
-    transaction.on_commit(lambda: hand_to_workers(keys))
+    # Robust: the change has committed; nothing that fails after it may make the caller think
+    # it did not (the rows wait for the retry job).
+    transaction.on_commit(lambda: hand_to_workers(keys), robust=True)
 
 
 def hand_to_workers(keys):
-    """After commit: one task per new row. A broker that is down is not an error here."""
+    """After commit: one task per new row. A broker or database that is down is not an error
+    here: the rows are committed, and the retry job delivers them later."""
     from approvals.notifications.tasks import deliver
 
-    ids = OutboxMessage.objects.filter(key__in=keys, status=Status.QUEUED).values_list(
-        "pk", flat=True)
+    try:
+        ids = list(OutboxMessage.objects.filter(key__in=keys, status=Status.QUEUED)
+                   .values_list("pk", flat=True))
+    except DatabaseError:
+        log.warning("Could not hand %d outbox messages to workers; they will be retried.",
+                    len(keys), exc_info=True)
+        return
     for pk in ids:
         try:
             deliver.delay(pk)

@@ -75,7 +75,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "lockbox_portal.security.sessions.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -248,16 +248,45 @@ LOGGING = {
 }
 
 
+# Every wait for the database ends (lockbox_portal/db/limits.py): connecting, each statement
+# (cancelled by the server; the client gives up 2 s later, when the server cannot be heard), and
+# the access check and /healthz as a whole, which answer "no" (503) rather than wait.
+LOCKBOX_DB_CONNECT_TIMEOUT = env_int("DATABASE_CONNECT_TIMEOUT_MS", 2000, min_value=100,
+                                     max_value=60_000) / 1000
+LOCKBOX_DB_STATEMENT_TIMEOUT_MS = env_int("DATABASE_STATEMENT_TIMEOUT_MS", 10_000, min_value=0,
+                                          max_value=3_600_000)
+LOCKBOX_DB_WAIT = (LOCKBOX_DB_STATEMENT_TIMEOUT_MS + 2000) / 1000 \
+    if LOCKBOX_DB_STATEMENT_TIMEOUT_MS else None
+# After the database could not be heard, a process waits this long before it tries again;
+# meanwhile what needs a new connection fails at once (lockbox_portal/db/postgresql/base.py).
+LOCKBOX_DB_RETRY_AFTER = 1.0
+LOCKBOX_ACCESS_CHECK_TIMEOUT = env_int("LOCKBOX_ACCESS_CHECK_TIMEOUT_MS", 1000, min_value=50,
+                                       max_value=10_000) / 1000
+
+
 def database_from_env(default_url=None):
-    """DATABASES["default"] from DATABASE_URL, with SQLite tuned for several threads."""
+    """DATABASES["default"] from DATABASE_URL: SQLite tuned for several threads; PostgreSQL
+    through Lockbox's bounded backend, with TCP keepalives and a statement timeout."""
     from lockbox_portal.env import env_database
 
     if default_url is None:
         config = env_database("DATABASE_URL")
     else:
         config = env_database("DATABASE_URL", default=default_url)
+    options = config.setdefault("OPTIONS", {})
     if config["ENGINE"].endswith("sqlite3"):
         # Take the write lock when a transaction starts, so two requests that read then write
         # wait for each other instead of failing with "database is locked".
-        config.setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
+        options.update({"transaction_mode": "IMMEDIATE", "timeout": 20})
+    elif config["ENGINE"] == "django.db.backends.postgresql":
+        config["ENGINE"] = "lockbox_portal.db.postgresql"
+        # Keepalives find a peer that vanished (a host gone, a route dropped) on idle
+        # connections; tcp_user_timeout ends a connection whose sent data is never acknowledged.
+        for name, value in {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
+                            "keepalives_count": 3, "tcp_user_timeout": 15_000}.items():
+            options.setdefault(name, value)
+        if LOCKBOX_DB_STATEMENT_TIMEOUT_MS:
+            options["options"] = " ".join(filter(None, [
+                f"-c statement_timeout={LOCKBOX_DB_STATEMENT_TIMEOUT_MS}",
+                options.get("options", "")]))
     return config

@@ -1,0 +1,1 @@
+"""Lockbox's database connections: PostgreSQL with every wait bounded (see limits.py)."""

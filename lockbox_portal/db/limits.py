@@ -1,0 +1,86 @@
+"""How long Lockbox waits for its database, whatever the database or the network does.
+
+A database that is down answers at once (connection refused). One behind a frozen network path
+(a proxy that stops forwarding, a dropped route) never answers at all, and without limits a web
+worker would wait for it for minutes. So every wait has an end:
+
+1. Connecting: at most DATABASE_CONNECT_TIMEOUT_MS (settings.LOCKBOX_DB_CONNECT_TIMEOUT).
+2. Each statement: the server cancels it after DATABASE_STATEMENT_TIMEOUT_MS; the client waits
+   for any one answer from the server at most that long plus a grace (settings.LOCKBOX_DB_WAIT),
+   then drops the connection, because a server that has not cancelled by then cannot be heard.
+3. A deadline for a whole piece of work, `within(seconds)`: the access check and /healthz
+   answer "no" in bounded time, so every connect, health check and query inside shares it.
+
+`unbounded_statements()` lifts the server's limit (not the client's per-answer one) for work
+that legitimately runs long while it streams, like an export.
+"""
+
+import threading
+import time
+from contextlib import contextmanager
+from functools import wraps
+
+from django.conf import settings
+from django.db import connection
+
+_local = threading.local()
+
+
+def remaining() -> float | None:
+    """Seconds this thread may still wait for one answer from the database; None: no limit."""
+    limit = settings.LOCKBOX_DB_WAIT
+    deadline = getattr(_local, "deadline", None)
+    if deadline is not None:
+        left = max(deadline - time.monotonic(), 0.0)
+        limit = left if limit is None else min(limit, left)
+    return limit
+
+
+def connect_limit() -> float | None:
+    limit, left = settings.LOCKBOX_DB_CONNECT_TIMEOUT, remaining()
+    if left is None:
+        return limit
+    return left if limit is None else min(limit, left)
+
+
+@contextmanager
+def within(seconds: float):
+    """Everything the database is asked inside finishes, or fails, within `seconds`."""
+    outer = getattr(_local, "deadline", None)
+    deadline = time.monotonic() + seconds
+    _local.deadline = deadline if outer is None else min(outer, deadline)
+    try:
+        yield
+    finally:
+        _local.deadline = outer
+
+
+def deadline(setting):
+    """Decorate a view: everything it asks the database shares one deadline, the number of
+    seconds in settings.<setting> (read at each call, so tests and operators can change it)."""
+
+    def decorate(view):
+        @wraps(view)
+        def bounded(*args, **kwargs):
+            with within(getattr(settings, setting)):
+                return view(*args, **kwargs)
+
+        return bounded
+
+    return decorate
+
+
+@contextmanager
+def unbounded_statements():
+    """Let the statements inside run as long as they keep answering (exports, bulk loads)."""
+    if connection.vendor != "postgresql" or not settings.LOCKBOX_DB_STATEMENT_TIMEOUT_MS:
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET statement_timeout = 0")
+    try:
+        yield
+    finally:
+        if connection.connection is not None and not connection.connection.closed:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET statement_timeout")
