@@ -73,17 +73,26 @@ def problem(text: str, *, pattern: bool = False) -> str:
 def covers(pattern: str, resource: str) -> bool:
     """Does the scope pattern cover the resource? `a/b` covers exactly `a/b`; `a/b/*` covers
     `a/b/c` and `a/b/c/d` but neither `a/b` nor `a/bc`. False when either is not canonical."""
-    parsed_pattern, parsed_resource = _parse(pattern, True), _parse(resource, False)
-    if parsed_pattern is None or parsed_resource is None:
-        return False
-    (prefix, wildcard), (segments, _) = parsed_pattern, parsed_resource
-    if not wildcard:
-        return segments == prefix
-    return len(segments) > len(prefix) and segments[:len(prefix)] == prefix
+    return covered_by_any((pattern,), resource)
 
 
 def covered_by_any(scope, resource: str) -> bool:
-    return any(covers(item, resource) for item in scope)
+    """Does any pattern of the scope cover the resource? The access check's question."""
+    parsed = _parse(resource, False)
+    if parsed is None:
+        return False
+    segments = parsed[0]
+    for pattern in scope:
+        parsed_pattern = _parse(pattern, True)
+        if parsed_pattern is None:
+            continue  # a scope stored before these rules: the item covers nothing
+        prefix, wildcard = parsed_pattern
+        if wildcard:
+            if len(segments) > len(prefix) and segments[:len(prefix)] == prefix:
+                return True
+        elif segments == prefix:
+            return True
+    return False
 
 
 def visible(text: str) -> str:
@@ -107,15 +116,13 @@ def visible(text: str) -> str:
 
 def _parse(text, pattern):
     """(segments, wildcard) for a canonical text, else None."""
-    if type(text) is not str:
+    if type(text) is not str or len(text) > MAX_LENGTH:  # long text is never kept in the cache
         return None
     return _parse_text(text, bool(pattern))
 
 
 @lru_cache(maxsize=8192)
 def _parse_text(text, pattern):
-    if len(text) > MAX_LENGTH:
-        return None
     wildcard = pattern and text.endswith(WILDCARD)
     body = text[:-len(WILDCARD)] if wildcard else text
     if body.isascii():
