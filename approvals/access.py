@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils.dateparse import parse_datetime
 
-from approvals import policy
+from approvals import policy, resources
 from approvals.models import AccessLevel, AccessRequest, State, Tenant
 from lockbox_portal import clock
 
@@ -48,6 +48,11 @@ def check_access(*, engineer, tenant, resource, level=AccessLevel.READ_ONLY, now
 
 
 def _decide(grants, resource, level, now):
+    # A resource not in canonical form ("a/x/../y") is refused whatever the grants, and the
+    # answer names the rule it broke.
+    malformed = resources.problem(resource)
+    if malformed:
+        return AccessDecision(False, malformed)
     if not grants:
         return AccessDecision(False, "No active grant for this engineer in this tenant.")
     in_scope = [g for g in grants if policy.scope_covers(g.scope, resource)]

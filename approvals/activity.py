@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.dateparse import parse_datetime
 
-from approvals import policy
+from approvals import policy, resources
 from approvals.models import AccessLevel, AccessRequest, ProviderRole, Tenant, TenantRole
 from audit.services import record_events
 from lockbox_portal import clock
@@ -78,7 +78,10 @@ def record_batch(*, tenant_slug, engineer_email, actions, via=None, now=None):
     judged = []
     for action in cleaned:
         grant, problem = _judge(action, grants, engineer)
-        data = {**action, "at": action["at"].isoformat(), "engineer": engineer_email,
+        # A refused resource is stored with its invisible characters escaped (the log can hold
+        # it, and readers see exactly what was sent); a canonical one is stored as it is.
+        data = {**action, "resource": resources.visible(action["resource"]),
+                "at": action["at"].isoformat(), "engineer": engineer_email,
                 **({"via": via} if via else {})}
         if problem:
             data["problem"] = problem
@@ -102,10 +105,16 @@ def _judge(action, grants, engineer):
     """The grant that covered the action, or (the most relevant grant, what was wrong)."""
     if engineer is None:
         return None, "No engineer with this e-mail address is known to Lockbox."
-    if not grants:
-        return None, "The engineer had no grant in this tenant."
     at = action["at"]
     in_time = [g for g in grants if g.access_starts_at <= at < _ended(g)]
+    malformed = resources.problem(action["resource"])
+    if malformed:
+        # Recorded and flagged, not refused: the action happened, and an auditor wants an
+        # attempt like "mailbox/alice/../bob" in the log, on the grant that was open if any.
+        nearest = in_time[0] if in_time else grants[0] if grants else None
+        return nearest, f"{malformed} No grant covers it."
+    if not grants:
+        return None, "The engineer had no grant in this tenant."
     in_scope = [g for g in in_time if policy.scope_covers(g.scope, action["resource"])]
     for grant in in_scope:
         if policy.level_covers(grant.access_level, action["access_level"]):

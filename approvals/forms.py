@@ -152,7 +152,8 @@ class AccessRequestForm(forms.Form):
         help_text="What you need to look at and why. The customer's approvers read this.")
     scope = forms.CharField(
         label="Resources", widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
-        help_text="One per line, as narrow as the task allows. End with /* to include "
+        help_text="One per line, as narrow as the task allows, segments separated by / (no "
+                  "'.' or '..' segments, spaces or %-escapes). End with /* to include "
                   "everything below it.")
     access_level = forms.ChoiceField(label="Access", choices=AccessLevel.choices,
                                      initial=AccessLevel.READ_ONLY, widget=forms.RadioSelect)

@@ -8,13 +8,12 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 
+from approvals import resources
 from approvals.models import PENDING_STATES, AccessLevel, ReasonType, State
 
 MAX_CASE_REFERENCE = 64
 MAX_JUSTIFICATION = 4000
 MAX_SCOPE_ITEMS = 50
-MAX_RESOURCE_LENGTH = 512
-_RESOURCE = re.compile(r"^[^\s*]+(/\*)?$")
 
 SKIP_LOCKBOX_DISABLED = "lockbox_disabled"
 SKIP_NO_CUSTOMER_CONTENT = "no_customer_content"
@@ -68,8 +67,8 @@ def clean_request(*, tenant, case_reference, justification, reason_type, scope, 
 def normalise_scope(scope):
     """A non-empty list of distinct resource identifiers, in the order given.
 
-    Accepts a list, or text with one identifier per line or separated by commas. An identifier
-    may end in "/*" to cover everything below it.
+    Accepts a list, or text with one identifier per line or separated by commas. Each must be
+    in the canonical form of approvals.resources, and may end in "/*" to cover what is below it.
     """
     if isinstance(scope, str):
         scope = re.split(r"[,\n]", scope)
@@ -82,12 +81,10 @@ def normalise_scope(scope):
         item = raw.strip()
         if not item:
             continue
-        if len(item) > MAX_RESOURCE_LENGTH:
-            raise ValidationError(f"A resource identifier is longer than {MAX_RESOURCE_LENGTH}.")
-        if not _RESOURCE.match(item):
-            raise ValidationError(
-                f"{item!r} is not a resource identifier: no spaces, and '*' only as a final '/*'."
-            )
+        try:
+            item = resources.canonical(item, pattern=True)
+        except resources.ResourceError as refused:
+            raise ValidationError(str(refused)) from None
         if item not in items:
             items.append(item)
     if not items:
@@ -171,13 +168,9 @@ def effective_state(request, now):
 # --- The data plane's question ------------------------------------------------------------------
 
 def scope_covers(scope, resource):
-    """True when one of the scope's identifiers names `resource`, or is "prefix/*" above it."""
-    for item in scope:
-        if item == resource:
-            return True
-        if item.endswith("/*") and resource.startswith(item[:-1]) and len(resource) > len(item) - 1:
-            return True
-    return False
+    """True when one of the scope's identifiers names `resource`, or is "prefix/*" above it,
+    segment by segment; never for a resource (or scope item) that is not canonical."""
+    return resources.covered_by_any(scope, resource)
 
 
 def level_covers(granted, wanted):
