@@ -17,7 +17,16 @@ from django.db import connection, transaction
 from django.utils.dateparse import parse_datetime
 
 from approvals import policy, resources
-from approvals.models import AccessLevel, AccessRequest, State, Tenant
+from approvals.models import (
+    AccessLevel,
+    AccessRequest,
+    ProviderMembership,
+    ProviderRole,
+    State,
+    Tenant,
+    TenantMembership,
+    TenantRole,
+)
 from lockbox_portal import clock
 
 
@@ -92,10 +101,18 @@ def _token_and_grants_sql():
     from approvals.api.models import ApiToken
 
     # Table names come from the models; every value is a bound parameter.
+    roles = ", ".join(
+        f"EXISTS (SELECT 1 FROM {ProviderMembership._meta.db_table} pm "  # noqa: S608
+        f"WHERE pm.user_id = tok.owner_id AND pm.role = %(role_{role})s)"
+        for role in ProviderRole.values)
     return f"""
         SELECT tok.id, tok.digest, tok.scopes, tok.revoked_at, tok.expires_at, tok.last_used_at,
-               owner.is_active, g.id, g.scope, g.access_level, g.access_starts_at,
-               g.access_ends_at
+               owner.is_active, tok.tenant_id,
+               EXISTS (SELECT 1 FROM {TenantMembership._meta.db_table} tm
+                       WHERE tm.user_id = tok.owner_id AND tm.tenant_id = tok.tenant_id
+                         AND tm.role = %(admin)s),
+               {roles},
+               g.id, g.scope, g.access_level, g.access_starts_at, g.access_ends_at
         FROM {ApiToken._meta.db_table} tok
         JOIN {get_user_model()._meta.db_table} owner ON owner.id = tok.owner_id
         LEFT JOIN (
@@ -165,6 +182,7 @@ class _Known:
     revoked_at: datetime | None
     expires_at: datetime
     owner_active: bool
+    role_problem: str
     token: TokenFacts
     grants: tuple
 
@@ -172,16 +190,25 @@ class _Known:
 def _lookup(prefix, engineer_email, tenant_slug, now):
     started = time.monotonic()
     rows = _token_and_grants(prefix=prefix, engineer=engineer_email, tenant=tenant_slug,
-                             approved=State.APPROVED.value, now=now)
+                             approved=State.APPROVED.value, admin=TenantRole.ADMIN.value,
+                             now=now, **{f"role_{r}": r for r in ProviderRole.values})
     if not rows:
         return None
-    token_id, digest, scopes, revoked_at, expires_at, last_used_at, owner_active = rows[0][:7]
+    from approvals.api.tokens import role_problem
+
+    roles = len(ProviderRole.values)
+    (token_id, digest, scopes, revoked_at, expires_at, last_used_at, owner_active, tenant_id,
+     tenant_admin, *held) = rows[0][:9 + roles]
+    scopes = _json(scopes)
     return _Known(
         started + settings.LOCKBOX_ACCESS_CACHE, digest, _moment(revoked_at),
         _moment(expires_at), bool(owner_active),
-        TokenFacts(token_id, _json(scopes), _moment(last_used_at)),
-        tuple(_Grant(str(uuid.UUID(str(row[7]))), _json(row[8]), row[9], _moment(row[10]),
-                     _moment(row[11])) for row in rows if row[7] is not None))
+        role_problem(scopes, tenant_bound=tenant_id is not None, tenant_admin=bool(tenant_admin),
+                     provider_roles={r for r, yes in zip(ProviderRole.values, held, strict=True)
+                                     if yes}),
+        TokenFacts(token_id, scopes, _moment(last_used_at)),
+        tuple(_Grant(str(uuid.UUID(str(g[0]))), _json(g[1]), g[2], _moment(g[3]), _moment(g[4]))
+              for g in (row[9 + roles:] for row in rows) if g[0] is not None))
 
 
 def _answer(known, raw_token, resource, level, now):
@@ -191,7 +218,7 @@ def _answer(known, raw_token, resource, level, now):
         return None, "This token is not known.", None
     problem = tokens.refusal(raw_token, digest=known.digest, revoked_at=known.revoked_at,
                              expires_at=known.expires_at, owner_active=known.owner_active,
-                             now=now)
+                             now=now, role_problem=known.role_problem)
     if problem:
         return None, problem, None
     return known.token, "", _decide(known.grants, resource, level, now)

@@ -9,6 +9,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 
 from approvals import roles as role_checks
+from approvals.api.tokens import revoke_tenant_tokens_of
 from approvals.errors import NotPermitted
 from approvals.models import (
     ProviderMembership,
@@ -221,6 +222,9 @@ def set_member_roles(*, tenant, user, roles, actor, now=None):
             TenantMembership.objects.create(tenant=tenant, user=user, role=role, created_at=now)
         record_event(chain=tenant.audit_chain, action="membership.changed", actor=actor, now=now,
                      data={"user_id": user.pk, "email": user.email, "old": old, "new": roles})
+        if TenantRole.ADMIN in old and TenantRole.ADMIN not in roles:
+            revoke_tenant_tokens_of(owner=user, tenant=tenant, now=now,
+                                    reason="Its owner is no longer an admin of the tenant.")
     return True
 
 
@@ -238,6 +242,8 @@ def remove_member(*, tenant, user, actor, now=None):
         TenantMembership.objects.filter(tenant=tenant, user=user).delete()
         record_event(chain=tenant.audit_chain, action="membership.removed", actor=actor, now=now,
                      data={"user_id": user.pk, "email": user.email, "old": old})
+        revoke_tenant_tokens_of(owner=user, tenant=tenant, now=now,
+                                reason="Its owner was removed from the tenant.")
 
 
 def _require_admin(actor, tenant):

@@ -12,6 +12,7 @@ class ApiConfig(AppConfig):
 
         from approvals.access import access_taken_away
         from approvals.api.models import ApiToken
+        from approvals.models import ProviderMembership
 
         def owner_switched_off(sender, instance, **kwargs):
             if not instance.is_active:
@@ -28,3 +29,6 @@ class ApiConfig(AppConfig):
         post_delete.connect(gone, sender=user, weak=False, dispatch_uid="lockbox-access-user")
         post_delete.connect(gone, sender=ApiToken, weak=False,
                             dispatch_uid="lockbox-access-token")
+        # A token stops with the role that let its owner make it (api.tokens.role_problem).
+        post_delete.connect(gone, sender=ProviderMembership, weak=False,
+                            dispatch_uid="lockbox-access-provider-role")

@@ -12,12 +12,13 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 
 from approvals import roles
 from approvals.access import access_taken_away
 from approvals.api.models import ApiToken, Scope
 from approvals.errors import NotPermitted
-from approvals.models import TenantRole
+from approvals.models import ProviderMembership, ProviderRole, TenantMembership, TenantRole
 from audit.chain import PROVIDER_CHAIN
 from audit.services import record_event
 from lockbox_portal import clock
@@ -103,7 +104,32 @@ def split(raw):
 MALFORMED = "Send a Lockbox API token as 'Authorization: Bearer lbx_…'."
 
 
-def refusal(raw, *, digest, revoked_at, expires_at, owner_active, now):
+# A token acts as its owner, so it can do only what the owner may still do: the role that let
+# them make it must still be theirs at every use (removed from the tenant, a role taken away or
+# switched off, the token stops at once). Provider roles per scope; tenant tokens need an admin.
+PROVIDER_ROLES_FOR = {
+    Scope.ACCESS_CHECK: {ProviderRole.INTERNAL_APPROVER},
+    Scope.ACTIVITY_WRITE: {ProviderRole.INTERNAL_APPROVER},
+    Scope.REQUESTS_READ: {ProviderRole.ENGINEER, ProviderRole.INTERNAL_APPROVER,
+                          ProviderRole.AUDITOR},
+    Scope.REQUESTS_WRITE: {ProviderRole.ENGINEER, ProviderRole.INTERNAL_APPROVER,
+                           ProviderRole.AUDITOR},
+}
+
+
+def role_problem(scopes, *, tenant_bound, tenant_admin, provider_roles):
+    """Why the owner may no longer use a token with these scopes, or ""."""
+    if tenant_bound:
+        return "" if tenant_admin else ("The person who made this token is no longer an admin "
+                                        "of its tenant.")
+    for scope in scopes:
+        needed = PROVIDER_ROLES_FOR.get(scope)
+        if needed is not None and not needed & set(provider_roles):
+            return "The person who made this token no longer has the role it needs."
+    return ""
+
+
+def refusal(raw, *, digest, revoked_at, expires_at, owner_active, now, role_problem=""):
     """Why a stored token may not be used with this bearer value, or "" when it may. The one
     place these rules live: `authenticate` and the access check's single query both use it."""
     if digest is None or not hmac.compare_digest(digest, _digest(raw)):
@@ -114,21 +140,55 @@ def refusal(raw, *, digest, revoked_at, expires_at, owner_active, now):
         return "This token has expired."
     if not owner_active:
         return "The person who made this token can no longer use Lockbox."
-    return ""
+    return role_problem
+
+
+def _with_owner_roles(tokens):
+    """Annotate what `role_problem` needs, in the same query as the token."""
+    def provider(role):
+        return Exists(ProviderMembership.objects.filter(user=OuterRef("owner"), role=role))
+
+    return tokens.annotate(
+        owner_tenant_admin=Exists(TenantMembership.objects.filter(
+            tenant=OuterRef("tenant"), user=OuterRef("owner"), role=TenantRole.ADMIN)),
+        **{f"owner_is_{role}": provider(role) for role in ProviderRole.values})
+
+
+def owner_roles(token):
+    return {role for role in ProviderRole.values if getattr(token, f"owner_is_{role}")}
 
 
 def authenticate(raw, now):
-    """(token, "") for a usable bearer value, else (None, why). One query, with the owner."""
+    """(token, "") for a usable bearer value, else (None, why). One query, with the owner and
+    the roles the token needs."""
     prefix = split(raw)
     if prefix is None:
         return None, MALFORMED
-    token = (ApiToken.objects.select_related("owner", "tenant")
+    token = (_with_owner_roles(ApiToken.objects.select_related("owner", "tenant"))
              .filter(prefix=prefix).first())
     if token is None:
         return None, "This token is not known."
     problem = refusal(raw, digest=token.digest, revoked_at=token.revoked_at,
-                      expires_at=token.expires_at, owner_active=token.owner.is_active, now=now)
+                      expires_at=token.expires_at, owner_active=token.owner.is_active, now=now,
+                      role_problem=role_problem(token.scopes,
+                                                tenant_bound=token.tenant_id is not None,
+                                                tenant_admin=token.owner_tenant_admin,
+                                                provider_roles=owner_roles(token)))
     return (None, problem) if problem else (token, "")
+
+
+def revoke_tenant_tokens_of(*, owner, tenant, reason, now):
+    """Inside the caller's transaction: revoke what `owner` made for `tenant`, because they no
+    longer hold the role it needs. Called when a tenant admin is removed or loses the role, so
+    giving the role back later does not bring old tokens back."""
+    revoked = list(ApiToken.objects.select_for_update()
+                   .filter(owner=owner, tenant=tenant, revoked_at__isnull=True))
+    for token in revoked:
+        token.revoked_at = now
+        token.save(update_fields=["revoked_at"])
+        record_event(chain=tenant.audit_chain, action="token.revoked", actor=None, now=now,
+                     data={**token.audit_label(), "reason": reason})
+    return revoked
 
 
 def touch(token, now):
