@@ -2,7 +2,9 @@
 
 import hashlib
 import hmac
+import ipaddress
 import json
+import socket
 import threading
 import time
 from datetime import timedelta
@@ -248,3 +250,69 @@ def test_another_tenants_webhook_is_404(receiver, endpoint, approver_b, tenant_b
     client = signed_in(approver_b)
     assert client.get(f"/t/tenant-b/settings/webhooks/{endpoint.pk}/").status_code == 404
     assert client.post(f"/t/tenant-b/settings/webhooks/{endpoint.pk}/test/").status_code == 404
+
+
+# --- DNS rebinding ---------------------------------------------------------------------------
+
+class _Receiver:
+    def __init__(self, host, port=0):
+        self.bodies = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                receiver.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.port = self.server.server_port
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def rebinding(monkeypatch, settings):
+    """hooks.rebind.test resolves to a 'public' receiver when checked and to an internal one
+    on every later lookup, as an attacker's DNS server with a zero TTL answers. 127.0.0.2 plays
+    the public internet (only it, for this test); 127.0.0.1 is the provider's own network."""
+    settings.LOCKBOX_WEBHOOK_ALLOW_PRIVATE = False
+    public = _Receiver("127.0.0.2")
+    internal = _Receiver("127.0.0.1", public.port)
+    real = socket.getaddrinfo
+    lookups = []
+
+    def attacker_dns(host, port, *args, **kwargs):
+        if host != "hooks.rebind.test":
+            return real(host, port, *args, **kwargs)
+        lookups.append(host)
+        address = "127.0.0.2" if len(lookups) == 1 else "127.0.0.1"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", attacker_dns)
+    real_global = ipaddress.IPv4Address.is_global
+    monkeypatch.setattr(ipaddress.IPv4Address, "is_global", property(
+        lambda address: str(address) == "127.0.0.2" or real_global.fget(address)))
+    yield public, internal, lookups
+    public.close()
+    internal.close()
+
+
+def test_a_delivery_goes_to_the_address_that_was_checked(rebinding, tenant_a):
+    public, internal, lookups = rebinding
+    endpoint = WebhookEndpoint.objects.create(
+        tenant=tenant_a, url=f"http://hooks.rebind.test:{public.port}/hook", secret="s" * 64,
+        event_types=["webhook.test"], created_at=timezone.now())
+    message = OutboxMessage(key="k", channel="webhook", kind="webhook.test",
+                            recipient=endpoint.url, tenant=tenant_a, endpoint=endpoint,
+                            payload={"id": "k"}, created_at=timezone.now(),
+                            next_attempt_at=timezone.now())
+    assert webhooks.post(message) == 204
+    assert len(public.bodies) == 1 and internal.bodies == []
+    assert lookups == ["hooks.rebind.test"]  # resolved once, for the check, and used as checked

@@ -8,12 +8,12 @@ recompute it, compare in constant time, and refuse timestamps older than a few m
 
 import hashlib
 import hmac
+import http.client
 import ipaddress
 import json
 import secrets
 import socket
-import urllib.error
-import urllib.request
+import ssl
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -72,38 +72,86 @@ def sign(secret, timestamp, body):
 
 # --- Where a webhook may point ------------------------------------------------------------------
 
-def check_url(url):
-    """Refuse anything but http(s), and (outside development) any private, loopback,
-    link-local or reserved address, so a tenant cannot make Lockbox probe the provider's own
-    network. Checked when saved and again before every delivery (DNS may have changed)."""
+def check_url(url, *, delivering=False):
+    """The addresses `url` may be delivered to, or ValidationError.
+
+    Refuse anything but http(s), and (outside development) any private, loopback, link-local or
+    reserved address, so a tenant cannot make Lockbox probe the provider's own network. Checked
+    when saved and again before every delivery, and a delivery connects to exactly the addresses
+    checked here: resolving the name again to connect would let DNS answer differently the
+    second time (DNS rebinding)."""
     parts = urlsplit(url or "")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError("Use an http:// or https:// address.")
     if parts.username or parts.password:
         raise ValidationError("Leave credentials out of the address; use the signing secret.")
-    if settings.LOCKBOX_WEBHOOK_ALLOW_PRIVATE:
-        return
+    if settings.LOCKBOX_WEBHOOK_ALLOW_PRIVATE and not delivering:
+        return []  # development: a receiver that does not resolve yet may still be saved
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        infos = socket.getaddrinfo(parts.hostname, port)
-    except (socket.gaierror, UnicodeError):
+        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError, ValueError):
         raise ValidationError(f"{parts.hostname} does not resolve.") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise ValidationError(
-                f"{parts.hostname} points at {address}, a private or local address; webhooks "
-                "must go to the public internet.")
+    addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
+    if not settings.LOCKBOX_WEBHOOK_ALLOW_PRIVATE:
+        for address in addresses:
+            if not address.is_global:
+                raise ValidationError(
+                    f"{parts.hostname} points at {address}, a private or local address; "
+                    "webhooks must go to the public internet.")
+    return addresses
 
 
 # --- Sending ------------------------------------------------------------------------------------
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
+class _Pinned(http.client.HTTPConnection):
+    """HTTP to one address that was checked, whatever the name resolves to now."""
+
+    def __init__(self, address, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.address = str(address)
+
+    def connect(self):
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
 
 
-_opener = urllib.request.build_opener(_NoRedirects)
+class _PinnedTLS(http.client.HTTPSConnection):
+    """HTTPS to one checked address; the certificate must still name the host in the URL."""
+
+    def __init__(self, address, *args, **kwargs):
+        super().__init__(*args, context=ssl.create_default_context(), **kwargs)
+        self.address = str(address)
+
+    def connect(self):
+        sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+def _send(url, addresses, body, headers):
+    """POST to the first of `addresses` that takes the connection; returns the status code.
+    Redirects are not followed: a receiver cannot send Lockbox somewhere unchecked."""
+    parts = urlsplit(url)
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    kind = _PinnedTLS if parts.scheme == "https" else _Pinned
+    problem = None
+    for address in addresses:
+        connection = kind(address, parts.hostname, parts.port, timeout=TIMEOUT_SECONDS)
+        try:
+            connection.connect()
+        except OSError as refused:
+            problem = refused
+            connection.close()
+            continue
+        try:
+            connection.request("POST", target, body=body, headers=headers)
+            response = connection.getresponse()
+            response.read(64 * 1024)  # the body is not used; read a little so the peer can end
+            return response.status
+        finally:
+            connection.close()
+    raise OSError(problem or "no address to connect to")
 
 
 def post(message):
@@ -114,28 +162,22 @@ def post(message):
     if endpoint is None or not endpoint.is_active:
         raise DeliveryFailed("The webhook was disabled or deleted.", permanent=True)
     try:
-        check_url(endpoint.url)
+        addresses = check_url(endpoint.url, delivering=True)
     except ValidationError as refused:
         raise DeliveryFailed(refused.messages[0], permanent=True) from None
     body = body_bytes(message.payload)
     timestamp = int(clock.now().timestamp())
-    # check_url has just refused every scheme but http(s).
-    request = urllib.request.Request(endpoint.url, data=body, method="POST", headers={  # noqa: S310
+    headers = {
         "Content-Type": "application/json",
         "User-Agent": "Lockbox-Webhooks/1",
         "Lockbox-Event": message.kind,
         "Lockbox-Delivery": message.key,
         "Lockbox-Signature": sign(endpoint.secret, timestamp, body),
-    })
+    }
     try:
-        with _opener.open(request, timeout=TIMEOUT_SECONDS) as response:
-            code = response.status
-    except urllib.error.HTTPError as answer:
-        raise DeliveryFailed(f"The receiver answered HTTP {answer.code}.",
-                             status_code=answer.code) from None
-    except (urllib.error.URLError, OSError) as problem:
-        reason = getattr(problem, "reason", problem)
-        raise DeliveryFailed(f"Could not reach the receiver: {reason}.") from None
+        code = _send(endpoint.url, addresses, body, headers)
+    except (OSError, http.client.HTTPException) as problem:
+        raise DeliveryFailed(f"Could not reach the receiver: {problem}.") from None
     if not 200 <= code < 300:
         raise DeliveryFailed(f"The receiver answered HTTP {code}.", status_code=code)
     return code
