@@ -1,10 +1,11 @@
 """Background work: the beat schedule runs the sweep, and a real worker runs it."""
 
-import time
+import threading
 from datetime import timedelta
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from celery.signals import task_postrun
 from django.conf import settings
 from django.utils import timezone
 
@@ -43,11 +44,20 @@ def test_a_worker_runs_the_sweep_from_the_queue(worker):
 
     from approvals.tasks import sweep
 
-    sweep.delay()
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        stale.refresh_from_db()
-        if stale.state == State.EXPIRED:
-            break
-        time.sleep(0.1)
+    # Wait for the worker to say the task ran, not by reading the database meanwhile: on
+    # SQLite's shared in-memory test database a read while the worker writes fails with
+    # "database table is locked" (this test failed one run in two that way).
+    finished = threading.Event()
+
+    def ran(sender=None, **kwargs):
+        if sender is not None and sender.name == sweep.name:
+            finished.set()
+
+    task_postrun.connect(ran, weak=False)
+    try:
+        sweep.delay()
+        assert finished.wait(20), "the worker did not run the sweep"
+    finally:
+        task_postrun.disconnect(ran)
+    stale.refresh_from_db()
     assert stale.state == State.EXPIRED
