@@ -206,6 +206,10 @@ class Decision(models.Model):
     verdict = models.CharField(max_length=16, choices=Verdict.choices)
     comment = models.TextField(blank=True)
     decided_at = models.DateTimeField()
+    # An approver may consent only until a moment (Google's `expireTime`): the grant then ends
+    # no later, and an approval whose moment passed before the quorum was reached no longer
+    # counts. Null: for as long as the request and the policy allow.
+    ends_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["decided_at"]
