@@ -168,6 +168,9 @@ class AccessRequest(models.Model):
                          name="request_tenant_internal_idx"),
             models.Index(fields=["tenant", "state", "access_ends_at"],
                          name="request_tenant_access_idx"),
+            # A tenant's requests newest first, paged by key: the Google and Azure lists.
+            models.Index(fields=["tenant", "-created_at", "-id"],
+                         name="request_tenant_created_idx"),
             # The internal queue: waiting for a manager, every tenant, oldest first.
             models.Index(fields=["state", "created_at", "id"], name="request_state_created_idx"),
             # The access check's lookup: this engineer's approved grants in this tenant.
