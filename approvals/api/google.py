@@ -17,7 +17,6 @@ from approvals.api.http import ApiError, api_view, json_body, only_fields
 from approvals.api.models import Scope
 from approvals.models import AccessRequest, Decision, State
 from approvals.selectors import standing_approvals
-from approvals.tenants import set_notification_emails, update_policy
 from lockbox_portal import clock
 
 VIA = "google-access-approval-v1"
@@ -25,18 +24,18 @@ DEFAULT_PAGE, MAX_PAGE = 50, 100
 VERBS = ("approve", "dismiss", "invalidate")
 
 
-def _ints(request):
+def enum_ints(request):
     return "enum-encoding=int" in request.GET.get("$alt", "")
 
 
-def _tenant(request, slug):
+def token_tenant(request, slug):
     token = request.api_token
     if token.tenant is None or token.tenant.slug != slug:
         raise ApiError(404, "not_found", f"organizations/{slug} was not found.")
     return token.tenant
 
 
-def _decide_scope(request):
+def require_decide_scope(request):
     if Scope.TENANT_DECIDE not in request.api_token.scopes:
         raise ApiError(403, "permission_denied", "This token may read but not decide.")
 
@@ -67,7 +66,7 @@ def _filtered(tenant, name, now):
 def _page_size(text):
     """Google's page_size is an int32; 0 (or none) asks for the server's default."""
     try:
-        size = int(text or 0)
+        size = 0 if text is None else int(text)
     except ValueError:
         raise ApiError(400, "invalid", "pageSize: a whole number.") from None
     if not 0 <= size <= 2**31 - 1:
@@ -89,7 +88,7 @@ def _after(token):
 
 @api_view(methods=["GET"], scopes=[Scope.TENANT_READ], flavour="google")
 def list_requests(request, slug):
-    tenant = _tenant(request, slug)
+    tenant = token_tenant(request, slug)
     now = clock.now()
     rows = _filtered(tenant, request.GET.get("filter", "").upper(), now)
     size = _page_size(request.GET.get("pageSize"))
@@ -100,7 +99,7 @@ def list_requests(request, slug):
     page = list(rows.order_by("-created_at", "-id")
                 .prefetch_related(Prefetch("decisions", standing, to_attr="standing"))
                 [:size + 1])
-    body = {"approvalRequests": [approval_request(r, now, _ints(request)) for r in page[:size]]}
+    body = {"approvalRequests": [approval_request(r, now, enum_ints(request)) for r in page[:size]]}
     if len(page) > size:
         last = page[size - 1]
         body["nextPageToken"] = base64.urlsafe_b64encode(
@@ -140,17 +139,19 @@ def request_resource(request, slug, rid, verb=None):
     if verb is not None and verb not in VERBS:
         raise ApiError(404, "not_found", f"There is no method {verb!r}; use "
                                          f"{', '.join(VERBS)}.")
-    tenant = _tenant(request, slug)
+    tenant = token_tenant(request, slug)
     req = _request(tenant, rid)
     if verb is None:
         if request.method != "GET":
             raise ApiError(405, "method_not_allowed", "Use GET here.")
-        return 200, approval_request(req, clock.now(), _ints(request))
+        return 200, approval_request(req, clock.now(), enum_ints(request))
     if request.method != "POST":
         raise ApiError(405, "method_not_allowed", "Use POST here.")
-    _decide_scope(request)
+    require_decide_scope(request)
     data = json_body(request, allow_empty=True)
     only_fields(data, {"name", "expireTime"} if verb == "approve" else {"name"})
+    if not isinstance(data.get("name", ""), str):
+        raise ApiError(400, "invalid", "name: the request's resource name.")
     owner, via = request.api_token.owner, {**request.api_token.audit_label(), "api": VIA}
     if verb == "approve":
         t.customer_approve(request=req.pk, actor=owner, via=via, ends_at=_expire_time(data),
@@ -162,50 +163,4 @@ def request_resource(request, slug, rid, verb=None):
         t.revoke(request=req.pk, actor=owner, via=via,
                  comment="Invalidated through the Access Approval API.")
     req.refresh_from_db()
-    return 200, approval_request(req, clock.now(), _ints(request))
-
-
-def settings_resource_body(tenant, ints):
-    return {
-        "name": f"organizations/{tenant.slug}/accessApprovalSettings",
-        "notificationEmails": tenant.notification_emails,
-        "enrolledServices": ([{"cloudProduct": "all",
-                               "enrollmentLevel": 1 if ints else "BLOCK_ALL"}]
-                             if tenant.lockbox_enabled else []),
-        "enrolledAncestor": False,
-        # Lockbox's own fields.
-        "lockbox": {
-            "lockboxEnabled": tenant.lockbox_enabled,
-            "requiredApprovals": tenant.required_approvals,
-            "approvalWindowSeconds": int(tenant.customer_approval_window.total_seconds()),
-            "maxAccessSeconds": int(tenant.max_access_duration.total_seconds()),
-        },
-    }
-
-
-@api_view(methods=["GET", "PATCH"], scopes=[Scope.TENANT_READ], flavour="google")
-def settings_resource(request, slug):
-    tenant = _tenant(request, slug)
-    if request.method == "PATCH":
-        _decide_scope(request)
-        data = json_body(request)
-        mask = request.GET.get("updateMask") or request.GET.get("update_mask") or ""
-        paths = {p.strip() for p in mask.split(",") if p.strip()} or {"notification_emails"}
-        paths = {{"notificationEmails": "notification_emails",
-                  "enrolledServices": "enrolled_services"}.get(p, p) for p in paths}
-        unknown = paths - {"notification_emails", "enrolled_services"}
-        if unknown:
-            raise ApiError(400, "invalid", f"updateMask: cannot update {sorted(unknown)[0]}.")
-        owner = request.api_token.owner
-        if "notification_emails" in paths:
-            emails = data.get("notificationEmails", [])
-            if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
-                raise ApiError(400, "invalid", "notificationEmails: a list of addresses.")
-            set_notification_emails(tenant=tenant, actor=owner, emails=emails)
-        if "enrolled_services" in paths:
-            services = data.get("enrolledServices", [])
-            if not isinstance(services, list):
-                raise ApiError(400, "invalid", "enrolledServices: a list.")
-            update_policy(tenant=tenant, actor=owner, lockbox_enabled=bool(services))
-        tenant.refresh_from_db()
-    return 200, settings_resource_body(tenant, _ints(request))
+    return 200, approval_request(req, clock.now(), enum_ints(request))

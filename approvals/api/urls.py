@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from approvals.api import azure, google, native
+from approvals.api import azure, google, google_settings, native, openapi_azure, openapi_google
 from approvals.api.openapi import openapi_view
 
 internal = [
@@ -26,7 +26,9 @@ customer = [
     re_path(rf"^v1/organizations/(?P<slug>{SEGMENT})/approvalRequests/(?P<rid>[^/:]+)"
             r"(?::(?P<verb>[^/]*))?$", google.request_resource, name="google_request"),
     re_path(rf"^v1/organizations/(?P<slug>{SEGMENT})/accessApprovalSettings$",
-            google.settings_resource, name="google_settings"),
+            google_settings.settings_resource, name="google_settings"),
+    path("api/openapi/google-access-approval-v1.json", openapi_google.openapi_view,
+         name="google_openapi"),
     # Azure Customer Lockbox.
     re_path(rf"{LOCKBOX}$", azure.list_requests, name="azure_list"),
     re_path(rf"{LOCKBOX}/(?P<rid>{SEGMENT})$", azure.get_request, name="azure_request"),
@@ -40,6 +42,8 @@ customer = [
          {"enable": False}, name="azure_disable"),
     path("providers/Microsoft.CustomerLockbox/operations", azure.operations,
          name="azure_operations"),
+    path("api/openapi/azure-customer-lockbox.json", openapi_azure.openapi_view,
+         name="azure_openapi"),
 ]
 
 shared = [path("api/v1/openapi.json", openapi_view, name="api_openapi")]
