@@ -199,3 +199,30 @@ def test_malformed_names_are_google_not_found(decider, waiting, path):
     assert response.status_code == 404
     assert response.json() == {"error": {"code": 404, "status": "NOT_FOUND",
                                          "message": response.json()["error"]["message"]}}
+
+
+def test_a_settings_patch_changes_both_fields_or_neither(decider, tenant_a):
+    """Turning Lockbox on needs as many approvers as the quorum; when that is refused, the
+    addresses sent in the same call are not saved either."""
+    tenant_a.lockbox_enabled, tenant_a.required_approvals = False, 2
+    tenant_a.save()
+    refused = decider.patch(f"{ORG}/accessApprovalSettings",
+                            {"notificationEmails": ["sec@a.test"],
+                             "enrolledServices": [{"cloudProduct": "all"}]},
+                            updateMask="notificationEmails,enrolledServices")
+    assert refused.status_code == 400
+    tenant_a.refresh_from_db()
+    assert (tenant_a.notification_emails, tenant_a.lockbox_enabled) == ([], False)
+
+
+@pytest.mark.parametrize("body", [{"enrolledAncestor": "yes"}, {"notificationEmail": []},
+                                  {"notificationEmails": ["sec@a.test", ""]},
+                                  {"enrolledServices": [{"cloudProduct": "all",
+                                                         "enrollmentLevel": "SOME"}]}])
+def test_settings_google_does_not_describe_are_refused(decider, tenant_a, body):
+    response = decider.patch(f"{ORG}/accessApprovalSettings", body,
+                             updateMask="notificationEmails,enrolledServices")
+    assert response.status_code == 400
+    assert response.json()["error"]["status"] == "INVALID_ARGUMENT"
+    tenant_a.refresh_from_db()
+    assert tenant_a.lockbox_enabled and tenant_a.notification_emails == []
