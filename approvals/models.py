@@ -168,6 +168,9 @@ class AccessRequest(models.Model):
                          name="request_tenant_internal_idx"),
             models.Index(fields=["tenant", "state", "access_ends_at"],
                          name="request_tenant_access_idx"),
+            # A tenant's requests newest first, paged by key: the Google and Azure lists.
+            models.Index(fields=["tenant", "-created_at", "-id"],
+                         name="request_tenant_created_idx"),
             # The internal queue: waiting for a manager, every tenant, oldest first.
             models.Index(fields=["state", "created_at", "id"], name="request_state_created_idx"),
             # The access check's lookup: this engineer's approved grants in this tenant.
@@ -206,6 +209,10 @@ class Decision(models.Model):
     verdict = models.CharField(max_length=16, choices=Verdict.choices)
     comment = models.TextField(blank=True)
     decided_at = models.DateTimeField()
+    # An approver may consent only until a moment (Google's `expireTime`): the grant then ends
+    # no later, and an approval whose moment passed before the quorum was reached no longer
+    # counts. Null: for as long as the request and the policy allow.
+    ends_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["decided_at"]

@@ -132,6 +132,12 @@ def grant_window(*, approved_at, requested, maximum):
     return approved_at, approved_at + min(requested, maximum)
 
 
+def earliest_end(ends):
+    """The earliest of the ends approvers chose (None: they chose none), or None."""
+    chosen = [end for end in ends if end is not None]
+    return min(chosen) if chosen else None
+
+
 # --- Reading state at a moment ------------------------------------------------------------------
 
 def pending_expires_at(request):

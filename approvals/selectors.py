@@ -5,7 +5,14 @@ from django.db.models import Q
 from django.http import Http404
 
 from approvals import roles
-from approvals.models import AccessRequest, State, Tenant, TenantMembership
+from approvals.models import (
+    AccessRequest,
+    DecisionLevel,
+    State,
+    Tenant,
+    TenantMembership,
+    Verdict,
+)
 
 
 def tenants_for_user(user):
@@ -32,6 +39,13 @@ def get_request_for_user(user, tenant, pk):
     if found is None:
         raise Http404("No such request.")
     return found
+
+
+def standing_approvals(now):
+    """The customer approvals (Decision rows) that count towards the quorum at `now`: given
+    without an end of their own, or before the end their approver chose."""
+    return (Q(level=DecisionLevel.CUSTOMER, verdict=Verdict.APPROVE)
+            & (Q(ends_at__isnull=True) | Q(ends_at__gt=now)))
 
 
 def awaiting_customer(tenant, now):

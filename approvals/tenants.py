@@ -24,6 +24,9 @@ from audit.services import record_event
 from lockbox_portal import clock
 
 MAX_WINDOW = timedelta(days=7)
+# Google's AccessApprovalSettings allow 50 notification addresses; the portal's form and the
+# Access Approval API both save through set_notification_emails, so both allow as many.
+MAX_NOTIFICATION_EMAILS = 50
 
 
 def create_tenant(*, slug, name, actor=None, lockbox_enabled=True,
@@ -153,8 +156,9 @@ def set_notification_emails(*, tenant, actor, emails, now=None):
                 from None
         if address not in cleaned:
             cleaned.append(address)
-    if len(cleaned) > 20:
-        raise ValidationError({"emails": "Use at most 20 addresses (a list address counts once)."})
+    if len(cleaned) > MAX_NOTIFICATION_EMAILS:
+        raise ValidationError({"emails": f"Use at most {MAX_NOTIFICATION_EMAILS} addresses "
+                                         "(a list address counts once)."})
     now = now or clock.now()
     with transaction.atomic():
         locked = Tenant.objects.select_for_update().get(pk=tenant.pk)

@@ -26,6 +26,7 @@ from approvals.models import (
     Verdict,
 )
 from approvals.notifications import outbox
+from approvals.selectors import standing_approvals
 from audit.services import record_event
 from lockbox_portal import clock
 
@@ -151,23 +152,28 @@ def internal_reject(*, request, actor, comment="", now=None):
 # --- The customer's step ------------------------------------------------------------------------
 
 def customer_approve(*, request, actor, comment="", now=None, via=None, ends_at=None):
-    """One of the tenant's approvers approves. Access is granted when `required_approvals`
-    distinct approvers have approved; until then the request stays pending. `ends_at` may end
-    the grant sooner than asked (never later than the request or the policy allow)."""
+    """One of the tenant's approvers approves, if they like only until `ends_at`.
+
+    Access is granted when `required_approvals` distinct approvers have approvals that still
+    stand; until then the request stays pending. Each approver's `ends_at` is kept with their
+    decision, and the grant ends at the earliest of them, never later than the request or the
+    policy allow. An approval whose `ends_at` passes before the quorum is reached stops counting:
+    that approver's consent has run out (selectors.standing_approvals)."""
     now = now or clock.now()
     if ends_at is not None and ends_at <= now:
         raise IllegalTransition("The access would end before it starts; choose a later time.")
     with transaction.atomic():
         req = _lock(request, Verb.CUSTOMER_APPROVE, now)
         _require_customer_approver(req, actor)
-        _decide(req, DecisionLevel.CUSTOMER, actor, Verdict.APPROVE, comment, now)
-        approvals = req.decisions.filter(level=DecisionLevel.CUSTOMER,
-                                         verdict=Verdict.APPROVE).count()
-        quorum = {"approvals": approvals, "required_approvals": req.required_approvals,
-                  **_via(via)}
-        if approvals >= req.required_approvals:
+        _decide(req, DecisionLevel.CUSTOMER, actor, Verdict.APPROVE, comment, now,
+                ends_at=ends_at)
+        standing = list(req.decisions.filter(standing_approvals(now))
+                        .values_list("ends_at", flat=True))
+        quorum = {"approvals": len(standing), "required_approvals": req.required_approvals,
+                  **({"approval_ends_at": _iso(ends_at)} if ends_at else {}), **_via(via)}
+        if len(standing) >= req.required_approvals:
             _grant(req, actor, now, level=DecisionLevel.CUSTOMER, comment=comment, extra=quorum,
-                   ends_at=ends_at)
+                   ends_at=policy.earliest_end(standing))
         else:
             record_event(chain=req.tenant.audit_chain, action="request.customer_approved",
                          actor=actor, request_id=req.pk, now=now,
@@ -311,11 +317,11 @@ def _require_customer_approver(req, actor):
         raise NotPermitted(f"Only {req.tenant.name}'s lockbox approvers can decide this request.")
 
 
-def _decide(req, level, actor, verdict, comment, now):
+def _decide(req, level, actor, verdict, comment, now, ends_at=None):
     if req.decisions.filter(level=level, actor=actor).exists():
         raise AlreadyDecided("You have already decided on this request; a person counts once.")
     Decision.objects.create(request=req, level=level, actor=actor, verdict=verdict,
-                            comment=comment or "", decided_at=now)
+                            comment=comment or "", decided_at=now, ends_at=ends_at)
 
 
 def _grant(req, actor, now, *, level, comment, extra, ends_at=None):

@@ -27,7 +27,8 @@ def world(transactional_db):
                                case_reference=f"CASE-G{i}")
         t.internal_approve(request=req, actor=manager)
         made.append(req)
-    return {"tenant": tenant, "boss": boss, "requests": made}
+    return {"tenant": tenant, "boss": boss, "requests": made, "engineer": engineer,
+            "manager": manager}
 
 
 @pytest.fixture
@@ -97,5 +98,42 @@ def test_the_official_client_sees_errors_as_google_exceptions(client, world):
         list(client.list_approval_requests(request={"parent": "organizations/other"}))
     name = f"organizations/acme/approvalRequests/{world['requests'][0].pk}"
     client.dismiss_approval_request(request={"name": name})
-    with pytest.raises(exceptions.Conflict):
+    with pytest.raises(exceptions.BadRequest) as refused:
         client.approve_approval_request(request={"name": name})
+    assert refused.value.response.json()["error"]["status"] == "FAILED_PRECONDITION"
+
+
+
+def test_the_official_client_sees_every_resource_and_the_access_level(client, world):
+    scope = ["exchange/mailbox/ann@acme.test", "sharepoint/sites/finance/*"]
+    req = factories.submit(engineer=world["engineer"], tenant=world["tenant"],
+                           now=timezone.now(), scope=scope, access_level="read_write",
+                           case_reference="CASE-MULTI")
+    t.internal_approve(request=req, actor=world["manager"])
+    got = client.get_approval_request(name=f"organizations/acme/approvalRequests/{req.pk}")
+    assert got.requested_resource_name.split(", ") == scope
+    assert got.requested_resource_properties.excludes_descendants is False
+    assert "Access level: Read and write" in got.requested_reason.detail
+    assert "Case Number: CASE-MULTI" in got.requested_reason.detail
+    assert got.requested_reason.detail.endswith(req.justification)
+
+
+def test_the_official_client_approves_with_a_quorum_of_two(client, world):
+    tenant = world["tenant"]
+    other = factories.person("olga@acme.test", tenant=tenant, tenant_roles=[TenantRole.APPROVER])
+    tenant.required_approvals = 2
+    tenant.save()
+    req = factories.submit(engineer=world["engineer"], tenant=tenant, now=timezone.now())
+    t.internal_approve(request=req, actor=world["manager"])
+    name = f"organizations/acme/approvalRequests/{req.pk}"
+    expire = timezone.now() + timedelta(minutes=40)
+    first = client.approve_approval_request(request={"name": name, "expire_time": expire})
+    assert first.approve.expire_time.timestamp() == pytest.approx(expire.timestamp(), abs=1)
+    assert first.approve.approve_time
+    pending = [r.name for r in client.list_approval_requests(
+        request={"parent": "organizations/acme", "filter": "PENDING"})]
+    assert name in pending  # one approval of two: still pending
+    t.customer_approve(request=req, actor=other)
+    req.refresh_from_db()
+    assert req.state == State.APPROVED
+    assert req.access_ends_at.timestamp() == pytest.approx(expire.timestamp(), abs=1)

@@ -1,24 +1,34 @@
 """Customer automation in the shape of Azure's Customer Lockbox API (Microsoft.CustomerLockbox,
-api-version 2018-02-28-preview). A subscription here is a Lockbox tenant's slug."""
+api-version 2018-02-28-preview). A subscription here is a Lockbox tenant's slug.
+
+Errors use Azure Resource Manager's shape and common codes ({"error": {"code", "message",
+"target"?, "additionalInfo"}}); a decision on a request that is no longer pending is 409
+Conflict with the request's currentStatus in additionalInfo, as the spec's ErrorAdditionalInfo
+describes.
+"""
 
 import base64
 import binascii
+import re
+import uuid
+from urllib.parse import quote, urlencode
+
+from django.db.models import Q
 
 from approvals import policy
 from approvals import transitions as t
+from approvals.api.azure_shape import STATUS, STATUSES, lockbox_request, status_q
 from approvals.api.http import ApiError, api_view, json_body, only_fields
 from approvals.api.models import Scope
+from approvals.errors import AlreadyDecided, IllegalTransition
 from approvals.models import AccessRequest, State
 from approvals.tenants import update_policy
-from audit.chain import format_time
 from lockbox_portal import clock
 
 API_VERSION = "2018-02-28-preview"
 PAGE = 50
 VIA = "azure-customer-lockbox"
-STATUS = {State.PENDING_CUSTOMER: "Pending", State.APPROVED: "Approved",
-          State.DENIED: "Denied", State.EXPIRED: "Expired", State.CANCELLED: "Expired",
-          State.REVOKED: "Revoked", State.COMPLETED: "Completed"}
+_FILTER = re.compile(r"^\s*properties/status\s+eq\s+'([A-Za-z]+)'\s*$")
 
 
 def _version(request):
@@ -38,83 +48,83 @@ def _tenant(request, slug):
     return token.tenant
 
 
-def lockbox_request(req, now):
-    rid = str(req.pk)
-    shown = policy.effective_state(req, now)
-    return {
-        "id": f"/subscriptions/{req.tenant.slug}/providers/Microsoft.CustomerLockbox/"
-              f"requests/{rid}",
-        "name": rid,
-        "type": "requests",
-        "properties": {
-            "requestId": rid,
-            "justification": req.justification,
-            "status": STATUS[shown],
-            "createdDateTime": format_time(req.internal_decided_at or req.created_at),
-            "expirationDateTime": format_time(req.customer_expires_at
-                                              or req.internal_expires_at),
-            "duration": max(1, round(req.requested_duration.total_seconds() / 3600)),
-            "resourceIds": ",".join(req.scope),
-            "resourceType": req.get_access_level_display(),
-            "supportRequest": req.case_reference,
-            "supportCaseUrl": None,
-            "workitemsource": req.get_reason_type_display(),
-            "subscriptionId": req.tenant.slug,
-            "accessLevel": req.access_level,
-        },
-    }
-
-
 def _rows(tenant):
-    return (AccessRequest.objects.select_related("tenant", "requester")
+    """What the customer sees: the provider's internal stage is not theirs yet."""
+    return (AccessRequest.objects.select_related("tenant")
             .filter(tenant=tenant).exclude(state=State.PENDING_INTERNAL))
 
 
 @api_view(methods=["GET"], scopes=[Scope.TENANT_READ], flavour="azure")
 def list_requests(request, slug):
-    """Azure's list call sends no api-version; one given is still checked."""
+    """Newest first, PAGE at a time, paged by key in SQL; the nextLink keeps the $filter.
+    Azure's list call sends no api-version; one given is still checked."""
     if "api-version" in request.GET:
         _version(request)
     tenant = _tenant(request, slug)
     now = clock.now()
     rows = _rows(tenant)
-    rows = list(rows.order_by("-created_at", "-id"))
     wanted = _status_filter(request.GET.get("$filter", ""))
     if wanted:
-        # The status a person sees is decided at read time, so the filter runs on it too.
-        rows = [r for r in rows if STATUS[policy.effective_state(r, now)] == wanted]
-    skip = 0
-    if request.GET.get("$skiptoken"):
-        try:
-            skip = int(base64.urlsafe_b64decode(request.GET["$skiptoken"].encode()).decode())
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            raise ApiError(400, "InvalidSkipToken", "Use the nextLink you were given.") from None
-    page = rows[skip:skip + PAGE]
-    body = {"value": [lockbox_request(r, now) for r in page]}
-    if len(rows) > skip + PAGE:
-        token = base64.urlsafe_b64encode(str(skip + PAGE).encode()).decode()
-        body["nextLink"] = request.build_absolute_uri(f"{request.path}?$skiptoken={token}")
+        rows = rows.filter(status_q(wanted, now))
+    after = _skip_token(request.GET.get("$skiptoken"))
+    if after:
+        moment, pk = after
+        rows = rows.filter(Q(created_at__lt=moment) | Q(created_at=moment, id__lt=pk))
+    page = list(rows.order_by("-created_at", "-id")[:PAGE + 1])
+    body = {"value": [lockbox_request(r, now) for r in page[:PAGE]]}
+    if len(page) > PAGE:
+        body["nextLink"] = _next_link(request, page[PAGE - 1])
     return 200, body
 
 
 def _status_filter(expression):
-    """Only the filter Azure's clients send: properties/status eq 'Pending'."""
-    expression = expression.strip()
-    if not expression:
+    """The one filter Azure documents: properties/status eq '<LockboxRequestStatus>'."""
+    if not expression.strip():
         return ""
-    prefix = "properties/status eq "
-    if not expression.startswith(prefix) or len(expression) < len(prefix) + 3:
-        raise ApiError(400, "InvalidFilter", "Filter on properties/status eq '<status>'.")
-    return expression[len(prefix):].strip("'\"")
+    found = _FILTER.match(expression)
+    status = {s.lower(): s for s in STATUSES}.get(found.group(1).lower()) if found else None
+    if status is None:
+        raise ApiError(400, "BadRequest", "Only properties/status eq '<status>' is supported, "
+                       f"with a status among {', '.join(STATUSES)}.", {"target": "$filter"})
+    return status
+
+
+def _skip_token(token):
+    """(created_at, id) of the last row of the previous page, from a token we wrote."""
+    if not token:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(token.encode()).decode()
+        created, _, pk = text.partition("|")
+        moment, pk = clock.parse_instant(created), uuid.UUID(pk)
+    except (binascii.Error, UnicodeError, ValueError):
+        moment = None
+    if moment is None:
+        raise ApiError(400, "BadRequest", "The $skiptoken could not be decoded; follow the "
+                       "nextLink you were given.", {"target": "$skiptoken"})
+    return moment, pk
+
+
+def _next_link(request, last):
+    token = base64.urlsafe_b64encode(f"{last.created_at.isoformat()}|{last.pk}".encode())
+    params = {name: request.GET[name] for name in ("$filter", "api-version")
+              if request.GET.get(name, "").strip()}
+    params["$skiptoken"] = token.decode()
+    query = urlencode(params, quote_via=quote, safe="$/'")
+    return request.build_absolute_uri(f"{request.path}?{query}")
 
 
 def _request(request, slug, rid):
     """The request `rid` of the token's own tenant, after the api-version check; else 404."""
     _version(request)
-    req = _rows(_tenant(request, slug)).filter(pk=rid).first()
-    if req is None:
-        raise ApiError(404, "RequestNotFound", f"The request {rid} was not found.")
-    return req
+    tenant = _tenant(request, slug)
+    try:
+        found = _rows(tenant).filter(pk=uuid.UUID(rid)).first()
+    except ValueError:
+        found = None
+    if found is None:
+        raise ApiError(404, "ResourceNotFound", f"The Lockbox request {rid!r} was not found.")
+    return found
 
 
 @api_view(methods=["GET"], scopes=[Scope.TENANT_READ], flavour="azure")
@@ -130,20 +140,30 @@ def update_approval(request, slug, rid):
     only_fields(data, {"status", "reason"})
     status, reason = data.get("status"), data.get("reason", "")
     if status not in ("Approve", "Deny"):
-        raise ApiError(400, "InvalidStatus", "status: Approve or Deny.")
+        raise ApiError(400, "InvalidRequestContent", "status: Approve or Deny.",
+                       {"target": "status"})
     if not isinstance(reason, str) or len(reason) > 2000:
-        raise ApiError(400, "InvalidReason", "reason: text of at most 2000 characters.")
+        raise ApiError(400, "InvalidRequestContent", "reason: text of at most 2000 characters.",
+                       {"target": "reason"})
     owner, via = request.api_token.owner, {**request.api_token.audit_label(), "api": VIA}
     decide = t.customer_approve if status == "Approve" else t.customer_reject
-    decide(request=req.pk, actor=owner, via=via,
-           comment=reason or f"{status}d through the Customer Lockbox API.")
+    try:
+        decide(request=req.pk, actor=owner, via=via,
+               comment=reason or f"{status}d through the Customer Lockbox API.")
+    except (IllegalTransition, AlreadyDecided) as refused:
+        req.refresh_from_db()
+        current = STATUS.get(policy.effective_state(req, clock.now()), "Unknown")
+        raise ApiError(409, "Conflict", refused.message, {"additionalInfo": [
+            {"type": "LockboxRequestStatus", "info": {"currentStatus": current}}]}) from None
     return 200, {"status": status, "reason": reason}
 
 
 @api_view(methods=["GET"], scopes=[Scope.TENANT_READ], flavour="azure")
 def tenant_opted_in(request, slug):
     _version(request)
-    tenant = _tenant(request, slug)
+    tenant = request.api_token.tenant
+    if tenant is None or tenant.slug != slug:
+        raise ApiError(404, "ResourceNotFound", f"The tenant {slug!r} was not found.")
     return 200, {"isOptedIn": tenant.lockbox_enabled}
 
 
@@ -153,6 +173,29 @@ def switch_lockbox(request, enable):
     _version(request)
     tenant = request.api_token.tenant
     if tenant is None:
-        raise ApiError(404, "TenantNotFound", "This token belongs to no tenant.")
+        raise ApiError(404, "ResourceNotFound", "This token belongs to no tenant.")
     update_policy(tenant=tenant, actor=request.api_token.owner, lockbox_enabled=enable)
     return 200, {}
+
+
+OPERATIONS = [
+    ("operations/read", "Lockbox Operations", "Read Lockbox Operations"),
+    ("requests/read", "Customer Lockbox Request", "Read Lockbox Request"),
+    ("requests/UpdateApproval/action", "Customer Lockbox Request",
+     "Approve or Deny Lockbox Request"),
+    ("tenantOptedIn/read", "Customer Lockbox", "Read whether the tenant is opted in"),
+    ("enableLockbox/action", "Customer Lockbox", "Enable Customer Lockbox"),
+    ("disableLockbox/action", "Customer Lockbox", "Disable Customer Lockbox"),
+]
+
+
+@api_view(methods=["GET"], flavour="azure")
+def operations(request):
+    """Operations_List: what this provider serves, in the spec's shape (isDataAction is text)."""
+    _version(request)
+    return 200, {"value": [
+        {"name": f"Microsoft.CustomerLockbox/{name}", "isDataAction": "false",
+         "origin": "user,system",
+         "display": {"provider": "Microsoft Customer Lockbox", "resource": resource,
+                     "operation": label, "description": label}}
+        for name, resource, label in OPERATIONS]}

@@ -23,6 +23,19 @@ MAX_BODY = 1024 * 1024
 GOOGLE_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
                  404: "NOT_FOUND", 405: "UNIMPLEMENTED", 409: "ABORTED",
                  413: "INVALID_ARGUMENT", 422: "INVALID_ARGUMENT", 503: "UNAVAILABLE"}
+# Google's canonical codes: an ApiError whose code is one of these is rendered with it (a
+# wrong-state action is HTTP 400 FAILED_PRECONDITION, which the status alone cannot say).
+GOOGLE_CODES = {"INVALID_ARGUMENT", "FAILED_PRECONDITION", "OUT_OF_RANGE", "UNAUTHENTICATED",
+                "PERMISSION_DENIED", "NOT_FOUND", "ABORTED", "ALREADY_EXISTS",
+                "RESOURCE_EXHAUSTED", "UNIMPLEMENTED", "UNAVAILABLE"}
+# Azure Resource Manager's common codes for Lockbox's own snake_case ones; codes an Azure view
+# raises itself (already PascalCase) pass through unchanged.
+AZURE_CODES = {"invalid_json": "InvalidRequestContent", "unknown_field": "InvalidRequestContent",
+               "invalid": "InvalidRequestContent"}
+AZURE_STATUS = {400: "BadRequest", 401: "AuthenticationFailed", 403: "AuthorizationFailed",
+                404: "ResourceNotFound", 405: "MethodNotAllowed", 409: "Conflict",
+                413: "RequestEntityTooLarge", 422: "InvalidRequestContent",
+                503: "ServiceUnavailable"}
 
 
 class ApiError(Exception):
@@ -32,11 +45,22 @@ class ApiError(Exception):
 
 
 def error_body(flavour, error):
+    """The error in the caller's dialect. Azure's `details` may name a `target` (the field at
+    fault) and `additionalInfo` ([{"type", "info"}], e.g. the request's currentStatus)."""
     if flavour == "google":
-        return {"error": {"code": error.status, "message": error.message,
-                          "status": GOOGLE_STATUS.get(error.status, "UNKNOWN")}}
+        status = error.code if error.code in GOOGLE_CODES else GOOGLE_STATUS.get(error.status,
+                                                                                 "UNKNOWN")
+        return {"error": {"code": error.status, "message": error.message, "status": status}}
     if flavour == "azure":
-        return {"error": {"code": error.code, "message": error.message, "additionalInfo": []}}
+        code = error.code
+        if not code[:1].isupper():
+            code = AZURE_CODES.get(code) or AZURE_STATUS.get(error.status, "BadRequest")
+        details = error.details if isinstance(error.details, dict) else {}
+        body = {"code": code, "message": error.message,
+                "additionalInfo": details.get("additionalInfo", [])}
+        if details.get("target"):
+            body["target"] = details["target"]
+        return {"error": body}
     body = {"error": {"code": error.code, "message": error.message}}
     if error.details:
         body["error"]["details"] = error.details
@@ -85,9 +109,16 @@ def _validation_error(invalid):
     return ApiError(400, "invalid", first, details)
 
 
-def _transition_error(refused):
+def _transition_error(refused, flavour="native"):
+    """A refused move in the caller's dialect: Google answers a wrong state with HTTP 400
+    FAILED_PRECONDITION (as its API documents), Azure with 409 Conflict."""
     if isinstance(refused, NotPermitted):
-        return ApiError(403, "not_permitted", refused.message)
+        code = {"google": "PERMISSION_DENIED", "azure": "AuthorizationFailed"}
+        return ApiError(403, code.get(flavour, "not_permitted"), refused.message)
+    if flavour == "google":
+        return ApiError(400, "FAILED_PRECONDITION", refused.message)
+    if flavour == "azure":
+        return ApiError(409, "Conflict", refused.message)
     if isinstance(refused, AlreadyDecided):
         return ApiError(409, "already_decided", refused.message)
     if isinstance(refused, IllegalTransition):
@@ -138,7 +169,7 @@ def api_view(*, methods, scopes=(), flavour="native", idempotent=False, unavaila
                 error = _validation_error(invalid)
                 return JsonResponse(error_body(flavour, error), status=400)
             except TransitionError as refused:
-                error = _transition_error(refused)
+                error = _transition_error(refused, flavour)
                 return JsonResponse(error_body(flavour, error), status=error.status)
             except DataError:
                 # A value the database cannot store (PostgreSQL refuses NUL in text, say):

@@ -13,7 +13,7 @@ from approvals import policy, selectors, timeline
 from approvals import transitions as t
 from approvals.errors import TransitionError
 from approvals.forms import DecisionForm, HistoryFilterForm
-from approvals.models import Decision, DecisionLevel, State, TenantRole, Verdict
+from approvals.models import Decision, DecisionLevel, State, TenantRole
 from approvals.notifications import outbox
 from approvals.views.access import tenant_page
 from lockbox_portal import clock
@@ -59,8 +59,7 @@ def dashboard(request, tenant):
                                    actor=request.user)
     # Counted per row shown, not by grouping the join: a GROUP BY made PostgreSQL read and
     # group every waiting request before it could keep the first 20.
-    approvals = (Decision.objects.filter(request=OuterRef("pk"), level=DecisionLevel.CUSTOMER,
-                                         verdict=Verdict.APPROVE)
+    approvals = (Decision.objects.filter(selectors.standing_approvals(now), request=OuterRef("pk"))
                  .order_by().values("request").annotate(n=Count("pk")).values("n"))
     waiting = selectors.awaiting_customer(tenant, now).annotate(
         approvals=Coalesce(Subquery(approvals), 0), decided_by_me=Exists(mine))
@@ -92,7 +91,7 @@ def request_detail(request, tenant, pk):
         "shown_state": policy.effective_state(req, now),
         "expires_at": policy.pending_expires_at(req),
         "active": policy.is_access_active(req, now),
-        "approvals": sum(d.verdict == Verdict.APPROVE for d in decisions),
+        "approvals": req.decisions.filter(selectors.standing_approvals(now)).count(),
         "events": events,
         "out_of_scope": out_of_scope,
         "decisions": decisions,
@@ -167,8 +166,7 @@ def decide(request, tenant, pk, verb):
     return render(request, "customer/decide.html", {
         "tenant": tenant, "req": req, "verb": verb, "form": form, "button": button,
         "grant_ends_at": now + min(req.requested_duration, tenant.max_access_duration),
-        "approvals": req.decisions.filter(level=DecisionLevel.CUSTOMER,
-                                          verdict=Verdict.APPROVE).count(),
+        "approvals": req.decisions.filter(selectors.standing_approvals(now)).count(),
         "now": now,
     }, status=400 if form.errors else 200)
 
