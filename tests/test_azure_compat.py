@@ -118,7 +118,8 @@ def test_resource_type_is_the_kind_of_resource_and_access_level_the_level(
         reader, engineer, manager, tenant_a):
     scope = ["exchange/mailbox/ann@a.test", "exchange/mailbox/bob@a.test",
              "sharepoint/sites/finance/*",
-             "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1"]
+             # An Azure resource id, written as Lockbox writes identifiers: no leading "/".
+             "subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1"]
     req = waiting(engineer, manager, tenant_a, minutes_ago=5, scope=scope,
                   access_level="read_write")
     props = reader.get(f"{SUB}/requests/{req.pk}", **VERSION).json()["properties"]
