@@ -16,6 +16,7 @@ GOOD_PRODUCTION = {
     "ALLOWED_HOSTS": "lockbox.example.com",
     "DATABASE_URL": "postgres://lockbox@db.internal:5432/lockbox",
     "CELERY_BROKER_URL": "redis://redis.internal:6379/0",
+    "CACHE_URL": "redis://redis.internal:6379/1",
     "LOCKBOX_PORTAL_URL": "https://lockbox.example.com",
     "LOCKBOX_INTERNAL_URL": "https://lockbox.internal.example.com",
     "LOCKBOX_SIGNING_KEY": "dGVzdC1vbmx5LXNpZ25pbmcta2V5LTMyLWJ5dGVzISE=",
