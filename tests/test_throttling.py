@@ -175,3 +175,46 @@ def test_behind_the_proxy_two_workers_count_each_client_once(tmp_path, approver_
     assert outcomes.count("wrong") == 10 and outcomes.count("refused") == 50
     assert signed_in.status_code == 302
     assert len(workers) == 2
+
+
+def test_a_hung_cache_fails_sign_in_closed_within_seconds(settings, monkeypatch, approver_a):
+    """A Redis that accepts connections and never answers: the sign-in is refused with the
+    error page in bounded time, and nobody is signed in without the limits being counted."""
+    import socket
+    import threading
+    import time
+
+    from lockbox_portal.env import env_cache
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held = []
+    stop = threading.Event()
+
+    def accept_and_say_nothing():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept_and_say_nothing, daemon=True)
+    thread.start()
+    monkeypatch.setenv("CACHE_URL", f"redis://127.0.0.1:{listener.getsockname()[1]}/0")
+    try:
+        settings.CACHES = {"default": env_cache("CACHE_URL")}
+        client = Client(raise_request_exception=False)
+        started = time.monotonic()
+        response = _sign_in(client, approver_a.email)
+        elapsed = time.monotonic() - started
+    finally:
+        stop.set()
+        thread.join()
+        for connection_ in held:
+            connection_.close()
+        listener.close()
+    assert response.status_code == 500
+    assert elapsed < 5
+    assert "_auth_user_id" not in client.session
