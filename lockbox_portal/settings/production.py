@@ -33,6 +33,12 @@ if not (LOCKBOX_SIGNING_KEY or LOCKBOX_SIGNING_KEY_FILE):  # noqa: F405
 
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
+# The __Host- prefix makes browsers keep these cookies only when they are Secure, for Path=/ and
+# without a Domain: no other host, not even a sibling subdomain, can set or overwrite them.
+# (Django's defaults send no Domain and Path=/; the prefix would make the browser drop them
+# otherwise.)
+SESSION_COOKIE_NAME = "__Host-lockbox_session"
+CSRF_COOKIE_NAME = "__Host-lockbox_csrftoken"
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
 BEHIND_PROXY = env_bool("LOCKBOX_BEHIND_PROXY", default=True)
 if BEHIND_PROXY:
