@@ -105,20 +105,25 @@ def expired(message):
 
 
 def invitation(message):
-    """A one-time link to choose a password for a new account, or a notice for an existing
-    one. The link is made when the e-mail is sent, so the outbox never stores it."""
+    """A one-time link to choose a password for a new account, a notice of new roles for an
+    existing one, or, for provider staff, that nothing was granted (tenants.invite_member). The
+    link is made when the e-mail is sent, so the outbox never stores it."""
     tenant = message.tenant
     user = message.user
-    if message.payload["new_account"]:
+    payload = message.payload
+    # Rows queued before "account" existed say new_account instead.
+    account = payload.get("account") or ("new" if payload.get("new_account") else "existing")
+    if account == "new":
         key = default_token_generator.make_token(user)
         link = portal_url(reverse("account_reset_password_from_key",
                                   kwargs={"uidb36": user_pk_to_url_str(user), "key": key}))
-    else:
+    elif account == "existing":
         link = portal_url(reverse("portal:tenant_dashboard", args=[tenant.slug]))
+    else:
+        link = ""
     return {
-        "tenant": tenant, "inviter": message.payload["inviter"], "link": link,
-        "new_account": message.payload["new_account"],
-        "roles": [TenantRole(r).label.lower() for r in message.payload["roles"]],
+        "tenant": tenant, "inviter": payload["inviter"], "link": link, "account": account,
+        "roles": [TenantRole(r).label.lower() for r in payload["roles"]],
         "days": settings.PASSWORD_RESET_TIMEOUT // 86400,
     }
 
