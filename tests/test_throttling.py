@@ -8,7 +8,8 @@ import sys
 import uuid
 
 import pytest
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.locmem import LocMemCache
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
@@ -23,6 +24,8 @@ WRONG = "are not correct"
 
 @pytest.fixture(autouse=True)
 def fresh_counts():
+    # Only ever this process's memory: clearing a Redis would empty its whole database.
+    assert isinstance(caches["default"], LocMemCache), "run the tests without CACHE_URL"
     cache.clear()
     yield
     cache.clear()
