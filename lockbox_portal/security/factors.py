@@ -7,16 +7,17 @@ two changes for one person (two tabs, a double click) happen one after the other
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from lockbox_portal.security import mfa
 from lockbox_portal.security.events import record_account_event
 
 
-def _lock(user):
+def _lock(user) -> None:
     get_user_model().objects.select_for_update().get(pk=user.pk)
 
 
-def enrol_totp(user, device):
+def enrol_totp(user, device: TOTPDevice) -> list[str]:
     """Make `device` the person's authenticator app, replacing any earlier one.
 
     The first app comes with ten backup codes (and so does a new app for someone with none
@@ -33,7 +34,7 @@ def enrol_totp(user, device):
     return codes
 
 
-def renew_backup_codes(user):
+def renew_backup_codes(user) -> list[str]:
     """Replace every backup code with ten new ones; returns them (shown once)."""
     with transaction.atomic():
         _lock(user)
@@ -42,7 +43,7 @@ def renew_backup_codes(user):
     return codes
 
 
-def remove_passkey(user, passkey):
+def remove_passkey(user, passkey) -> str:
     with transaction.atomic():
         _lock(user)
         name = passkey.name
@@ -51,7 +52,7 @@ def remove_passkey(user, passkey):
     return name
 
 
-def passkey_added(user):
+def passkey_added(user) -> None:
     """The audit half of a passkey registration; the caller holds the transaction that saves
     the passkey (security.passkeys)."""
     _lock(user)

@@ -8,16 +8,17 @@ version is pinned in requirements.txt.
 """
 
 from allauth.core.internal import ratelimit
+from django.http import HttpRequest
 
 APP = "allauth.account"
 
 
-def _counts(request, login):
+def _counts(request: HttpRequest, login: str) -> list[tuple[str, str]]:
     return [("login_failed_address_account", f"{ratelimit.get_ip(request)}:{login}"),
             ("login_failed_account", login)]
 
 
-def consume(request, login, usage):
+def consume(request: HttpRequest, login: str, usage: ratelimit.RateLimitUsage) -> bool:
     """Count an attempt at `login`; False, with nothing counted, when a limit is reached.
 
     What was counted is added to `usage` (allauth's RateLimitUsage for the attempt), which allauth
@@ -36,7 +37,7 @@ def consume(request, login, usage):
     return True
 
 
-def clear(request, login):
+def clear(request: HttpRequest, login: str) -> None:
     """Forget the account's failures (after its password was reset by e-mail)."""
     for action, key in _counts(request, login):
         ratelimit.clear(request, app=APP, action=action, key=key)
