@@ -1,5 +1,8 @@
 """Tenants, their policy and their people. Each change is written to an audit chain, with the
-old and new values, in the same transaction."""
+old and new values, in the same transaction.
+
+A tenant's chain names people by e-mail address, never by account id: ids are handed out in
+order, so one would tell the tenant how old someone's account is (see invite_member)."""
 
 from datetime import timedelta
 
@@ -71,7 +74,7 @@ def add_tenant_member(*, tenant, user, role, actor=None, now=None):
         )
         if created:
             record_event(chain=tenant.audit_chain, action="membership.granted", actor=actor,
-                         now=now, data={"user_id": user.pk, "email": user.email, "role": role})
+                         now=now, data={"email": user.email, "role": role})
     return membership
 
 
@@ -174,9 +177,18 @@ def set_notification_emails(*, tenant, actor, emails, now=None):
 
 
 def invite_member(*, tenant, email, roles, actor, now=None):
-    """Give a person roles in the tenant, creating their account when they have none, and
-    queue the invitation: a one-time link to set a password for a new account, a notice for an
-    existing one. Returns (user, new_account)."""
+    """Give a person roles in the tenant and queue their e-mail; returns the address.
+
+    The admin's answer, and the tenant's audit event (address and roles), are the same whoever
+    the address belongs to, so the form cannot tell anyone who has an account elsewhere. Only
+    the e-mail, which goes to the address itself, differs:
+    1. nobody has the address: an account is made, with a one-time link to choose a password;
+    2. someone has it (another tenant's person): they get the roles, and an e-mail saying so;
+       they sign in as they already do;
+    3. it is a provider staff account: customer roles never reach the provider's people
+       (DESIGN: provider roles never decide for a customer), so nothing is granted; the
+       provider's chain records the refusal, and the person is told.
+    """
     _require_admin(actor, tenant)
     email = (email or "").strip().lower()
     try:
@@ -187,24 +199,35 @@ def invite_member(*, tenant, email, roles, actor, now=None):
     now = now or clock.now()
     User = get_user_model()
     with transaction.atomic():
+        Tenant.objects.select_for_update().get(pk=tenant.pk)  # one membership change at a time
         user = User.objects.filter(email__iexact=email).first()
-        new_account = user is None
-        if new_account:
+        if user is None:
+            account = "new"
             user = User.objects.create_user(username=email, email=email, password=None)
         elif TenantMembership.objects.filter(tenant=tenant, user=user).exists():
             raise ValidationError({"email": f"{email} is already a member of {tenant.name}; "
                                             "change their roles instead."})
-        for role in roles:
-            TenantMembership.objects.create(tenant=tenant, user=user, role=role, created_at=now)
+        else:
+            account = "provider_staff" if _is_provider_staff(user) else "existing"
+        if account == "provider_staff":
+            record_event(chain=PROVIDER_CHAIN, action="membership.refused", actor=actor, now=now,
+                         data={"tenant": tenant.slug, "user_id": user.pk, "email": email,
+                               "roles": roles})
+        else:
+            for role in roles:
+                TenantMembership.objects.create(tenant=tenant, user=user, role=role,
+                                                created_at=now)
         event = record_event(chain=tenant.audit_chain, action="membership.invited",
-                             actor=actor, now=now,
-                             data={"user_id": user.pk, "email": email, "roles": roles,
-                                   "new_account": new_account})
+                             actor=actor, now=now, data={"email": email, "roles": roles})
         outbox.tenant_email(kind="invitation", key=f"invitation:{tenant.slug}:{event.seq}",
                             address=email, user=user, tenant=tenant, now=now,
-                            payload={"inviter": actor.email, "roles": roles,
-                                     "new_account": new_account})
-    return user, new_account
+                            payload={"inviter": actor.email, "roles": roles, "account": account})
+    return email
+
+
+def _is_provider_staff(user):
+    return (user.is_staff or user.is_superuser
+            or ProviderMembership.objects.filter(user=user).exists())
 
 
 def set_member_roles(*, tenant, user, roles, actor, now=None):
@@ -225,7 +248,7 @@ def set_member_roles(*, tenant, user, roles, actor, now=None):
         for role in set(roles) - set(old):
             TenantMembership.objects.create(tenant=tenant, user=user, role=role, created_at=now)
         record_event(chain=tenant.audit_chain, action="membership.changed", actor=actor, now=now,
-                     data={"user_id": user.pk, "email": user.email, "old": old, "new": roles})
+                     data={"email": user.email, "old": old, "new": roles})
         if TenantRole.ADMIN in old and TenantRole.ADMIN not in roles:
             revoke_tenant_tokens_of(owner=user, tenant=tenant, now=now,
                                     reason="Its owner is no longer an admin of the tenant.")
@@ -245,7 +268,7 @@ def remove_member(*, tenant, user, actor, now=None):
             _keep_an_admin(tenant, user)
         TenantMembership.objects.filter(tenant=tenant, user=user).delete()
         record_event(chain=tenant.audit_chain, action="membership.removed", actor=actor, now=now,
-                     data={"user_id": user.pk, "email": user.email, "old": old})
+                     data={"email": user.email, "old": old})
         revoke_tenant_tokens_of(owner=user, tenant=tenant, now=now,
                                 reason="Its owner was removed from the tenant.")
 

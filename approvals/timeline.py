@@ -40,6 +40,7 @@ ACTION_LABELS = {
     "webhook.disabled": "Webhook switched off",
     "webhook.deleted": "Webhook deleted",
     "membership.invited": "Person invited",
+    "membership.refused": "Customer roles refused to provider staff",
     "membership.changed": "Roles changed",
     "membership.removed": "Person removed",
     "account.mfa_enrolled": "Second factor set up",

@@ -17,6 +17,9 @@ def django_env(database):
         "DATABASE_URL": base.rstrip("/") + "/" + database,
         "DATABASE_CONN_MAX_AGE": "600",
         "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15"),
+        # Production refuses to start without a shared cache (sign-in limits); nothing here
+        # signs in through the form, so it is not reached.
+        "CACHE_URL": os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/14"),
         "LOCKBOX_PORTAL_URL": f"http://127.0.0.1:{BENCH_PORT}",
         "LOCKBOX_INTERNAL_URL": f"http://127.0.0.1:{BENCH_PORT}",
         "LOCKBOX_SIGNING_KEY": os.environ.get(

@@ -1,27 +1,22 @@
-"""The Django admin, as a read-only window for provider auditors behind a second factor."""
+"""The Django admin, as a read-only window for provider auditors behind a second factor.
 
-from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
+There is one way in: the site's own sign-in (allauth, its rate limits, then the second factor).
+The admin's login page reads no password; it only sends people there, so nobody can try
+passwords against a form that no throttle watches.
+"""
+
+from urllib.parse import urlencode
+
+from django.contrib.admin import AdminSite
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
+from django.urls import reverse
 
 from approvals.roles import is_provider_auditor
-from lockbox_portal.security.mfa import device_for_code
+from lockbox_portal.security.redirects import safe_next
 
 
-class AdminSignInForm(OTPAdminAuthenticationForm):
-    def _chosen_device(self, user):
-        """Pick the device from the code's shape when the person did not pick one.
-
-        django-otp asks for an explicit choice so that a wrong code is not counted against every
-        device; the shape of the code (six digits, or a backup code) names exactly one.
-        """
-        device = super()._chosen_device(user)
-        if device is None:
-            device = device_for_code(user, self.cleaned_data.get("otp_token", ""),
-                                     for_verify=True)
-        return device
-
-
-class LockboxAdminSite(OTPAdminSite):
-    login_form = AdminSignInForm
+class LockboxAdminSite(AdminSite):
     enable_nav_sidebar = False  # the request list needs the width more than a second menu
     site_url = None  # the portal pages arrive with issue 3; no link to a page that is not there
     site_header = "Lockbox provider admin (read-only)"
@@ -29,10 +24,23 @@ class LockboxAdminSite(OTPAdminSite):
     index_title = "Requests, tenants and the audit log"
 
     def has_permission(self, request):
-        # OTPAdminSite adds the verified second factor to Django's active-and-staff check.
-        if not super().has_permission(request):
+        user = request.user
+        if not (super().has_permission(request) and user.is_verified()):
             return False
-        return request.user.is_superuser or is_provider_auditor(request.user)
+        return user.is_superuser or is_provider_auditor(user)
+
+    def login(self, request, extra_context=None):
+        """Send everyone to the site's sign-in, whatever they sent; a POST is never read.
+
+        Someone signed in with a second factor who still lands here may not use the admin:
+        sending them to sign in again would only bring them back, so they get a 403.
+        """
+        target = safe_next(request, default=reverse("admin:index", current_app=self.name))
+        if self.has_permission(request):
+            return redirect(target)
+        if request.user.is_authenticated and request.user.is_verified():
+            raise PermissionDenied("The admin is for the provider's auditors.")
+        return redirect(f"{reverse('account_login')}?{urlencode({'next': target})}")
 
 
 class ReadOnlyAdmin:

@@ -101,3 +101,26 @@ def env_database(name, default=_MISSING):
     if not config.get("ENGINE"):
         raise EnvError(name, f"names no supported database engine in {value!r}")
     return config
+
+
+REDIS_CACHE = "django.core.cache.backends.redis.RedisCache"
+LOCMEM_CACHE = "django.core.cache.backends.locmem.LocMemCache"
+
+
+def env_cache(name, default=_MISSING):
+    """A cache URL: redis://, rediss:// or unix:// (a Redis every process shares), or locmem://
+    (this process's memory only, for one-process development and tests).
+
+    Redis is asked with a time limit: a hung cache gives an error in about a second, not a hung
+    sign-in.
+    """
+    value = _raw(name, default)
+    if value is None:
+        value = default
+    scheme = value.split("://", 1)[0].lower() if "://" in value else ""
+    if scheme in ("redis", "rediss", "unix"):
+        return {"BACKEND": REDIS_CACHE, "LOCATION": value, "KEY_PREFIX": "lockbox",
+                "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1}}
+    if value == "locmem://":
+        return {"BACKEND": LOCMEM_CACHE}
+    raise EnvError(name, f"must be a redis://, rediss://, unix:// or locmem:// URL, got {value!r}")

@@ -25,8 +25,16 @@ def make_requests(*, engineer, manager, approver, tenant, now):
     return pending, active
 
 
+def member_number(tenant, user):
+    """How the tenant's member pages name `user`: their first role row's number there."""
+    from approvals.models import TenantMembership
+
+    return TenantMembership.objects.filter(tenant=tenant, user=user).order_by("pk")[0].pk
+
+
 def portal_urls(tenant, pending, active, member):
     slug = tenant.slug
+    number = member_number(tenant, member)
     return {
         "home": reverse("portal:home"),
         "dashboard": reverse("portal:tenant_dashboard", args=[slug]),
@@ -40,8 +48,8 @@ def portal_urls(tenant, pending, active, member):
         "export_jsonl": reverse("portal:audit_export", args=[slug, "jsonl"]),
         "settings": reverse("portal:settings", args=[slug]),
         "members": reverse("portal:members", args=[slug]),
-        "member": reverse("portal:member", args=[slug, member.pk]),
-        "remove_member": reverse("portal:remove_member", args=[slug, member.pk]),
+        "member": reverse("portal:member", args=[slug, number]),
+        "remove_member": reverse("portal:remove_member", args=[slug, number]),
         "notifications": reverse("portal:notifications", args=[slug]),
         "security": reverse("account_security"),
         "sessions": reverse("usersessions_list"),

@@ -66,6 +66,8 @@ def production_env(**overrides):
         "LOCKBOX_INTERNAL_URL": "https://internal.example.test",
         "LOCKBOX_SIGNING_KEY": PRODUCTION_TEST_SIGNING_KEY,
         "CELERY_BROKER_URL": "redis://127.0.0.1:1/0",
+        # Production requires a shared cache; these processes sign nobody in, so it is unused.
+        "CACHE_URL": "redis://127.0.0.1:1/0",
     }
     env.update(overrides)
     return env

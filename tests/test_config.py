@@ -16,6 +16,7 @@ GOOD_PRODUCTION = {
     "ALLOWED_HOSTS": "lockbox.example.com",
     "DATABASE_URL": "postgres://lockbox@db.internal:5432/lockbox",
     "CELERY_BROKER_URL": "redis://redis.internal:6379/0",
+    "CACHE_URL": "redis://redis.internal:6379/1",
     "LOCKBOX_PORTAL_URL": "https://lockbox.example.com",
     "LOCKBOX_INTERNAL_URL": "https://lockbox.internal.example.com",
     "LOCKBOX_SIGNING_KEY": "dGVzdC1vbmx5LXNpZ25pbmcta2V5LTMyLWJ5dGVzISE=",
@@ -55,6 +56,10 @@ def test_production_starts_with_good_values():
     ("LOCKBOX_INTERNAL_APPROVAL_WINDOW_HOURS", "0", "must be at least 1"),
     ("LOCKBOX_IDLE_TIMEOUT_MINUTES", "1", "LOCKBOX_IDLE_TIMEOUT_MINUTES: must be at least 5"),
     ("LOCKBOX_WEBAUTHN_ORIGINS", "https://a.example,", "LOCKBOX_WEBAUTHN_ORIGINS: has an empty"),
+    ("CACHE_URL", None, "Environment variable CACHE_URL: is required"),
+    ("CACHE_URL", "locmem://", "CACHE_URL: must name a Redis"),
+    ("CACHE_URL", "memcached://m:11211", "CACHE_URL: must be a redis://"),
+    ("LOCKBOX_TRUSTED_PROXY_COUNT", "-1", "LOCKBOX_TRUSTED_PROXY_COUNT: must be at least 0"),
 ])
 def test_a_bad_value_stops_production_start_up_naming_the_variable(variable, value, message):
     variables = dict(GOOD_PRODUCTION)
@@ -66,6 +71,34 @@ def test_a_bad_value_stops_production_start_up_naming_the_variable(variable, val
     assert result.returncode != 0
     assert "lockbox_portal.env.EnvError" in result.stderr
     assert message in result.stderr
+
+
+def _production_value(expression, **variables):
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings;"
+         f"print({expression})"],
+        cwd=ROOT, env={"PATH": os.environ["PATH"],
+                       "DJANGO_SETTINGS_MODULE": "lockbox_portal.settings.production",
+                       **GOOD_PRODUCTION, **variables},
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+@pytest.mark.parametrize("variables,count", [
+    ({}, "1"),  # behind the README's one proxy, by default
+    ({"LOCKBOX_BEHIND_PROXY": "false"}, "0"),
+    ({"LOCKBOX_TRUSTED_PROXY_COUNT": "2"}, "2"),
+])
+def test_production_counts_the_client_the_proxies_saw(variables, count):
+    assert _production_value("settings.ALLAUTH_TRUSTED_PROXY_COUNT", **variables) == count
+
+
+def test_production_keeps_sign_in_counts_in_the_shared_redis():
+    assert _production_value("settings.CACHES['default']['BACKEND'], "
+                             "settings.CACHES['default']['LOCATION']") == (
+        "django.core.cache.backends.redis.RedisCache redis://redis.internal:6379/1")
 
 
 def test_local_settings_need_no_variables_and_use_sqlite():

@@ -44,13 +44,14 @@ def test_the_printed_codes_sign_in_to_the_admin(settings, client, db):
     settings.DEBUG = True
     out = StringIO()
     call_command("seed_demo", stdout=out)
-    line = next(x for x in out.getvalue().splitlines() if "OTP token" in x)
+    line = next(x for x in out.getvalue().splitlines() if "or a backup code" in x)
     code = line.split(": ")[-1].split()[0]
-    response = client.post("/internal/admin/login/", {
-        "username": "auditor@provider.example", "password": "lockbox-demo-password",
-        "otp_device": "", "otp_token": code, "next": "/internal/admin/",
-    })
-    assert response.status_code == 302, response.content.decode()
+    signed = client.post("/accounts/login/", {
+        "login": "auditor@provider.example", "password": "lockbox-demo-password",
+        "next": "/internal/admin/"})
+    assert signed.status_code == 302, signed.content.decode()
+    response = client.post("/mfa/verify/", {"code": code, "next": "/internal/admin/"})
+    assert response["Location"] == "/internal/admin/"
     assert "CASE-40740" in client.get("/internal/admin/approvals/accessrequest/").content.decode()
 
 

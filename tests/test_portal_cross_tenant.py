@@ -8,7 +8,7 @@ from approvals.models import TenantRole
 from approvals.tenants import add_tenant_member
 from audit.models import AuditEvent
 from tests import factories
-from tests.portal import make_requests, signed_in
+from tests.portal import make_requests, member_number, signed_in
 
 
 @pytest.fixture
@@ -42,9 +42,9 @@ def test_another_tenants_request_id_is_404(name, boss_a, tenant_a, b_side):
 
 
 @pytest.mark.parametrize("name", MEMBER_URLS)
-def test_another_tenants_member_id_is_404(name, boss_a, tenant_a, approver_b):
+def test_another_tenants_member_id_is_404(name, boss_a, tenant_a, tenant_b, approver_b):
     client = signed_in(boss_a)
-    url = reverse(name, args=[tenant_a.slug, approver_b.pk])
+    url = reverse(name, args=[tenant_a.slug, member_number(tenant_b, approver_b)])
     assert client.get(url).status_code == 404
     assert client.post(url, {"roles": ["admin"], "code": client.codes[0]}).status_code == 404
     assert list(approver_b.tenant_memberships.values_list("role", flat=True)) == ["approver"]

@@ -88,7 +88,7 @@ def test_production_cookies_are_secure_and_hsts_is_on():
            "DJANGO_SETTINGS_MODULE": "lockbox_portal.settings.production",
            "SECRET_KEY": "k" * 60, "ALLOWED_HOSTS": "lockbox.example.com",
            "DATABASE_URL": "postgres://x@db/x", "CELERY_BROKER_URL": "redis://r:6379/0",
-           "LOCKBOX_PORTAL_URL": "https://lockbox.example.com",
+           "CACHE_URL": "redis://r:6379/1", "LOCKBOX_PORTAL_URL": "https://lockbox.example.com",
            "LOCKBOX_INTERNAL_URL": "https://lockbox.internal.example.com",
            "LOCKBOX_SIGNING_KEY": "dGVzdC1vbmx5LXNpZ25pbmcta2V5LTMyLWJ5dGVzISE="}
     script = ("import django; django.setup(); from django.conf import settings as s; "

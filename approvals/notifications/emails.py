@@ -3,14 +3,20 @@
 Messages are queued in the outbox (approvals.notifications.outbox) with the change they tell
 about, and rendered here when a worker delivers them. Each carries a Message-ID derived from its
 outbox key, so a retried delivery is recognisably the same message.
+
+What people typed (a justification, a resource, a comment, a tenant's name) is escaped once, at
+the one place that writes HTML: the subject and the text part are plain text, rendered without
+any escaping, and the HTML part escapes that finished text (templates/emails/_layout.html).
 """
 
 import hashlib
+from functools import cache
 
 from allauth.account.forms import default_token_generator
 from allauth.account.utils import user_pk_to_url_str
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.template import Context, Engine
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
@@ -99,20 +105,25 @@ def expired(message):
 
 
 def invitation(message):
-    """A one-time link to choose a password for a new account, or a notice for an existing
-    one. The link is made when the e-mail is sent, so the outbox never stores it."""
+    """A one-time link to choose a password for a new account, a notice of new roles for an
+    existing one, or, for provider staff, that nothing was granted (tenants.invite_member). The
+    link is made when the e-mail is sent, so the outbox never stores it."""
     tenant = message.tenant
     user = message.user
-    if message.payload["new_account"]:
+    payload = message.payload
+    # Rows queued before "account" existed say new_account instead.
+    account = payload.get("account") or ("new" if payload.get("new_account") else "existing")
+    if account == "new":
         key = default_token_generator.make_token(user)
         link = portal_url(reverse("account_reset_password_from_key",
                                   kwargs={"uidb36": user_pk_to_url_str(user), "key": key}))
-    else:
+    elif account == "existing":
         link = portal_url(reverse("portal:tenant_dashboard", args=[tenant.slug]))
+    else:
+        link = ""
     return {
-        "tenant": tenant, "inviter": message.payload["inviter"], "link": link,
-        "new_account": message.payload["new_account"],
-        "roles": [TenantRole(r).label.lower() for r in message.payload["roles"]],
+        "tenant": tenant, "inviter": payload["inviter"], "link": link, "account": account,
+        "roles": [TenantRole(r).label.lower() for r in payload["roles"]],
         "days": settings.PASSWORD_RESET_TIMEOUT // 86400,
     }
 
@@ -175,11 +186,26 @@ def _message_id(key):
     return f"<{hashlib.sha256(key.encode()).hexdigest()[:40]}@lockbox>"
 
 
+@cache
+def _plain_text_engine():
+    return Engine(dirs=[settings.BASE_DIR / "templates"], autoescape=False)
+
+
+def _plain_text(template, context):
+    """A subject or text part: plain text, so nothing in it is HTML-escaped."""
+    rendered = _plain_text_engine().get_template(f"emails/{template}").render(
+        Context(context, autoescape=False))
+    # Rendering marks the result safe for HTML; it is not HTML, so drop the mark: the HTML part
+    # must escape it (an unmarked str is what Django's autoescape and urlize escape).
+    return str.__str__(rendered)
+
+
 def _send(template, to, context, *, message_id):
-    subject = " ".join(render_to_string(f"emails/{template}_subject.txt", context).split())
-    text = render_to_string(f"emails/{template}.txt", context)
-    html = render_to_string("emails/_layout.html", {**context, "text": text,
-                                                   "subject": subject})
+    # One line: a newline typed into a tenant's name must not start a new header.
+    subject = " ".join(_plain_text(f"{template}_subject.txt", context).split())
+    text = _plain_text(f"{template}.txt", context)
+    html = render_to_string("emails/_layout.html", {"text": text, "subject": subject,
+                                                   "link": context.get("link")})
     message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [to],
                                      headers={"Message-ID": message_id})
     message.attach_alternative(html, "text/html")

@@ -5,7 +5,6 @@ and new values by approvals.tenants.
 """
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 
@@ -79,30 +78,46 @@ def members(request, tenant):
     form = _form(request, InviteForm, f"settings:{tenant.slug}:invite")
     if _guarded(request, form) and _apply(form, lambda: _invite(request, tenant, form)):
         return redirect("portal:members", tenant.slug)
+    return _render(request, "customer/settings/members.html",
+                   {"tenant": tenant, "form": form, "people": _people(tenant)}, form)
+
+
+def _people(tenant):
+    """[(person, role names, invited, number)] for the members page.
+
+    Nothing here may tell whether a person had an account before they were invited, which is
+    not this tenant's to know: "invited" means not signed in since they were given roles here
+    (not "has no password yet"), and pages name a member by their number here (not their
+    account's id, whose size says how old the account is).
+    """
     people = {}
     for membership in (TenantMembership.objects.filter(tenant=tenant)
                        .select_related("user").order_by("user__email", "role")):
-        people.setdefault(membership.user, []).append(membership.get_role_display())
-    return _render(request, "customer/settings/members.html",
-                   {"tenant": tenant, "form": form, "people": people.items()}, form)
+        roles, since, number = people.get(membership.user, ([], membership.created_at,
+                                                             membership.pk))
+        roles.append(membership.get_role_display())
+        people[membership.user] = (roles, min(since, membership.created_at),
+                                   min(number, membership.pk))
+    return [(person, roles, person.last_login is None or person.last_login < since, number)
+            for person, (roles, since, number) in people.items()]
 
 
 def _invite(request, tenant, form):
-    user, new_account = tenants.invite_member(tenant=tenant, email=form.cleaned_data["email"],
-                                              roles=form.cleaned_data["roles"],
-                                              actor=request.user)
-    messages.success(request, f"Invitation sent to {user.email}." if new_account
-                     else f"{user.email} already had an account; they were told about the new "
-                          "roles.")
+    # The same answer whoever owns the address (see tenants.invite_member).
+    email = tenants.invite_member(tenant=tenant, email=form.cleaned_data["email"],
+                                  roles=form.cleaned_data["roles"], actor=request.user)
+    messages.success(request, f"Invitation sent to {email}.")
 
 
-def _member(tenant, user_id):
-    return get_object_or_404(get_user_model(), pk=user_id, tenant_memberships__tenant=tenant)
+def _member(tenant, number):
+    """The person a member page names by their number in this tenant (see _people)."""
+    return get_object_or_404(TenantMembership.objects.select_related("user"), tenant=tenant,
+                             pk=number).user
 
 
 @tenant_page(ADMIN)
-def member(request, tenant, user_id):
-    person = _member(tenant, user_id)
+def member(request, tenant, number):
+    person = _member(tenant, number)
     current = list(TenantMembership.objects.filter(tenant=tenant, user=person)
                    .values_list("role", flat=True))
     form = _form(request, RolesForm, f"settings:{tenant.slug}:member:{person.pk}",
@@ -116,8 +131,8 @@ def member(request, tenant, user_id):
 
 
 @tenant_page(ADMIN)
-def remove_member(request, tenant, user_id):
-    person = _member(tenant, user_id)
+def remove_member(request, tenant, number):
+    person = _member(tenant, number)
     form = _form(request, ConfirmForm, f"settings:{tenant.slug}:remove:{person.pk}")
     if _guarded(request, form) and _apply(form, lambda: tenants.remove_member(
             tenant=tenant, user=person, actor=request.user)):

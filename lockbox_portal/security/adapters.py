@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.shortcuts import redirect
 
 from approvals.models import ProviderMembership, TenantMembership
+from lockbox_portal.security import throttle
 
 
 def is_provider_only(user):
@@ -23,6 +24,18 @@ class AccountAdapter(DefaultAccountAdapter):
             return "/internal/"
         return super().get_login_redirect_url(request)
 
+    def pre_authenticate(self, request, **credentials):
+        # allauth counts the address (login_failed); then the account, per address and overall.
+        super().pre_authenticate(request, **credentials)
+        if not throttle.consume(request, _login(credentials), self._login_failed_rl_usage):
+            self._rollback_login_failed_rl_usage()  # refused unread: it counts nowhere
+            raise self.validation_error("too_many_login_attempts")
+
+    def _delete_login_attempts_cached_email(self, request, **credentials):
+        # After a password reset by e-mail, the account starts afresh, as allauth intends.
+        super()._delete_login_attempts_cached_email(request, **credentials)
+        throttle.clear(request, _login(credentials))
+
     def add_message(self, request, level, message_template=None, *args, **kwargs):
         # After the password a person is not signed in yet: the second factor comes next.
         if message_template == "account/messages/logged_in.txt":
@@ -38,3 +51,7 @@ class AccountAdapter(DefaultAccountAdapter):
                                     "sign in at the customer portal.")
             return redirect("account_login")
         return super().pre_login(request, user, **kwargs)
+
+
+def _login(credentials):
+    return credentials.get("email", credentials.get("username", "")).lower()

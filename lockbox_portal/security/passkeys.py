@@ -1,18 +1,27 @@
 """django-otp-webauthn's ceremonies, with passkey registration written to the audit."""
 
+from django.db import transaction
 from django.urls import path
 from django.views.i18n import JavaScriptCatalog
 from django_otp_webauthn import views as webauthn
 
-from lockbox_portal.security import stepup
-from lockbox_portal.security.events import record_account_event
+from lockbox_portal.security import factors, stepup
 
 
 class CompleteRegistration(webauthn.CompleteCredentialRegistrationView):
+    """The new passkey and its audit event commit together (security.factors)."""
+
+    def get_state(self):
+        return self._state
+
     def post(self, *args, **kwargs):
-        response = super().post(*args, **kwargs)
-        if response.status_code == 200:
-            record_account_event(self.request.user, "account.passkey_added")
+        # The ceremony's state is taken from the session, and the session saved, before the
+        # transaction: if it rolls back, the state is still spent and cannot be replayed.
+        self._state = super().get_state()
+        with transaction.atomic():
+            response = super().post(*args, **kwargs)
+            if response.status_code == 200:
+                factors.passkey_added(self.request.user)
         return response
 
 

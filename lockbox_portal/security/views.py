@@ -11,8 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 
-from lockbox_portal.security import mfa, stepup
-from lockbox_portal.security.events import record_account_event
+from lockbox_portal.security import factors, mfa, stepup
 from lockbox_portal.security.forms import CodeForm
 from lockbox_portal.security.redirects import safe_next
 
@@ -54,14 +53,10 @@ def setup(request):
     if request.method == "POST" and form.is_valid():
         problem = mfa.confirm_new_device_code(pending, form.cleaned_data["code"])
         if not problem:
-            first_time = current is None
-            mfa.confirm_totp(user, pending)
+            codes = factors.enrol_totp(user, pending)
             otp_login(request, pending)
             request.session.cycle_key()
-            record_account_event(user, "account.mfa_enrolled" if first_time
-                                 else "account.mfa_replaced", {"device": "authenticator app"})
-            if first_time or not mfa.backup_codes_left(user):
-                codes = mfa.new_backup_codes(user)
+            if codes:
                 return render(request, "security/backup_codes.html",
                               {"codes": codes, "next": safe_next(request)})
             messages.success(request, "Your new authenticator app is set up.")
@@ -117,8 +112,7 @@ def backup_codes(request):
     if problem:
         messages.error(request, problem)
         return redirect("account_security")
-    codes = mfa.new_backup_codes(request.user)
-    record_account_event(request.user, "account.backup_codes_renewed")
+    codes = factors.renew_backup_codes(request.user)
     return render(request, "security/backup_codes.html",
                   {"codes": codes, "next": reverse("account_security")})
 
@@ -130,9 +124,7 @@ def remove_passkey(request, pk):
     if problem:
         messages.error(request, problem)
         return redirect("account_security")
-    name = passkey.name
-    passkey.delete()
-    record_account_event(request.user, "account.passkey_removed", {"name": name})
+    name = factors.remove_passkey(request.user, passkey)
     messages.success(request, f"The passkey “{name}” was removed.")
     return redirect("account_security")
 

@@ -11,6 +11,7 @@ from csp.constants import NONE, SELF
 
 from lockbox_portal.env import (
     env_bool,
+    env_cache,
     env_choice,
     env_hours,
     env_int,
@@ -80,6 +81,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "lockbox_portal.security.headers.ResponseHeadersMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
@@ -131,6 +133,26 @@ ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_SESSION_REMEMBER = False
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
 USERSESSIONS_TRACK_ACTIVITY = True
+# Sign-in throttling. allauth counts attempts in Django's cache (so every process must share it:
+# production.py insists on Redis) per client address, per address and account, and per account:
+# - one address: 10 failed sign-ins a minute and 50 an hour, whatever accounts it tries;
+# - one address against one account: 5 in 5 minutes (allauth's own default);
+# - one account from anywhere: 100 an hour. One address can never reach that (50 an hour), so
+#   an attacker at one address cannot lock anyone else out of their account.
+# security.adapters.AccountAdapter applies the last two; a right password rolls back its count.
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": "10/m/ip,50/h/ip",
+    "login_failed_address_account": "5/5m/key",
+    "login_failed_account": "100/h/key",
+}
+# The client's address, for those limits and the session list. Behind proxies every request
+# arrives from the last proxy; each proxy appends to X-Forwarded-For the address that connected
+# to it, so with N proxies of ours the client is the N-th entry from the right. 0 (no proxy)
+# ignores X-Forwarded-For entirely, so a client cannot choose the address it is counted under.
+ALLAUTH_TRUSTED_PROXY_COUNT = env_int("LOCKBOX_TRUSTED_PROXY_COUNT", 0, min_value=0,
+                                      max_value=5)
+# The cache those counts live in. Production requires a Redis every process shares.
+CACHES = {"default": env_cache("CACHE_URL", default="locmem://")}
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "/"
 # Invitations and password resets: the one-time link works for three days.

@@ -1,6 +1,14 @@
 """Production: every secret and address comes from the environment; start-up fails without one."""
 
-from lockbox_portal.env import EnvError, env_bool, env_int, env_list, env_str
+from lockbox_portal.env import (
+    REDIS_CACHE,
+    EnvError,
+    env_bool,
+    env_cache,
+    env_int,
+    env_list,
+    env_str,
+)
 
 from .base import *  # noqa: F403
 from .base import MIDDLEWARE, database_from_env
@@ -25,10 +33,26 @@ if not (LOCKBOX_SIGNING_KEY or LOCKBOX_SIGNING_KEY_FILE):  # noqa: F405
 
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
+# The __Host- prefix makes browsers keep these cookies only when they are Secure, for Path=/ and
+# without a Domain: no other host, not even a sibling subdomain, can set or overwrite them.
+# (Django's defaults send no Domain and Path=/; the prefix would make the browser drop them
+# otherwise.)
+SESSION_COOKIE_NAME = "__Host-lockbox_session"
+CSRF_COOKIE_NAME = "__Host-lockbox_csrftoken"
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
-if env_bool("LOCKBOX_BEHIND_PROXY", default=True):
+BEHIND_PROXY = env_bool("LOCKBOX_BEHIND_PROXY", default=True)
+if BEHIND_PROXY:
     # The proxy terminates TLS and tells us so; without this every request looks like plain HTTP.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Behind the one proxy the README describes, the client is the address it appended; counting
+# the proxy's own address would put every client under one sign-in limit.
+ALLAUTH_TRUSTED_PROXY_COUNT = env_int("LOCKBOX_TRUSTED_PROXY_COUNT", 1 if BEHIND_PROXY else 0,
+                                      min_value=0, max_value=5)
+# Sign-in limits must be counted once for all processes, not once per worker.
+CACHES = {"default": env_cache("CACHE_URL")}
+if CACHES["default"]["BACKEND"] != REDIS_CACHE:
+    raise EnvError("CACHE_URL", "must name a Redis (redis://, rediss:// or unix://) in "
+                                "production: every process must share the sign-in limits")
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, min_value=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
 

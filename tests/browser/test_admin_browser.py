@@ -1,4 +1,5 @@
-"""An auditor signs in to the read-only admin with a one-time code and checks the audit."""
+"""An auditor signs in to the read-only admin through the site's own sign-in, with a one-time
+code, and checks the audit."""
 
 import pytest
 from django_otp.plugins.otp_static.models import StaticDevice
@@ -25,17 +26,19 @@ def story(transactional_db, now):
 
 
 def _sign_in(page, token):
-    page.goto("/internal/admin/login/?next=/internal/admin/")
-    page.fill("#id_username", "auditor@provider.test")
-    page.fill("#id_password", "correct horse battery")
-    page.fill("#id_otp_token", token)
-    page.click("input[type=submit]")
+    page.goto("/internal/admin/")
+    assert "/accounts/login/" in page.url  # the admin has no sign-in form of its own
+    page.fill("input[name=login]", "auditor@provider.test")
+    page.fill("input[name=password]", "correct horse battery")
+    page.click("main button[type=submit]")
+    page.fill("input[name=code]", token)
+    page.click("main form.stack button[type=submit]")
 
 
 def test_a_wrong_code_keeps_the_auditor_out(page, story, screenshot):
     _sign_in(page, "wrongcode")
-    assert "/internal/admin/login/" in page.url
-    assert page.locator(".errornote").is_visible()
+    assert "/mfa/verify/" in page.url
+    assert "not right" in page.locator("main").inner_text()
     screenshot("admin-login-refused")
 
 

@@ -32,9 +32,9 @@ class Command(BaseCommand):
             f"  password: {demo.DEMO_PASSWORD}\n"
             "  code: every demo account has an authenticator set up; print its current code with\n"
             "        .venv/bin/python manage.py demo_code approver1@contoso.example\n"
-            "\nProvider admin (read-only): http://localhost:8000/internal/admin/\n"
-            f"  username: {demo.ADMIN_EMAIL}   password: {demo.DEMO_PASSWORD}\n"
-            f"  OTP token: `manage.py demo_code {demo.ADMIN_EMAIL}`, or a backup code: "
+            "\nProvider admin (read-only; same sign-in): http://localhost:8000/internal/admin/\n"
+            f"  e-mail: {demo.ADMIN_EMAIL}   password: {demo.DEMO_PASSWORD}\n"
+            f"  code: `manage.py demo_code {demo.ADMIN_EMAIL}`, or a backup code: "
             f"{' '.join(codes)}\n"
             "Provider accounts: <engineer1|engineer2|manager1|manager2|auditor>@provider.example\n"
         )
