@@ -31,8 +31,10 @@ JUSTIFICATION = (
     "Literal &amp; and &lt; stay as typed; see https://evil.example/a?b=\"><svg/onload=alert(3)>\n"
     f"{LONG_WORD}"
 )
-SCOPE = ["<script>alert(4)</script>", '"><img/src=y/onerror=alert(5)>',
-         "https://evil.example/x?a=1&amp;b=2"]
+# Resource identifiers cannot hold < > " ; ? or '//' (approvals/resources.py); these are the
+# most HTML-minded ones the grammar lets through.
+SCOPE = ["exchange/x'onmouseover=alert(4)", "sharepoint/sites/a&amp=b(5)&lt",
+         "files/o'brien&co@evil.example/*"]
 COMMENT = "No: <a href=https://evil.example/>click</a>\n\"><iframe src=//evil.example>"
 SUMMARY = "I read <b>only</b> the rules; <script>alert(7)</script>"
 OBJECTION = "Not true \"><img src=z onerror=alert(8)> &amp; more"
