@@ -1,6 +1,8 @@
 """The OpenAPI 3 description of Lockbox's own API, served at /api/v1/openapi.json."""
 
+from django.conf import settings
 from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -231,9 +233,11 @@ def spec(site):
     }
 
 
+@csrf_exempt
 def openapi_view(request):
-    from django.conf import settings
-
+    if request.method not in ("GET", "HEAD"):
+        return JsonResponse({"error": {"code": "method_not_allowed", "message": "Use GET here."}},
+                            status=405, headers={"Allow": "GET, HEAD"})
     return JsonResponse(spec(settings.LOCKBOX_SITE))
 
 
