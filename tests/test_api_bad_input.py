@@ -5,11 +5,18 @@ is (413), then what it says (400); nothing is written for a refused request.
 """
 
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
 import uuid
+from pathlib import Path
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from approvals.models import AccessRequest, TenantRole
@@ -157,6 +164,52 @@ def test_a_10_mb_body_is_a_json_413_from_a_real_server(live_server, transactiona
     assert refused.value.code == 413
     assert refused.value.headers["Content-Type"] == "application/json"
     assert json.load(refused.value)["error"]["code"] == "too_large"
+
+
+@pytest.fixture
+def gunicorn(transactional_db):
+    """The app under gunicorn's sync workers, as production runs it, on this test's database."""
+    db = connection.settings_dict
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "lockbox_portal.settings.test",
+           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:"
+                           f"{db['PORT'] or 5432}/{db['NAME']}"}
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "lockbox_portal.wsgi",
+         f"--bind=127.0.0.1:{port}", "--workers=1"],
+        cwd=Path(__file__).resolve().parent.parent, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                urllib.request.urlopen(f"{url}/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(20)
+
+
+@pytest.mark.postgres
+def test_gunicorn_lets_the_client_read_its_401_or_413_for_a_10_mb_body(gunicorn, manager):
+    # Its sync workers close the connection after answering: unless the app reads the body
+    # first, the client is cut off mid-upload and sees a broken pipe, not the answer.
+    raw = make_token(manager, "data_plane")[1]
+    for authorization, status in ((None, 401), (f"Bearer {raw}", 413)):
+        headers = {"Content-Type": "application/json"}
+        if authorization:
+            headers["Authorization"] = authorization
+        request = urllib.request.Request(f"{gunicorn}/api/v1/activity", data=TEN_MB.encode(),
+                                         method="POST", headers=headers)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        assert refused.value.code == status
+        assert refused.value.headers["Content-Type"] == "application/json"
 
 
 # --- Impossible dates ---------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from functools import wraps
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, ValidationError
 from django.db import DatabaseError, DataError, IntegrityError, transaction
-from django.http import Http404, JsonResponse
+from django.http import Http404, JsonResponse, UnreadablePostError
 from django.views.decorators.csrf import csrf_exempt
 
 from approvals.api import tokens
@@ -29,6 +29,7 @@ MAX_BODY = 1024 * 1024
 # keeping whatever walks the data later (validation, the audit's encoding) far from Python's
 # recursion limit.
 MAX_DEPTH = 32
+DRAIN_MAX = 32 * 1024 * 1024
 REALM = 'Bearer realm="lockbox"'
 GOOGLE_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
                  404: "NOT_FOUND", 405: "UNIMPLEMENTED", 409: "ABORTED",
@@ -235,29 +236,29 @@ def api_view(*, methods, scopes=(), flavour="native", idempotent=False, unavaila
                 else:
                     status, body = view(request, *args, **kwargs)
             except ApiError as error:
-                return _error_response(flavour, error)
+                return _error_response(request, flavour, error)
             except ValidationError as invalid:
-                return _error_response(flavour, _validation_error(invalid))
+                return _error_response(request, flavour, _validation_error(invalid))
             except TransitionError as refused:
-                return _error_response(flavour, _transition_error(refused))
+                return _error_response(request, flavour, _transition_error(refused))
             except Http404:
-                return _error_response(flavour, ApiError(404, "not_found", "Not found."))
+                return _error_response(request, flavour, ApiError(404, "not_found", "Not found."))
             except RequestDataTooBig:
-                return _error_response(flavour, _too_large())
+                return _error_response(request, flavour, _too_large())
             except SuspiciousOperation:
                 # Django's own limits on what a request may hold (too many query fields, say).
-                return _error_response(flavour, ApiError(400, "invalid", "The request is "
-                                                         "malformed or too large to read."))
+                error = ApiError(400, "invalid", "The request is malformed or too large to read.")
+                return _error_response(request, flavour, error)
             except DataError:
                 # A value the database cannot store (PostgreSQL refuses NUL in text, say):
                 # bad input, not an outage.
                 error = ApiError(400, "invalid", "A value in the request cannot be stored.")
-                return _error_response(flavour, error)
+                return _error_response(request, flavour, error)
             except DatabaseError:
                 error = ApiError(503, "unavailable", "Lockbox cannot reach its database; "
                                  "try again shortly.")
                 # `unavailable` adds what a caller must assume, e.g. {"allowed": False}.
-                return _error_response(flavour, error, extra=unavailable)
+                return _error_response(request, flavour, error, extra=unavailable)
             return JsonResponse(body, status=status, safe=False)
 
         wrapper.lockbox_api = True
@@ -275,19 +276,40 @@ FLAVOUR_BY_PREFIX = {"api": "native", "v1": "google", "subscriptions": "azure",
 def not_routed(request, prefix):
     """An address under an API prefix that no route matches: the API's JSON 404, any method."""
     error = ApiError(404, "not_found", "There is nothing at this address.")
-    return _error_response(FLAVOUR_BY_PREFIX[prefix], error)
+    return _error_response(request, FLAVOUR_BY_PREFIX[prefix], error)
 
 
 not_routed.lockbox_api = True
 
 
-def _error_response(flavour, error, extra=None):
+def _error_response(request, flavour, error, extra=None):
+    _drain(request)
     response = JsonResponse({**(extra or {}), **error_body(flavour, error)}, status=error.status)
     for name, value in error.headers.items():
         response[name] = value
     if error.status == 401 and "WWW-Authenticate" not in response:
         response["WWW-Authenticate"] = challenge()
     return response
+
+
+def _drain(request):
+    """Read what is left of the body, and drop it, before an early answer (401, 413...).
+
+    A server that closes the connection with the body unread (gunicorn's sync workers do) cuts
+    the client off while it is still sending: it sees a broken pipe, never the answer. Up to
+    DRAIN_MAX that costs a read; beyond, the client is not worth the time.
+    """
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return
+    if not 0 < declared <= DRAIN_MAX:
+        return
+    try:
+        while request.read(64 * 1024):
+            pass
+    except UnreadablePostError:
+        pass  # the client went away: nobody is left to answer
 
 
 def _check_query(request):
