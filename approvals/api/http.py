@@ -11,7 +11,7 @@ then its JSON, bounded in size and depth so no input can exhaust memory or the s
 import hashlib
 import json
 import re
-from datetime import UTC
+from datetime import UTC, datetime
 from functools import wraps
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, ValidationError
@@ -78,7 +78,7 @@ def json_body(request, *, allow_empty=False):
     return data
 
 
-def check_size(request):
+def check_size(request) -> None:
     """ApiError(413) when the declared body is over MAX_BODY, before a byte of it is read."""
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -136,7 +136,7 @@ def _check_text(value):
         raise ApiError(400, "invalid", "Text may not contain unpaired UTF-16 surrogates.")
 
 
-def parse_time(value, field):
+def parse_time(value: object, field: str) -> datetime:
     """A time sent from outside ("2026-03-02T09:00:00Z") in UTC, or ApiError(400) naming the
     field.
 
@@ -166,7 +166,7 @@ JSON_TYPES = {str: "a string", bool: "true or false", int: "a whole number", lis
               dict: "an object"}
 
 
-def require_types(data, fields, required=()):
+def require_types(data: dict, fields: dict[str, type], required: tuple = ()) -> None:
     """ApiError(400) for the first field in `fields` (name: Python type) that is missing though
     required, or is not of its JSON type; what its value may be beyond that, the domain says.
     A whole float for an int field is replaced by the int in `data`.
@@ -317,7 +317,7 @@ def _check_query(request):
         raise ApiError(400, "invalid", "Text may not contain NUL characters.")
 
 
-def challenge(error="", description="", scope=""):
+def challenge(error: str = "", description: str = "", scope: str = "") -> str:
     """A WWW-Authenticate value as RFC 6750 section 3 writes it: the realm alone when no token
     came, with error="invalid_token" when one came and was refused."""
     parts = [REALM]
@@ -338,7 +338,7 @@ def bearer(request):
     return raw.strip()
 
 
-def refused(problem):
+def refused(problem: str) -> ApiError:
     """The ApiError(401) for a bearer token that was sent and is not usable."""
     return ApiError(401, "unauthenticated", problem,
                     headers={"WWW-Authenticate": challenge("invalid_token", problem)})
