@@ -11,7 +11,6 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils.dateparse import parse_datetime
 
 from approvals import policy, resources
 from approvals.models import AccessLevel, AccessRequest, ProviderRole, Tenant, TenantRole
@@ -49,8 +48,9 @@ def clean_actions(actions, now):
         level = item.get("access_level", AccessLevel.READ_ONLY)
         if level not in AccessLevel.values:
             raise ValidationError({where: f"access_level: one of {', '.join(AccessLevel.values)}."})
-        at = parse_datetime(item["at"]) if isinstance(item.get("at"), str) else None
-        if at is None or at.tzinfo is None:
+        # Strict: an impossible date (February 30th) or no offset is bad input like any other.
+        at = clock.parse_instant(item.get("at"))
+        if at is None:
             raise ValidationError({where: "at: an ISO 8601 time with a time zone."})
         if at > now + CLOCK_SKEW:
             raise ValidationError({where: "at: this time is in the future."})

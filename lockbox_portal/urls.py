@@ -28,6 +28,7 @@ if settings.LOCKBOX_BENCH_BASELINE:
 if settings.LOCKBOX_SITE == "internal":
     # The internal deployment's front door is its own home, not the portal's.
     urlpatterns.append(path("", RedirectView.as_view(url="/internal/"), name="site_root"))
+urlpatterns += api_urls.fallback
 
 handler404 = "lockbox_portal.errors.not_found"
 handler500 = "lockbox_portal.errors.server_failure"

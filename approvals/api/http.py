@@ -3,15 +3,20 @@
 Each API has its own error shape (native, Google, Azure); `ApiError` carries the facts and
 `api_view` renders them in the right one. Nothing raised inside a view becomes a 500: domain
 refusals map to 403/404/409, bad input to 400/413/422, an unreachable database to 503.
+
+Who is asking is settled before what they sent is read: the token first, then the body's size,
+then its JSON, bounded in size and depth so no input can exhaust memory or the stack.
 """
 
 import hashlib
 import json
+import re
+from datetime import UTC, datetime
 from functools import wraps
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, ValidationError
 from django.db import DatabaseError, DataError, IntegrityError, transaction
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse, UnreadablePostError
 from django.views.decorators.csrf import csrf_exempt
 
 from approvals.api import tokens
@@ -20,6 +25,12 @@ from approvals.errors import AlreadyDecided, IllegalTransition, NotPermitted, Tr
 from lockbox_portal import clock
 
 MAX_BODY = 1024 * 1024
+# Every documented body nests three levels at most; 32 leaves room for clients' own extras while
+# keeping whatever walks the data later (validation, the audit's encoding) far from Python's
+# recursion limit.
+MAX_DEPTH = 32
+DRAIN_MAX = 32 * 1024 * 1024
+REALM = 'Bearer realm="lockbox"'
 GOOGLE_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
                  404: "NOT_FOUND", 405: "UNIMPLEMENTED", 409: "ABORTED",
                  413: "INVALID_ARGUMENT", 422: "INVALID_ARGUMENT", 503: "UNAVAILABLE"}
@@ -39,9 +50,10 @@ AZURE_STATUS = {400: "BadRequest", 401: "AuthenticationFailed", 403: "Authorizat
 
 
 class ApiError(Exception):
-    def __init__(self, status, code, message, details=None):
+    def __init__(self, status, code, message, details=None, headers=None):
         super().__init__(message)
         self.status, self.code, self.message, self.details = status, code, message, details
+        self.headers = headers or {}
 
 
 def error_body(flavour, error):
@@ -68,32 +80,103 @@ def error_body(flavour, error):
 
 
 def json_body(request, *, allow_empty=False):
-    """The request's JSON object, or ApiError(400/413)."""
-    if len(request.body) > MAX_BODY:
-        raise ApiError(413, "too_large", f"The body is larger than {MAX_BODY} bytes.")
-    if not request.body:
+    """The request's JSON object, or ApiError(400/413).
+
+    At most MAX_BODY bytes (refused from Content-Length before anything is read) and MAX_DEPTH
+    levels; no NaN or Infinity, which JSON does not have; no NUL in any text.
+    """
+    body = _body(request)
+    if not body:
         if allow_empty:
             return {}
         raise ApiError(400, "invalid_json", "Send a JSON object as the body.")
     try:
-        data = json.loads(request.body)
+        data = json.loads(body, parse_constant=_no_constant)
+    except RecursionError:
+        raise _too_deep() from None
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "invalid_json", "The body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_json", "The body must be a JSON object.")
-    if _has_nul(data):
-        raise ApiError(400, "invalid", "Text may not contain NUL characters.")
+    _check_values(data)
     return data
 
 
-def _has_nul(value):
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+def check_size(request) -> None:
+    """ApiError(413) when the declared body is over MAX_BODY, before a byte of it is read."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise ApiError(400, "invalid", "Content-Length is not a number.") from None
+    if declared > MAX_BODY:
+        raise _too_large()
+
+
+def _body(request):
+    check_size(request)
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        raise _too_large() from None
+    if len(body) > MAX_BODY:
+        raise _too_large()
+    return body
+
+
+def _too_large():
+    return ApiError(413, "too_large", f"The body is larger than {MAX_BODY} bytes.")
+
+
+def _too_deep():
+    return ApiError(400, "invalid_json", f"The body nests deeper than {MAX_DEPTH} levels.")
+
+
+def _no_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _check_values(data):
+    """Depth and text, walked with a list rather than recursion, so depth cannot hurt here."""
+    pending = [(data, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, str):
+            _check_text(value)
+        elif isinstance(value, dict | list):
+            if depth > MAX_DEPTH:
+                raise _too_deep()
+            items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+            pending.extend((item, depth + 1) for item in items)
+
+
+# JSON may spell a lone UTF-16 surrogate ("\ud800"), which no database can store in UTF-8.
+_UNSTORABLE = re.compile("[\ud800-\udfff]")
+
+
+def _check_text(value):
+    if "\x00" in value:
+        raise ApiError(400, "invalid", "Text may not contain NUL characters.")
+    if _UNSTORABLE.search(value):
+        raise ApiError(400, "invalid", "Text may not contain unpaired UTF-16 surrogates.")
+
+
+def parse_time(value: object, field: str) -> datetime:
+    """A time sent from outside ("2026-03-02T09:00:00Z") in UTC, or ApiError(400) naming the
+    field.
+
+    Never a crash for a well-shaped impossible one (February 30th, 25 o'clock) nor for one that
+    exists only in its own zone (0001-01-01T00:00+05:00 is before year 1 in UTC, and SQLite
+    would overflow converting it); never a time without its offset, which would silently mean
+    the server's zone.
+    """
+    moment = clock.parse_instant(value)
+    try:
+        if moment is not None:
+            return moment.astimezone(UTC)
+    except OverflowError:
+        pass
+    raise ApiError(400, "invalid", f"{field}: a real moment in RFC 3339 with its offset, "
+                                   "such as 2026-03-02T09:00:00Z.")
 
 
 def only_fields(data, allowed):
@@ -101,6 +184,33 @@ def only_fields(data, allowed):
     if unknown:
         raise ApiError(400, "unknown_field", f"Unknown field {unknown[0]!r}.",
                        {"allowed": sorted(allowed)})
+
+
+JSON_TYPES = {str: "a string", bool: "true or false", int: "a whole number", list: "a list",
+              dict: "an object"}
+
+
+def require_types(data: dict, fields: dict[str, type], required: tuple = ()) -> None:
+    """ApiError(400) for the first field in `fields` (name: Python type) that is missing though
+    required, or is not of its JSON type; what its value may be beyond that, the domain says.
+    A whole float for an int field is replaced by the int in `data`.
+
+    A number is not a string and true is not 1: nothing is coerced, so what is stored is what
+    was sent.
+    """
+    for field, kind in fields.items():
+        if field not in data:
+            if field in required:
+                raise ApiError(400, "invalid", f"{field} is required.",
+                               {field: [f"{field} is required."]})
+            continue
+        value = data[field]
+        if kind is int and isinstance(value, float) and value.is_integer():
+            # JSON has one kind of number, and JSON Schema's integer takes 60.0 as 60.
+            data[field] = value = int(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            message = f"{field}: {JSON_TYPES[kind]}."
+            raise ApiError(400, "invalid", message, {field: [message]})
 
 
 def _validation_error(invalid):
@@ -130,8 +240,10 @@ def api_view(*, methods, scopes=(), flavour="native", idempotent=False, unavaila
              authenticate=True, atomic=True):
     """Authenticate the bearer token, check its scopes, run the view, render errors.
 
-    With `authenticate=False` the view reads the token itself (the access check does, to ask
-    the database once for the token and the grants together) and must check its scopes.
+    In this order: the method (405), the token (401/403), the declared body size (413), the
+    query; the view parses the body. With `authenticate=False` the view reads the token itself
+    (the access check does, to ask the database once for the token and the grants together),
+    checks its scopes, and must settle the token before it answers anything about the input.
 
     A call that may change something (any method but GET) runs in one transaction whose commit
     is the last thing before the answer: the answer is built before the commit, so a change that
@@ -149,12 +261,12 @@ def api_view(*, methods, scopes=(), flavour="native", idempotent=False, unavaila
         def wrapper(request, *args, **kwargs):
             try:
                 if request.method not in methods:
-                    raise ApiError(405, "method_not_allowed",
-                                   f"Use {' or '.join(methods)} here.")
-                if any("\x00" in v for values in request.GET.lists() for v in values[1]):
-                    raise ApiError(400, "invalid", "Text may not contain NUL characters.")
+                    raise ApiError(405, "method_not_allowed", f"Use {' or '.join(methods)} here.",
+                                   headers={"Allow": ", ".join(methods)})
                 if authenticate:
                     authenticate_request(request, scopes)
+                    check_size(request)
+                    _check_query(request)
                 key = request.headers.get("Idempotency-Key", "").strip()
                 if idempotent and request.method == "POST" and key:
                     status, body = _once(request, key, lambda: view(request, *args, **kwargs))
@@ -164,24 +276,29 @@ def api_view(*, methods, scopes=(), flavour="native", idempotent=False, unavaila
                 else:
                     status, body = view(request, *args, **kwargs)
             except ApiError as error:
-                return JsonResponse(error_body(flavour, error), status=error.status)
+                return _error_response(request, flavour, error)
             except ValidationError as invalid:
-                error = _validation_error(invalid)
-                return JsonResponse(error_body(flavour, error), status=400)
+                return _error_response(request, flavour, _validation_error(invalid))
             except TransitionError as refused:
-                error = _transition_error(refused, flavour)
-                return JsonResponse(error_body(flavour, error), status=error.status)
+                return _error_response(request, flavour, _transition_error(refused, flavour))
+            except Http404:
+                return _error_response(request, flavour, ApiError(404, "not_found", "Not found."))
+            except RequestDataTooBig:
+                return _error_response(request, flavour, _too_large())
+            except SuspiciousOperation:
+                # Django's own limits on what a request may hold (too many query fields, say).
+                error = ApiError(400, "invalid", "The request is malformed or too large to read.")
+                return _error_response(request, flavour, error)
             except DataError:
                 # A value the database cannot store (PostgreSQL refuses NUL in text, say):
                 # bad input, not an outage.
                 error = ApiError(400, "invalid", "A value in the request cannot be stored.")
-                return JsonResponse(error_body(flavour, error), status=400)
+                return _error_response(request, flavour, error)
             except DatabaseError:
                 error = ApiError(503, "unavailable", "Lockbox cannot reach its database; "
                                  "try again shortly.")
                 # `unavailable` adds what a caller must assume, e.g. {"allowed": False}.
-                return JsonResponse({**(unavailable or {}), **error_body(flavour, error)},
-                                    status=503)
+                return _error_response(request, flavour, error, extra=unavailable)
             return JsonResponse(body, status=status, safe=False)
 
         wrapper.lockbox_api = True
@@ -190,18 +307,89 @@ def api_view(*, methods, scopes=(), flavour="native", idempotent=False, unavaila
     return decorate
 
 
+# Which error shape an address that no route matched answers in, by its first segment.
+FLAVOUR_BY_PREFIX = {"api": "native", "v1": "google", "subscriptions": "azure",
+                     "providers": "azure"}
+
+
+@csrf_exempt
+def not_routed(request, prefix):
+    """An address under an API prefix that no route matches: the API's JSON 404, any method."""
+    error = ApiError(404, "not_found", "There is nothing at this address.")
+    return _error_response(request, FLAVOUR_BY_PREFIX[prefix], error)
+
+
+not_routed.lockbox_api = True
+
+
+def _error_response(request, flavour, error, extra=None):
+    _drain(request)
+    response = JsonResponse({**(extra or {}), **error_body(flavour, error)}, status=error.status)
+    for name, value in error.headers.items():
+        response[name] = value
+    if error.status == 401 and "WWW-Authenticate" not in response:
+        response["WWW-Authenticate"] = challenge()
+    return response
+
+
+def _drain(request):
+    """Read what is left of the body, and drop it, before an early answer (401, 413...).
+
+    A server that closes the connection with the body unread (gunicorn's sync workers do) cuts
+    the client off while it is still sending: it sees a broken pipe, never the answer. Up to
+    DRAIN_MAX that costs a read; beyond, the client is not worth the time.
+    """
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return
+    if not 0 < declared <= DRAIN_MAX:
+        return
+    try:
+        while request.read(64 * 1024):
+            pass
+    except UnreadablePostError:
+        pass  # the client went away: nobody is left to answer
+
+
+def _check_query(request):
+    if any("\x00" in v for values in request.GET.lists() for v in values[1]):
+        raise ApiError(400, "invalid", "Text may not contain NUL characters.")
+
+
+def challenge(error: str = "", description: str = "", scope: str = "") -> str:
+    """A WWW-Authenticate value as RFC 6750 section 3 writes it: the realm alone when no token
+    came, with error="invalid_token" when one came and was refused."""
+    parts = [REALM]
+    for name, value in (("error", error), ("error_description", description), ("scope", scope)):
+        # A quoted value holds printable ASCII but the double quote and the backslash.
+        value = "".join(c for c in value if " " <= c <= "~" and c not in '"\\')
+        if value:
+            parts.append(f'{name}="{value}"')
+    return ", ".join(parts)
+
+
 def bearer(request):
     """The raw bearer value of the Authorization header, or ApiError(401)."""
     scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not raw.strip():
-        raise ApiError(401, "unauthenticated", tokens.MALFORMED)
+        raise ApiError(401, "unauthenticated", tokens.MALFORMED,
+                       headers={"WWW-Authenticate": challenge()})
     return raw.strip()
+
+
+def refused(problem: str) -> ApiError:
+    """The ApiError(401) for a bearer token that was sent and is not usable."""
+    return ApiError(401, "unauthenticated", problem,
+                    headers={"WWW-Authenticate": challenge("invalid_token", problem)})
 
 
 def require_scopes(token_scopes, scopes):
     missing = [s for s in scopes if s not in token_scopes]
     if missing:
-        raise ApiError(403, "insufficient_scope", f"This token lacks the {missing[0]} scope.")
+        raise ApiError(403, "insufficient_scope", f"This token lacks the {missing[0]} scope.",
+                       headers={"WWW-Authenticate": challenge("insufficient_scope",
+                                                              scope=missing[0])})
 
 
 def authenticate_request(request, scopes=()):
@@ -210,7 +398,7 @@ def authenticate_request(request, scopes=()):
     now = clock.now()
     token, problem = tokens.authenticate(raw, now)
     if token is None:
-        raise ApiError(401, "unauthenticated", problem)
+        raise refused(problem)
     require_scopes(token.scopes, scopes)
     tokens.touch(token, now)
     request.api_token = token

@@ -1,9 +1,10 @@
 """Lockbox's own API (/api/v1/): the access check, activity, requests, the audit feed."""
 
+import re
+import uuid
 from datetime import timedelta
 
 from django.db.models import Q
-from django.utils.dateparse import parse_datetime
 
 from approvals import activity, policy, roles
 from approvals import transitions as t
@@ -15,7 +16,10 @@ from approvals.api.http import (
     bearer,
     json_body,
     only_fields,
+    parse_time,
+    refused,
     require_scopes,
+    require_types,
 )
 from approvals.api.models import Scope
 from approvals.models import AccessRequest, State, Tenant
@@ -27,6 +31,7 @@ from lockbox_portal.db import limits
 
 PAGE_MAX = 100
 FEED_MAX = 1000
+SEQ_MAX = 2**62
 
 
 def _time(moment):
@@ -59,9 +64,9 @@ def request_json(req, now):
 
 
 def _text(data, field, *, required=True, limit=512):
-    value = data.get(field)
-    if value is None and not required:
+    if field not in data and not required:
         return None
+    value = data.get(field)
     if not isinstance(value, str) or not value.strip() or len(value) > limit:
         raise ApiError(400, "invalid", f"{field}: a non-empty string of at most {limit}.")
     return value.strip()
@@ -76,7 +81,10 @@ def _text(data, field, *, required=True, limit=512):
 def access_check(request):
     """May this engineer use this level on this resource of this tenant, now? Fails closed.
 
-    The hot path: the token and the grants are read in one query (access.check_access_with_token).
+    The hot path: the token and the grants are read in one query (access.check_access_with_token),
+    so the body is read before that query; it is bounded (http.json_body), and whatever is
+    wrong with it is told only after the token has been checked: a caller without a usable
+    token learns nothing but 401.
     """
     raw = bearer(request)
     try:
@@ -97,7 +105,7 @@ def access_check(request):
         raw_token=raw, engineer_email=engineer, tenant_slug=tenant, resource=resource,
         level=level, now=now)
     if token is None:
-        raise ApiError(401, "unauthenticated", problem)
+        raise refused(problem)
     require_scopes(token.scopes, [Scope.ACCESS_CHECK])
     note_use(token, now)
     return 200, {"allowed": answer.allowed, "reason": answer.reason,
@@ -145,7 +153,7 @@ def requests_collection(request):
     now = clock.now()
     rows = _visible_requests(request.api_token)
     state = request.GET.get("state")
-    if state:
+    if state is not None:
         if state not in State.values:
             raise ApiError(400, "invalid", f"state: one of {', '.join(State.values)}.")
         rows = rows.filter(state=state)
@@ -154,10 +162,7 @@ def requests_collection(request):
     limit = _int_param(request, "limit", 50, 1, PAGE_MAX)
     cursor = request.GET.get("cursor")
     if cursor:
-        created, _, pk = cursor.partition("|")
-        moment = parse_datetime(created)
-        if moment is None or not pk:
-            raise ApiError(400, "invalid", "cursor: use the next_cursor of the previous page.")
+        moment, pk = _cursor(cursor)
         rows = rows.filter(Q(created_at__lt=moment) | Q(created_at=moment, id__lt=pk))
     page = list(rows.order_by("-created_at", "-id")[:limit + 1])
     more = len(page) > limit
@@ -166,29 +171,44 @@ def requests_collection(request):
     return 200, {"requests": [request_json(r, now) for r in page], "next_cursor": next_cursor}
 
 
+NEW_REQUEST = {"tenant": str, "case_reference": str, "justification": str, "reason_type": str,
+               "scope": list, "access_level": str, "duration_minutes": int,
+               "touches_customer_content": bool}
+NEW_REQUEST_REQUIRED = ("tenant", "case_reference", "justification", "reason_type", "scope",
+                        "duration_minutes")
+
+
+def _cursor(text):
+    """(created_at, id) from a next_cursor; anything else, however close, is ApiError(400)."""
+    created, _, pk = text.partition("|")
+    try:
+        return parse_time(created, "cursor"), uuid.UUID(pk)
+    except (ApiError, ValueError):
+        raise ApiError(400, "invalid", "cursor: use the next_cursor of the previous page.") \
+            from None
+
+
 def _create_request(request):
-    if Scope.REQUESTS_WRITE not in request.api_token.scopes:
-        raise ApiError(403, "insufficient_scope", "This token lacks the requests:write scope.")
+    require_scopes(request.api_token.scopes, [Scope.REQUESTS_WRITE])
     data = json_body(request)
-    fields = {"tenant", "case_reference", "justification", "reason_type", "scope",
-              "access_level", "duration_minutes", "touches_customer_content"}
-    only_fields(data, fields)
-    minutes = data.get("duration_minutes")
-    if not isinstance(minutes, int) or isinstance(minutes, bool) or abs(minutes) > 10**6:
+    only_fields(data, NEW_REQUEST)
+    # Types here; what each value may be (lengths, reason types, the tenant's maximum) is
+    # policy.clean_request's, one rule for the API and the site's form.
+    require_types(data, NEW_REQUEST, NEW_REQUEST_REQUIRED)
+    minutes = data["duration_minutes"]
+    if abs(minutes) > 10**6:
         raise ApiError(400, "invalid", "duration_minutes: a whole number of minutes.")
-    content = data.get("touches_customer_content", True)
-    if not isinstance(content, bool):
-        raise ApiError(400, "invalid", "touches_customer_content: true or false.")
-    tenant = data.get("tenant")
-    if not isinstance(tenant, str) or not Tenant.objects.filter(slug=tenant).exists():
+    tenant = data["tenant"]
+    if not Tenant.objects.filter(slug=tenant).exists():
         raise ApiError(404, "not_found", f"There is no tenant {tenant!r}.")
     req = t.submit_request(
         requester=request.api_token.owner, tenant=tenant,
-        case_reference=data.get("case_reference"), justification=data.get("justification"),
-        reason_type=data.get("reason_type"), scope=data.get("scope"),
+        case_reference=data["case_reference"], justification=data["justification"],
+        reason_type=data["reason_type"], scope=data["scope"],
         access_level=data.get("access_level", "read_only"),
         requested_duration=timedelta(minutes=minutes),
-        touches_customer_content=content, via=request.api_token.audit_label())
+        touches_customer_content=data.get("touches_customer_content", True),
+        via=request.api_token.audit_label())
     return 201, request_json(req, clock.now())
 
 
@@ -220,7 +240,7 @@ def audit_feed(request, slug):
     token = request.api_token
     if token.tenant is None or token.tenant.slug != slug:
         raise ApiError(404, "not_found", "There is no such tenant for this token.")
-    after = _int_param(request, "after_seq", 0, 0, 2**62)
+    after = _int_param(request, "after_seq", 0, 0, SEQ_MAX)
     limit = _int_param(request, "limit", 500, 1, FEED_MAX)
     events = list(AuditEvent.objects.filter(chain=token.tenant.audit_chain, seq__gt=after)
                   .order_by("seq")[:limit + 1])
@@ -232,12 +252,13 @@ def audit_feed(request, slug):
 
 def _int_param(request, name, default, low, high):
     raw = request.GET.get(name)
-    if raw in (None, ""):
+    if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, "invalid", f"{name}: a whole number.") from None
+    # ASCII digits only: int() would also take " 5", "5_000" and Arabic-Indic digits. The
+    # length bound keeps int() from parsing thousands of digits only to refuse them.
+    if not re.fullmatch(r"-?[0-9]{1,30}", raw):
+        raise ApiError(400, "invalid", f"{name}: a whole number.")
+    value = int(raw)
     if not low <= value <= high:
         raise ApiError(400, "invalid", f"{name}: between {low} and {high}.")
     return value

@@ -1,15 +1,29 @@
 """The OpenAPI 3 description of Lockbox's own API, served at /api/v1/openapi.json."""
 
+from django.conf import settings
 from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from approvals.api.native import FEED_MAX, PAGE_MAX, SEQ_MAX
 
 ERROR = {"$ref": "#/components/schemas/Error"}
+# No text anywhere may hold NUL: PostgreSQL cannot store it, so Lockbox refuses it everywhere.
+NO_NUL = r"^[^\x00]*$"
 
 
 def text(limit, **extra):
-    """A string with something in it besides spaces, as the API requires."""
-    return {"type": "string", "minLength": 1, "maxLength": limit, "pattern": r"\S", **extra}
+    """A string with something in it besides spaces, and no NUL, as the API requires."""
+    return {"type": "string", "minLength": 1, "maxLength": limit,
+            "pattern": r"^[^\x00]*[^\s\x00][^\x00]*$", **extra}
+
 
 TIME = {"type": ["string", "null"], "format": "date-time"}
+STATES = ["pending_internal", "pending_customer", "approved", "denied", "expired", "cancelled",
+          "revoked", "completed"]
+
+
+def _header(description):
+    return {"required": True, "description": description, "schema": {"type": "string"}}
 
 
 def _errors(*codes):
@@ -17,9 +31,15 @@ def _errors(*codes):
              403: "The token's scope or its owner's role does not allow this.",
              404: "Not found (or not visible to this token).", 405: "Method not allowed.",
              409: "The request is no longer in a state that allows this.",
-             413: "The batch is too large.", 422: "Idempotency-Key reused for another body.",
+             413: "The body is over 1 MiB, or the batch over 500 actions.",
+             422: "Idempotency-Key reused for another body.",
              503: "Lockbox cannot reach its database."}
+    headers = {401: {"WWW-Authenticate": _header(
+                   'Bearer realm="lockbox", with error="invalid_token" when a token was sent '
+                   "and refused (RFC 6750).")},
+               405: {"Allow": _header("The methods this address takes.")}}
     return {str(code): {"description": names[code],
+                        **({"headers": headers[code]} if code in headers else {}),
                         "content": {"application/json": {"schema": ERROR}}} for code in codes}
 
 
@@ -92,7 +112,7 @@ SCHEMAS = {
                 "customer_initiated_support", "provider_initiated_service",
                 "provider_initiated_review", "third_party_data_request", "production_alert"]},
             "scope": {"type": "array", "minItems": 1, "maxItems": 50,
-                      "items": text(512, pattern=r"^[^\s*]+(/\*)?$")},
+                      "items": text(512, pattern=r"^[^\s*\x00]+(/\*)?$")},
             "access_level": {"type": "string", "enum": ["read_only", "read_write"]},
             "duration_minutes": {"type": "integer", "minimum": 1, "maximum": 10080,
                                  "description": "At most the tenant's maximum."},
@@ -108,9 +128,7 @@ SCHEMAS = {
             "scope": {"type": "array", "items": {"type": "string"}},
             "access_level": {"type": "string"}, "requested_seconds": {"type": "integer"},
             "touches_customer_content": {"type": "boolean"},
-            "state": {"type": "string", "enum": [
-                "pending_internal", "pending_customer", "approved", "denied", "expired",
-                "cancelled", "revoked", "completed"]},
+            "state": {"type": "string", "enum": STATES},
             "required_approvals": {"type": ["integer", "null"]},
             "customer_step_skipped": {"type": ["string", "null"]},
             "created_at": TIME, "internal_expires_at": TIME, "customer_expires_at": TIME,
@@ -121,7 +139,8 @@ SCHEMAS = {
                                     "items": {"$ref": "#/components/schemas/Request"}},
                        "next_cursor": {"type": ["string", "null"]}}},
     "Cancel": {"type": "object", "additionalProperties": False,
-               "properties": {"comment": {"type": "string", "maxLength": 2000}}},
+               "properties": {"comment": {"type": "string", "maxLength": 2000,
+                                          "pattern": NO_NUL}}},
     "AuditEvent": {
         "type": "object",
         "required": ["chain", "seq", "occurred_at", "action", "prev_hash", "hash"],
@@ -143,8 +162,27 @@ SCHEMAS["Unavailable"]["properties"]["error"] = SCHEMAS["Error"]["properties"]["
 REF = {name: {"$ref": f"#/components/schemas/{name}"} for name in SCHEMAS}
 
 
-def _body(name):
-    return {"required": True, "content": {"application/json": {"schema": REF[name]}}}
+# One real call each, in the demo's names (README.md); clients and schemathesis both use them.
+ENGINEER = "engineer1@provider.example"
+RESOURCE = "exchange/mailbox/j.smith@contoso.example/statistics"
+EXAMPLES = {
+    "AccessCheck": {"engineer": ENGINEER, "tenant": "contoso", "resource": RESOURCE,
+                    "access_level": "read_only"},
+    "ActivityBatch": {"tenant": "contoso", "engineer": ENGINEER, "actions": [
+        {"resource": RESOURCE, "operation": "read", "access_level": "read_only",
+         "at": "2026-03-02T09:14:00Z", "outcome": "success"}]},
+    "NewRequest": {"tenant": "contoso", "case_reference": "CASE-4821",
+                   "justification": "Mail rules stopped syncing; we need to read them.",
+                   "reason_type": "customer_initiated_support",
+                   "scope": ["exchange/mailbox/j.smith@contoso.example/*"],
+                   "access_level": "read_only", "duration_minutes": 60},
+    "Cancel": {"comment": "Solved without access."},
+}
+
+
+def _body(name, required=True):
+    return {"required": required, "content": {"application/json": {
+        "schema": REF[name], "example": EXAMPLES[name]}}}
 
 
 PATHS_INTERNAL = {
@@ -154,7 +192,7 @@ PATHS_INTERNAL = {
         "description": "Needs the access:check scope. Fails closed: 503 with allowed=false.",
         "requestBody": _body("AccessCheck"),
         "responses": {**_ok(200, "The decision.", REF["AccessDecision"]),
-                      **_errors(400, 401, 403, 405),
+                      **_errors(400, 401, 403, 405, 413),
                       "503": {"description": "Lockbox cannot answer: the answer is no.",
                               "content": {"application/json": {"schema": REF["Unavailable"]}}}},
     }},
@@ -169,33 +207,35 @@ PATHS_INTERNAL = {
         "get": {
             "operationId": "listRequests", "tags": ["provider automation"],
             "parameters": [
-                {"name": "state", "in": "query", "schema": {"type": "string"}},
-                {"name": "tenant", "in": "query", "schema": {"type": "string"}},
+                {"name": "state", "in": "query", "schema": {"type": "string", "enum": STATES}},
+                {"name": "tenant", "in": "query", "description": "A tenant's slug.",
+                 "schema": {"type": "string", "pattern": NO_NUL}},
                 {"name": "limit", "in": "query",
-                 "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
-                {"name": "cursor", "in": "query", "schema": {"type": "string"}}],
+                 "schema": {"type": "integer", "minimum": 1, "maximum": PAGE_MAX}},
+                {"name": "cursor", "in": "query",
+                 "description": "The next_cursor of the previous page, as it was given.",
+                 "schema": {"type": "string"}}],
             "responses": {**_ok(200, "Newest first.", REF["RequestPage"]),
-                          **_errors(400, 401, 403, 405, 503)}},
+                          **_errors(400, 401, 403, 405, 413, 503)}},
         "post": {
             "operationId": "createRequest", "tags": ["provider automation"],
             "summary": "Ask for access as the token's owner (an engineer).",
             "parameters": [IDEMPOTENCY], "requestBody": _body("NewRequest"),
             "responses": {**_ok(201, "Created.", REF["Request"]),
-                          **_errors(400, 401, 403, 404, 405, 422, 503)}},
+                          **_errors(400, 401, 403, 404, 405, 413, 422, 503)}},
     },
     "/api/v1/requests/{id}": {"get": {
         "operationId": "getRequest", "tags": ["provider automation"],
         "parameters": [REQUEST_ID],
         "responses": {**_ok(200, "The request.", REF["Request"]),
-                      **_errors(401, 403, 404, 405, 503)},
+                      **_errors(400, 401, 403, 404, 405, 413, 503)},
     }},
     "/api/v1/requests/{id}/cancel": {"post": {
         "operationId": "cancelRequest", "tags": ["provider automation"],
         "parameters": [REQUEST_ID, IDEMPOTENCY],
-        "requestBody": {"required": False,
-                        "content": {"application/json": {"schema": REF["Cancel"]}}},
+        "requestBody": _body("Cancel", required=False),
         "responses": {**_ok(200, "Cancelled.", REF["Request"]),
-                      **_errors(400, 401, 403, 404, 405, 409, 422, 503)},
+                      **_errors(400, 401, 403, 404, 405, 409, 413, 422, 503)},
     }},
 }
 PATHS_CUSTOMER = {
@@ -204,11 +244,12 @@ PATHS_CUSTOMER = {
         "summary": "The tenant's events after after_seq, in order, with their hashes.",
         "parameters": [
             {"name": "tenant", "in": "path", "required": True, "schema": {"type": "string"}},
-            {"name": "after_seq", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+            {"name": "after_seq", "in": "query",
+             "schema": {"type": "integer", "minimum": 0, "maximum": SEQ_MAX}},
             {"name": "limit", "in": "query",
-             "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
+             "schema": {"type": "integer", "minimum": 1, "maximum": FEED_MAX}}],
         "responses": {**_ok(200, "A page of events.", REF["AuditPage"]),
-                      **_errors(400, 401, 403, 404, 405, 503)},
+                      **_errors(400, 401, 403, 404, 405, 413, 503)},
     }},
 }
 
@@ -223,7 +264,9 @@ def spec(site):
         "openapi": "3.1.0",
         "info": {"title": "Lockbox API", "version": "1.0.0",
                  "description": "Errors always have the shape {\"error\": {\"code\", "
-                                "\"message\", \"details\"?}}; code is machine-readable."},
+                                "\"message\", \"details\"?}}; code is machine-readable. "
+                                "Bodies are JSON objects of at most 1 MiB, nested at most 32 "
+                                "levels; text never holds NUL."},
         "paths": paths,
         "components": {"schemas": SCHEMAS, "securitySchemes": {
             "token": {"type": "http", "scheme": "bearer"}}},
@@ -231,9 +274,11 @@ def spec(site):
     }
 
 
+@csrf_exempt
 def openapi_view(request):
-    from django.conf import settings
-
+    if request.method not in ("GET", "HEAD"):
+        return JsonResponse({"error": {"code": "method_not_allowed", "message": "Use GET here."}},
+                            status=405, headers={"Allow": "GET, HEAD"})
     return JsonResponse(spec(settings.LOCKBOX_SITE))
 
 

@@ -1,9 +1,13 @@
 """API routes: the provider's (internal site) and the customer's (portal) own."""
 
+import re
+
 from django.urls import path, re_path
 
 from approvals.api import azure, google, google_settings, native, openapi_azure, openapi_google
+from approvals.api.http import not_routed
 from approvals.api.openapi import openapi_view
+from lockbox_portal.errors import API_PREFIXES
 
 internal = [
     path("api/v1/access/check", native.access_check, name="api_access_check"),
@@ -47,3 +51,9 @@ customer = [
 ]
 
 shared = [path("api/v1/openapi.json", openapi_view, name="api_openapi")]
+
+# Last of all, after every site's routes: any other address under the API prefixes answers
+# the API's JSON 404 in every settings. (handler404 would too, but only with DEBUG off: with it
+# on, Django answers its HTML debug page.)
+PREFIXES = "|".join(re.escape(prefix.strip("/")) for prefix in API_PREFIXES)
+fallback = [re_path(rf"^(?P<prefix>{PREFIXES})/", not_routed, name="api_not_routed")]
