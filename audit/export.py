@@ -10,6 +10,7 @@ parses to the same object. Elsewhere (SQLite, the local demo) Python writes each
 import csv
 import json
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import TextField
 from django.db.models.expressions import RawSQL
@@ -79,7 +80,12 @@ def jsonl_lines(events):
 
 
 def _copy_out(rows, options):
-    sql, params = rows.query.sql_with_params()
+    try:
+        sql, params = rows.query.sql_with_params()
+    except EmptyResultSet:
+        # A search Django knows matches nothing (a word no event holds) has no SQL to run:
+        # the file is then just the header (CSV) or empty (JSON Lines), never a broken stream.
+        return
     with connection.cursor() as cursor, cursor.cursor.copy(
             f"COPY ({sql}) TO STDOUT WITH ({options})", params) as copy:
         for block in copy:
