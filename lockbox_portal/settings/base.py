@@ -13,6 +13,7 @@ from lockbox_portal.env import (
     EnvError,
     env_bool,
     env_choice,
+    env_database,
     env_hours,
     env_int,
     env_list,
@@ -262,6 +263,13 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_choice(
         "LOG_LEVEL", {"DEBUG", "INFO", "WARNING", "ERROR"}, default="INFO")},
 }
+
+
+# The role that owns the tables and runs `migrate` (PostgreSQL); DATABASE_URL's role is then
+# granted only what the app does at run time, and owns nothing (audit.db_roles). Unset, the
+# role in DATABASE_URL does both (SQLite, `make run`, the tests).
+DATABASE_OWNER = (env_database("DATABASE_OWNER_URL")
+                  if env_str("DATABASE_OWNER_URL", default="") else None)
 
 
 def database_from_env(default_url=None):

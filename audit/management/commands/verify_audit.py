@@ -67,18 +67,18 @@ class Command(BaseCommand):
             jobs = 1  # other processes could not see what this transaction has not committed
         if jobs < 1:
             raise CommandError("--jobs must be at least 1.")
-        broken = 0
         for problem in problems:
-            broken += 1
             self.stderr.write(f"BROKEN signing keys: {problem}")
+        broken = 0
         for ok, line in self._results(chains, min(jobs, len(chains) or 1)):
             if ok:
                 self.stdout.write(line)
             else:
                 broken += 1
                 self.stderr.write(line)
-        if broken:
-            raise CommandError(f"{broken} problem(s) in {len(chains)} chain(s) and the keys.",
+        if broken or problems:
+            keys_too = "; the table of signing keys was tampered with" if problems else ""
+            raise CommandError(f"{broken} of {len(chains)} chain(s) are broken{keys_too}.",
                                returncode=1)
         if not chains:
             self.stdout.write("OK: no audit events recorded yet.")
