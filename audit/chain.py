@@ -81,6 +81,7 @@ class Signed:
     body: dict
     signature: dict
     kept: bool = False  # from a file the customer kept (verify_audit --checkpoints)
+    in_database: bool = True  # for a kept one: the database still holds it
 
     @property
     def prev_seq(self):
@@ -224,11 +225,14 @@ def _signed(chain, start_seq, kept):
                      {"key_id": c.key_id, "value": c.signature})
               for c in Checkpoint.objects.filter(chain=chain, seq__gt=start_seq)
               .order_by("seq").iterator(chunk_size=5000))
+    mine = [d for d in kept if d["chain"] == chain and d["seq"] > start_seq]
+    held = set(Checkpoint.objects.filter(chain=chain, seq__in=[d["seq"] for d in mine])
+               .values_list("seq", "signature"))
     outside = sorted((Signed(d["seq"], d["hash"], d["signed_at"],
                              {k: v for k, v in d.items() if k != "signature"}, d["signature"],
-                             kept=True)
-                      for d in kept if d["chain"] == chain and d["seq"] > start_seq),
-                     key=lambda c: c.seq)
+                             kept=True,
+                             in_database=(d["seq"], d["signature"]["value"]) in held)
+                      for d in mine), key=lambda c: c.seq)
     return heapq.merge(stored, outside, key=lambda c: c.seq)
 
 
@@ -248,6 +252,9 @@ def _checkpoint_problem(chain, checkpoint, keys, known, start_seq):
         return (f"{checkpoint.where()} at {checkpoint.seq} does not carry a valid signature of "
                 f"a trusted key (key {checkpoint.signature.get('key_id')})")
     if checkpoint.kept:
+        if not checkpoint.in_database:
+            return (f"the kept checkpoint at {checkpoint.seq}, signed {checkpoint.signed_at}, "
+                    "is no longer in the database (it was deleted)")
         return ""
     prev_seq = checkpoint.prev_seq
     if prev_seq and prev_seq > start_seq and prev_seq not in known:
