@@ -170,7 +170,9 @@ def verify_chain(chain, *, after=None, must_exist=False, keys=None, kept=(), uns
     if pending is not None:
         beyond = [pending, *signed]
         for checkpoint in beyond:
-            problem = _checkpoint_problem(chain, checkpoint, keys, known, start_seq)
+            # Past the end, that the chain was cut says more than where its checkpoints went.
+            problem = _checkpoint_problem(chain, checkpoint, keys, known, start_seq,
+                                          held=False)
             if problem:
                 return Verification(chain, last, checkpoint.seq, problem)
         newest = beyond[-1]
@@ -245,14 +247,14 @@ def all_chains():
     return sorted(heads | signed | chains_with_events())
 
 
-def _checkpoint_problem(chain, checkpoint, keys, known, start_seq):
+def _checkpoint_problem(chain, checkpoint, keys, known, start_seq, *, held=True):
     from audit.signing import verify
 
     if not verify(checkpoint.body, checkpoint.signature, keys):
         return (f"{checkpoint.where()} at {checkpoint.seq} does not carry a valid signature of "
                 f"a trusted key (key {checkpoint.signature.get('key_id')})")
     if checkpoint.kept:
-        if not checkpoint.in_database:
+        if held and not checkpoint.in_database:
             return (f"the kept checkpoint at {checkpoint.seq}, signed {checkpoint.signed_at}, "
                     "is no longer in the database (it was deleted)")
         return ""
