@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _url(role, database, schema):
-    return (f"postgres://{role}@127.0.0.1:5432/{database}"
-            f"?options=-c%20search_path%3D{schema}%2Cpublic")
+    # Only the schema: the test database's own tables, in public, must stay out of sight.
+    return f"postgres://{role}@127.0.0.1:5432/{database}?options=-c%20search_path%3D{schema}"
 
 
 @pytest.fixture(scope="module")
