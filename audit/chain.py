@@ -240,11 +240,11 @@ def _signed(chain, start_seq, kept):
 
 def all_chains():
     from audit.models import ChainHead, Checkpoint
-    from audit.selectors import chains_with_events
+    from audit.selectors import chains_in, chains_with_events
 
     heads = set(ChainHead.objects.values_list("chain", flat=True))
-    signed = set(Checkpoint.objects.values_list("chain", flat=True).distinct())
-    return sorted(heads | signed | chains_with_events())
+    # A chain whose events and head were wiped is still named by its checkpoints.
+    return sorted(heads | chains_in(Checkpoint) | chains_with_events())
 
 
 def _checkpoint_problem(chain, checkpoint, keys, known, start_seq, *, held=True):
