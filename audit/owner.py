@@ -31,6 +31,8 @@ def as_owner():
         return
     connection = connections["default"]
     current = connection.settings_dict
+    if connection.vendor != "postgresql" or "postgresql" not in owner["ENGINE"]:
+        raise CommandError("DATABASE_OWNER_URL applies to PostgreSQL only; unset it here.")
     if owner["NAME"] != current["NAME"]:
         raise CommandError(f"DATABASE_OWNER_URL names database {owner['NAME']!r}, "
                            f"DATABASE_URL {current['NAME']!r}: they must be the same one.")

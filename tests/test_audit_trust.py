@@ -226,3 +226,19 @@ def test_postgres_refuses_to_rewind_heads_or_rewrite_keys(signed_chain, statemen
     with (pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor):
         cursor.execute(statement)
     assert ChainHead.objects.get(chain=CHAIN).seq == 8
+
+
+# --- The owner's URL ---------------------------------------------------------------------------
+
+def test_migrate_refuses_an_owner_url_that_cannot_be_used(db, settings):
+    """A misconfigured owner stops migrate with a message, before anything runs as anyone."""
+    from audit.owner import as_owner
+
+    cases = [({"NAME": "another_database"}, "must be the same one"),
+             ({}, "name the same role")]
+    for change, message in cases:
+        settings.DATABASE_OWNER = {**connection.settings_dict, **change}
+        if connection.vendor != "postgresql":
+            message = "applies to PostgreSQL only"
+        with pytest.raises(CommandError, match=message), as_owner():
+            pass

@@ -84,6 +84,11 @@ def test_migrate_runs_as_the_owner_and_grants_the_runtime_role(deployed):
         "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = %s",
         [deployed["schema"]]).fetchall()
     assert owners == [(deployed["owner"],)]
+    sql = deployed["manage"]("db_roles", "--sql", as_owner=True)
+    schema, runtime = deployed["schema"], deployed["runtime"]
+    assert (f'GRANT SELECT, INSERT ON "{schema}"."audit_auditevent" TO "{runtime}";'
+            in sql.splitlines())
+    assert "TRUNCATE" not in sql.replace("REVOKE ALL", "")
 
 
 def test_the_app_runs_as_the_runtime_role_and_its_log_verifies(deployed):
