@@ -242,3 +242,16 @@ def test_migrate_refuses_an_owner_url_that_cannot_be_used(db, settings):
             message = "applies to PostgreSQL only"
         with pytest.raises(CommandError, match=message), as_owner():
             pass
+
+
+@pytest.mark.postgres
+def test_a_first_append_that_lost_the_race_for_the_head_still_goes_on(signed_chain):
+    """Two first appends to a chain both try to create its head at 0; the one that finds the
+    chain already written must not be refused by the head's guard, only skipped by the key."""
+    from audit.chain import GENESIS_HASH
+
+    ChainHead.objects.bulk_create([ChainHead(chain=CHAIN, seq=0, hash=GENESIS_HASH)],
+                                  ignore_conflicts=True)
+    assert ChainHead.objects.get(chain=CHAIN).seq == 8
+    record_event(chain=CHAIN, action="test.happened")
+    assert verify_chain(CHAIN).ok

@@ -24,6 +24,11 @@ BEGIN
         RAISE EXCEPTION 'audit chain heads only move forward: % from % to % is refused',
             OLD.chain, OLD.seq, NEW.seq USING ERRCODE = 'insufficient_privilege';
     END IF;
+    IF TG_OP = 'INSERT' AND EXISTS (SELECT 1 FROM audit_chainhead WHERE chain = NEW.chain) THEN
+        -- The chain's head exists: the primary key refuses this row, or ON CONFLICT decides
+        -- (two first appends race to create the head; the UPDATE it may do is checked here).
+        RETURN NEW;
+    END IF;
     IF NEW.seq = 0 THEN
         IF NEW.hash = '{GENESIS}' AND NOT EXISTS (
                 SELECT 1 FROM audit_auditevent WHERE chain = NEW.chain) THEN
