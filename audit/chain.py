@@ -72,28 +72,62 @@ _FIELDS = ("seq", "occurred_at", "action", "actor_id", "actor_email", "request_i
            "prev_hash", "hash")
 
 
-def verify_chain(chain, *, after=None):
+@dataclass(frozen=True)
+class Signed:
+    """A checkpoint as verification reads it: from the database, or kept outside it."""
+    seq: int
+    head_hash: str
+    signed_at: str
+    body: dict
+    signature: dict
+    kept: bool = False  # from a file the customer kept (verify_audit --checkpoints)
+    in_database: bool = True  # for a kept one: the database still holds it
+
+    @property
+    def prev_seq(self):
+        return self.body.get("prev_seq")
+
+    def where(self):
+        return "a kept checkpoint" if self.kept else "a checkpoint"
+
+
+def verify_chain(chain, *, after=None, must_exist=False, keys=None, kept=(), unsigned_limit=None,
+                 now=None):
     """Walk one chain in sequence order and return the first inconsistency, if any.
 
     `after` = (seq, hash, hash before it) of a point already verified: only later events are
-    walked (pages use this; `verify_audit` always walks everything).
+    walked (pages use this; `verify_audit` always walks everything). `must_exist`: the chain's
+    owner exists (a tenant), so it cannot be empty. `keys`: the trusted public keys (default:
+    pinned in configuration). `kept`: checkpoint documents kept outside the database.
+    `unsigned_limit`: how old the oldest event no checkpoint covers may be, as of `now`.
 
-    1. Sequence numbers must run 1, 2, 3, … with no gap.
-    2. Each event must carry the hash of the event before it (the genesis hash for the first).
-    3. Each event's stored hash must equal the hash recomputed from its fields.
-    4. Every signed checkpoint must verify, and name the hash the chain has at its sequence
-       number: this catches a chain rewritten with recomputed hashes, or cut short, even when
-       the chain head was rewritten to match.
-    5. The last event must be the one the chain head recorded when it was appended.
+    1. Every checkpoint must carry a valid signature of a trusted key, and (when it names one)
+       its predecessor must exist: a deleted stretch of checkpoints leaves a link to nothing.
+    2. Sequence numbers must run 1, 2, 3, ... with no gap.
+    3. Each event must carry the hash of the event before it (the genesis hash for the first).
+    4. Each event's stored hash must equal the hash recomputed from its fields.
+    5. Every checkpoint must name the hash the chain has at its sequence number: this catches
+       a chain rewritten with recomputed hashes, or cut short, even when the head matches.
+    6. A chain whose owner exists must hold events; events need a chain head, which must not
+       be older than the newest checkpoint and must name the last event.
+    7. Events no checkpoint covers must be younger than `unsigned_limit`: else checkpoints
+       were deleted (or signing stopped), and those events are vouched for by nothing.
     """
-    from audit.models import AuditEvent, ChainHead, Checkpoint
+    from audit.models import AuditEvent, ChainHead
+    from audit.signing import trusted_keys
 
+    keys = trusted_keys() if keys is None else keys
     start_seq, prev_hash, hash_before_prev = after or (0, GENESIS_HASH, None)
-    checkpoints = {c.seq: c for c in Checkpoint.objects.filter(chain=chain, seq__gt=start_seq)}
-    for checkpoint in checkpoints.values():
-        problem = _checkpoint_problem(checkpoint)
-        if problem:
-            return Verification(chain, 0, checkpoint.seq, problem)
+    if start_seq and not AuditEvent.objects.filter(chain=chain, seq=start_seq,
+                                                   hash=prev_hash).exists():
+        # One look back at the point already verified: a chain wiped or cut below it shows on
+        # the next page, not only at the next full verification.
+        return Verification(chain, start_seq - 1, start_seq,
+                            f"event {start_seq}, verified before, is gone or changed")
+    signed = _signed(chain, start_seq, kept)
+    known = set()  # seqs of the database's checkpoints met so far, for the links
+    pending = next(signed, None)
+    newest_signed, unsigned_since = start_seq, None
 
     rows = (AuditEvent.objects.filter(chain=chain, seq__gt=start_seq).order_by("seq")
             .values_list(*_FIELDS).iterator(chunk_size=5000))
@@ -118,23 +152,47 @@ def verify_chain(chain, *, after=None):
         if compute_hash(fields) != stored:
             return Verification(chain, expected - 1, seq,
                                 "its content does not match its hash (it was altered)")
-        signed = checkpoints.get(seq)
-        if signed is not None and signed.head_hash != stored:
-            return Verification(chain, expected - 1, seq,
-                                f"it differs from the checkpoint signed {signed.signed_at_text()}"
-                                " (the chain was rewritten)")
+        unsigned_since = occurred_at if unsigned_since is None else min(unsigned_since,
+                                                                         occurred_at)
+        while pending is not None and pending.seq <= seq:
+            problem = _checkpoint_problem(chain, pending, keys, known, start_seq)
+            if problem:
+                return Verification(chain, expected - 1, pending.seq, problem)
+            if pending.head_hash != stored:
+                return Verification(chain, expected - 1, seq,
+                                    f"it differs from {pending.where()} signed "
+                                    f"{pending.signed_at} (the chain was rewritten)")
+            newest_signed, unsigned_since = seq, None
+            pending = next(signed, None)
         hash_before_prev, prev_hash = prev_hash, stored
         expected += 1
     last = expected - 1
-    beyond = [seq for seq in checkpoints if seq > last]
-    if beyond:
-        newest = checkpoints[max(beyond)]
+    if pending is not None:
+        beyond = [pending, *signed]
+        for checkpoint in beyond:
+            # Past the end, that the chain was cut says more than where its checkpoints went.
+            problem = _checkpoint_problem(chain, checkpoint, keys, known, start_seq,
+                                          held=False)
+            if problem:
+                return Verification(chain, last, checkpoint.seq, problem)
+        newest = beyond[-1]
         return Verification(chain, last, last + 1,
-                            f"the chain ends at {last}, but a checkpoint signed "
-                            f"{newest.signed_at_text()} vouches for {newest.seq} events "
+                            f"the chain ends at {last}, but {newest.where()} signed "
+                            f"{newest.signed_at} vouches for {newest.seq} events "
                             "(the newest events were removed)")
+    if after is None and last == 0 and must_exist:
+        return Verification(chain, 0, 1, "the chain is empty, but its tenant exists and every "
+                                         "tenant's chain starts when it is created (its events "
+                                         "were deleted)")
     head = ChainHead.objects.filter(chain=chain).first()
+    if head is None and last > start_seq:
+        return Verification(chain, last, last, "the chain has events but no chain head "
+                                               "(the head was deleted)")
     if head is not None:
+        if head.seq < newest_signed:
+            return Verification(chain, last, head.seq + 1,
+                                f"the chain head ({head.seq}) is older than the newest "
+                                f"checkpoint ({newest_signed}): it was moved back")
         if head.seq > last:
             return Verification(chain, last, last + 1,
                                 f"events {last + 1} to {head.seq} are missing from the end")
@@ -143,37 +201,79 @@ def verify_chain(chain, *, after=None):
                                 f"events after {head.seq} were added outside the audit service")
         if head.hash != prev_hash:
             return Verification(chain, last, last, "the newest event is not the one appended")
+    if unsigned_limit is not None and unsigned_since is not None and now is not None \
+            and now - unsigned_since > unsigned_limit:
+        return Verification(chain, last, newest_signed + 1,
+                            f"no checkpoint covers events {newest_signed + 1} to {last}, though "
+                            f"event {newest_signed + 1}'s time is {format_time(unsigned_since)},"
+                            f" more than {_span(unsigned_limit)} ago (checkpoints were deleted, "
+                            "or signing has stopped)")
     return Verification(chain, last, last_hash=prev_hash, hash_before=hash_before_prev or "")
 
 
+def _span(delta):
+    seconds = int(delta.total_seconds())
+    return f"{seconds // 60} minutes" if seconds % 60 == 0 else f"{seconds} seconds"
+
+
+def _signed(chain, start_seq, kept):
+    """The chain's checkpoints after `start_seq`, from the database and `kept`, in seq order."""
+    import heapq
+
+    from audit.checkpoints import body_of
+    from audit.models import Checkpoint
+
+    stored = (Signed(c.seq, c.head_hash, c.signed_at_text(), body_of(c),
+                     {"key_id": c.key_id, "value": c.signature})
+              for c in Checkpoint.objects.filter(chain=chain, seq__gt=start_seq)
+              .order_by("seq").iterator(chunk_size=5000))
+    mine = [d for d in kept if d["chain"] == chain and d["seq"] > start_seq]
+    held = set(Checkpoint.objects.filter(chain=chain, seq__in=[d["seq"] for d in mine])
+               .values_list("seq", "signature"))
+    outside = sorted((Signed(d["seq"], d["hash"], d["signed_at"],
+                             {k: v for k, v in d.items() if k != "signature"}, d["signature"],
+                             kept=True,
+                             in_database=(d["seq"], d["signature"]["value"]) in held)
+                      for d in mine), key=lambda c: c.seq)
+    return heapq.merge(stored, outside, key=lambda c: c.seq)
+
+
 def all_chains():
-    from audit.models import ChainHead
-    from audit.selectors import chains_with_events
+    from audit.models import ChainHead, Checkpoint
+    from audit.selectors import chains_in, chains_with_events
 
     heads = set(ChainHead.objects.values_list("chain", flat=True))
-    return sorted(heads | chains_with_events())
+    # A chain whose events and head were wiped is still named by its checkpoints.
+    return sorted(heads | chains_in(Checkpoint) | chains_with_events())
 
 
-def _checkpoint_problem(checkpoint):
-    from audit.checkpoints import checkpoint_body
+def _checkpoint_problem(chain, checkpoint, keys, known, start_seq, *, held=True):
     from audit.signing import verify
 
-    body = checkpoint_body(checkpoint.chain, checkpoint.seq, checkpoint.head_hash,
-                           checkpoint.signed_at_text())
-    signature = {"key_id": checkpoint.key_id, "value": checkpoint.signature}
-    if not verify(body, signature):
-        return (f"the checkpoint at {checkpoint.seq} does not carry a valid signature of a "
-                f"published key (key {checkpoint.key_id})")
+    if not verify(checkpoint.body, checkpoint.signature, keys):
+        return (f"{checkpoint.where()} at {checkpoint.seq} does not carry a valid signature of "
+                f"a trusted key (key {checkpoint.signature.get('key_id')})")
+    if checkpoint.kept:
+        if held and not checkpoint.in_database:
+            return (f"the kept checkpoint at {checkpoint.seq}, signed {checkpoint.signed_at}, "
+                    "is no longer in the database (it was deleted)")
+        return ""
+    prev_seq = checkpoint.prev_seq
+    if prev_seq and prev_seq > start_seq and prev_seq not in known:
+        return (f"the checkpoint at {checkpoint.seq} follows one at {prev_seq}, which is "
+                "missing (checkpoints were deleted)")
+    known.add(checkpoint.seq)
     return ""
 
 
-def verify_and_record(chain, *, now=None):
-    """A full verification, remembered so pages need only check what came after it."""
+def verify_and_record(chain, *, now=None, **checks):
+    """A full verification (verify_chain's `checks`), remembered so pages need only check what
+    came after it."""
     from audit.models import ChainVerification
     from lockbox_portal import clock
 
     now = now or clock.now()
-    result = verify_chain(chain)
+    result = verify_chain(chain, now=now, **checks)
     ChainVerification.objects.update_or_create(chain=chain, defaults={
         "ok": result.ok, "verified_seq": result.count, "verified_hash": result.last_hash,
         "hash_before": result.hash_before, "first_bad_seq": result.first_bad_seq,
@@ -181,16 +281,17 @@ def verify_and_record(chain, *, now=None):
     return Verification(**{**result.__dict__, "full_verified_at": now})
 
 
-def current_status(chain, *, now=None):
+def current_status(chain, *, now=None, must_exist=False):
     """The chain's state for a page: the last full verification (made now if there is none),
-    extended by verifying only the events appended since. Cheap on a chain of millions."""
+    extended by verifying only the events appended since. Cheap on a chain of millions.
+    `must_exist`: the page's tenant exists, so its chain cannot be empty."""
     from audit.models import ChainVerification
     from lockbox_portal import clock
 
     now = now or clock.now()
     record = ChainVerification.objects.filter(chain=chain).first()
     if record is None:
-        return verify_and_record(chain, now=now)
+        return verify_and_record(chain, now=now, must_exist=must_exist)
     if not record.ok:
         return Verification(chain, record.verified_seq, record.first_bad_seq, record.problem,
                             full_verified_at=record.full_verified_at)

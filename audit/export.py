@@ -10,12 +10,14 @@ parses to the same object. Elsewhere (SQLite, the local demo) Python writes each
 import csv
 import json
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import TextField
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 
 from audit.chain import format_time
+from lockbox_portal.db.limits import unbounded_statements
 
 COLUMNS = ["chain", "seq", "occurred_at", "action", "actor_id", "actor_email", "request_id",
            "data", "prev_hash", "hash"]
@@ -79,8 +81,15 @@ def jsonl_lines(events):
 
 
 def _copy_out(rows, options):
-    sql, params = rows.query.sql_with_params()
-    with connection.cursor() as cursor, cursor.cursor.copy(
+    try:
+        sql, params = rows.query.sql_with_params()
+    except EmptyResultSet:
+        # A search Django knows matches nothing (a word no event holds) has no SQL to run:
+        # the file is then just the header (CSV) or empty (JSON Lines), never a broken stream.
+        return
+    # The export is one statement that lasts as long as the download: no statement timeout,
+    # but each block must still come within the usual wait (lockbox_portal.db.limits).
+    with unbounded_statements(), connection.cursor() as cursor, cursor.cursor.copy(
             f"COPY ({sql}) TO STDOUT WITH ({options})", params) as copy:
         for block in copy:
             yield bytes(block)

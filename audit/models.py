@@ -94,6 +94,9 @@ class Checkpoint(models.Model):
     signed_at = models.DateTimeField()
     key_id = models.CharField(max_length=16)
     signature = models.CharField(max_length=100)
+    # The seq of the chain's checkpoint before this one (0 for its first), signed with it, so a
+    # deleted stretch of checkpoints shows. None on checkpoints signed before links existed.
+    prev_seq = models.PositiveBigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["chain", "seq"]

@@ -194,9 +194,14 @@ def actions_in_chain(chain):
 def chains_with_events():
     """Every chain that holds an event; on PostgreSQL by skipping through the (chain, id)
     index, one probe per chain, rather than reading every event."""
+    return chains_in(AuditEvent)
+
+
+def chains_in(model):
+    """Every chain named in `model`'s table (events, checkpoints: both index chain first)."""
     if connection.vendor != "postgresql":
-        return set(AuditEvent.objects.values_list("chain", flat=True).distinct())
-    table = AuditEvent._meta.db_table
+        return set(model.objects.order_by().values_list("chain", flat=True).distinct())
+    table = model._meta.db_table
     sql = f"""
         WITH RECURSIVE found(chain) AS (
             (SELECT chain FROM {table} ORDER BY chain LIMIT 1)

@@ -38,7 +38,8 @@ def search(request, tenant):
         query.pop(key, None)
     return render(request, "customer/audit.html", {
         "tenant": tenant, "form": form, "events": events, "older": older, "newer": newer,
-        "query": query.urlencode(), "verification": current_status(tenant.audit_chain),
+        "query": query.urlencode(),
+        "verification": current_status(tenant.audit_chain, must_exist=True),
     })
 
 

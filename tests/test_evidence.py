@@ -105,10 +105,15 @@ def test_checkpointing_twice_signs_nothing_new(chain_with_checkpoint, now):
     assert [c.seq for c in checkpoint_chains(chains=[CHAIN])] == [chain_with_checkpoint + 1]
 
 
+NEW_SEED = "bmV3LWtleS1hZnRlci1yb3RhdGlvbi0zMi1ieXRlcyE="
+
+
 def test_rotating_the_key_keeps_old_checkpoints_verifiable(chain_with_checkpoint, now):
+    """Rotation is a configuration change: the new private key, and the old public key pinned
+    as retired."""
     old_key = SigningKey.objects.get()
-    new_seed = "bmV3LWtleS1hZnRlci1yb3RhdGlvbi0zMi1ieXRlcyE="
-    with override_settings(LOCKBOX_SIGNING_KEY=new_seed):
+    with override_settings(LOCKBOX_SIGNING_KEY=NEW_SEED,
+                           LOCKBOX_RETIRED_PUBLIC_KEYS=[old_key.public_key]):
         record_event(chain=CHAIN, action="test.happened")
         checkpoint_chains(chains=[CHAIN])
         assert verify_chain(CHAIN).ok
@@ -116,6 +121,17 @@ def test_rotating_the_key_keeps_old_checkpoints_verifiable(chain_with_checkpoint
     assert next(k.key_id for k in keys) == old_key.key_id and len(keys) == 2
     assert keys[0].retired_at is not None and keys[1].retired_at is None
     assert len({c.key_id for c in Checkpoint.objects.all()}) == 2
+
+
+def test_after_a_rotation_an_old_key_nobody_pinned_is_not_trusted(chain_with_checkpoint):
+    """The old key is still in the database's table of keys, but the database is not where
+    trust comes from: until the operator pins it, its checkpoints do not verify."""
+    with override_settings(LOCKBOX_SIGNING_KEY=NEW_SEED):
+        record_event(chain=CHAIN, action="test.happened")
+        checkpoint_chains(chains=[CHAIN])
+        result = verify_chain(CHAIN)
+    assert (result.ok, result.first_bad_seq) == (False, chain_with_checkpoint)
+    assert "does not carry a valid signature of a trusted key" in result.problem
 
 
 @pytest.mark.postgres

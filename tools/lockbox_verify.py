@@ -8,9 +8,12 @@ export (CSV or JSON Lines), the signed checkpoints and the public keys, then:
     python lockbox_verify.py --receipt receipt.json --keys keys.json
 
 It recomputes every event's SHA-256 over its canonical encoding, checks that each event links
-to the one before it, that the checkpoints are signed by a published key and match the events
-they vouch for, and that the export is not shorter than the newest checkpoint. It prints OK, or
-FAILED with the first bad event, and exits 0 or 1 (2 for unreadable input).
+to the one before it, that the checkpoints are signed by a key in the keys file, that none is
+missing between them, that they match the events they vouch for, and that the export is not
+shorter than the newest checkpoint. It prints OK, or FAILED with the first bad event, and exits
+0 or 1 (2 for unreadable input). Keep the keys and checkpoints files you download: checked
+against files you kept, an export proves that nothing up to your newest kept checkpoint changed
+since you downloaded them.
 """
 
 import argparse
@@ -180,8 +183,15 @@ def verify_export(events, checkpoints, keys, *, partial=False):
         previous = event
     by_seq = {e["seq"]: e for e in events}
     mine = [c for c in checkpoints if c.get("chain") == chain]
+    signed_seqs = {c.get("seq") for c in mine}
     for checkpoint in mine:
         check_signature(checkpoint, keys, f"the checkpoint at {checkpoint.get('seq')}")
+        # Version 2 checkpoints name the one before them (0 for the first): a download holds
+        # every checkpoint of the chain, so a gap means some were deleted before it was made.
+        prev_seq = checkpoint.get("prev_seq")
+        if prev_seq and prev_seq not in signed_seqs:
+            raise Bad(f"the checkpoint at {checkpoint['seq']} follows one at {prev_seq}, which "
+                      "is missing from the checkpoints file: checkpoints were deleted.")
         seq = checkpoint["seq"]
         if seq in by_seq and by_seq[seq]["hash"] != checkpoint["hash"]:
             raise Bad(f"event {seq} differs from the checkpoint signed {checkpoint['signed_at']}"

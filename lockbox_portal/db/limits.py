@@ -11,10 +11,11 @@ worker would wait for it for minutes. So every wait has an end:
 3. A deadline for a whole piece of work, `within(seconds)`: the access check and /healthz
    answer "no" in bounded time, so every connect, health check and query inside shares it.
 
-`unbounded_statements()` lifts the server's limit (not the client's per-answer one) for work
-that legitimately runs long while it streams, like an export.
+`unbounded_statements()` lifts the server's limit for work that legitimately runs long: an
+export while it streams, a migration, a bulk load.
 """
 
+import re
 import threading
 import time
 from contextlib import contextmanager
@@ -28,7 +29,7 @@ _local = threading.local()
 
 def remaining() -> float | None:
     """Seconds this thread may still wait for one answer from the database; None: no limit."""
-    limit = settings.LOCKBOX_DB_WAIT
+    limit = None if getattr(_local, "unlimited", False) else settings.LOCKBOX_DB_WAIT
     deadline = getattr(_local, "deadline", None)
     if deadline is not None:
         left = max(deadline - time.monotonic(), 0.0)
@@ -71,16 +72,35 @@ def deadline(setting):
 
 
 @contextmanager
-def unbounded_statements():
-    """Let the statements inside run as long as they keep answering (exports, bulk loads)."""
-    if connection.vendor != "postgresql" or not settings.LOCKBOX_DB_STATEMENT_TIMEOUT_MS:
-        yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SET statement_timeout = 0")
+def unbounded_statements(*, wait_for_answers=False):
+    """Let the statements inside run as long as they need: the server's statement timeout is
+    lifted. An export that streams keeps the client's limit on each answer (rows keep coming);
+    `wait_for_answers` lifts that too, for work whose one statement may rightly say nothing for
+    minutes (a migration building an index, a bulk load)."""
+    outer = getattr(_local, "unlimited", False)
+    _local.unlimited = outer or wait_for_answers
     try:
-        yield
+        if connection.vendor != "postgresql" or not settings.LOCKBOX_DB_STATEMENT_TIMEOUT_MS:
+            yield
+            return
+        with connection.cursor() as cursor:
+            cursor.execute("SET statement_timeout = 0")
+        try:
+            yield
+        finally:
+            if connection.connection is not None and not connection.connection.closed:
+                with connection.cursor() as cursor:
+                    cursor.execute("RESET statement_timeout")
     finally:
-        if connection.connection is not None and not connection.connection.closed:
-            with connection.cursor() as cursor:
-                cursor.execute("RESET statement_timeout")
+        _local.unlimited = outer
+
+
+def lift_for_this_process():
+    """For a command whose whole job is long bulk work (bench_seed): connections this process
+    opens from now on, and those of processes it forks, have no statement timeout and no limit
+    on waiting for an answer."""
+    options = connection.settings_dict.setdefault("OPTIONS", {})
+    if "options" in options:
+        options["options"] = re.sub(r"-c statement_timeout=\d+\s*", "", options["options"]).strip()
+    settings.LOCKBOX_DB_WAIT = None
+    connection.close()

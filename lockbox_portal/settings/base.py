@@ -10,9 +10,11 @@ from pathlib import Path
 from csp.constants import NONE, SELF
 
 from lockbox_portal.env import (
+    EnvError,
     env_bool,
     env_cache,
     env_choice,
+    env_database,
     env_hours,
     env_int,
     env_list,
@@ -175,6 +177,21 @@ OTP_WEBAUTHN_ALLOWED_ORIGINS = env_list("LOCKBOX_WEBAUTHN_ORIGINS",
 # private key, or a PEM file. Rotate by changing it; every public key used stays published.
 LOCKBOX_SIGNING_KEY = env_str("LOCKBOX_SIGNING_KEY", default="")
 LOCKBOX_SIGNING_KEY_FILE = env_str("LOCKBOX_SIGNING_KEY_FILE", default="")
+# Verification trusts only keys pinned here, never the database's table of keys: the configured
+# key, and the retired ones (base64 public keys; or a saved lockbox-keys.json). See audit.signing.
+LOCKBOX_RETIRED_PUBLIC_KEYS = env_list("LOCKBOX_RETIRED_PUBLIC_KEYS", default=[])
+LOCKBOX_TRUSTED_KEYS_FILE = env_str("LOCKBOX_TRUSTED_KEYS_FILE", default="")
+
+# Events newer than their chain's last checkpoint are vouched for by the database alone, so beat
+# signs every chain head that moved this often. verify_audit fails when an event no checkpoint
+# covers is older than the limit (checkpoints deleted, or signing stopped); 0 turns that off.
+LOCKBOX_CHECKPOINT_SECONDS = env_int("LOCKBOX_CHECKPOINT_SECONDS", 60, min_value=10,
+                                     max_value=900)
+LOCKBOX_UNSIGNED_LIMIT_SECONDS = env_int("LOCKBOX_UNSIGNED_LIMIT_SECONDS", 300, min_value=0,
+                                         max_value=7 * 86400)
+if 0 < LOCKBOX_UNSIGNED_LIMIT_SECONDS <= LOCKBOX_CHECKPOINT_SECONDS:
+    raise EnvError("LOCKBOX_UNSIGNED_LIMIT_SECONDS",
+                   "must be 0 or longer than LOCKBOX_CHECKPOINT_SECONDS")
 
 # Sessions end after 30 idle minutes and at the latest 12 hours after sign-in; a decision needs a
 # second-factor check no older than 5 minutes, made for that very action.
@@ -255,7 +272,9 @@ CELERY_BEAT_SCHEDULE = {
     # Delivers what was never handed to a worker (broker down) or whose worker died.
     "lockbox-deliver": {"task": "notifications.retry_outbox", "schedule": 60.0},
     "lockbox-remind": {"task": "notifications.send_reminders", "schedule": 300.0},
-    "lockbox-checkpoint": {"task": "audit.checkpoint", "schedule": 900.0},
+    # Signs every chain head that moved since its last checkpoint (few, at a minute's notice).
+    "lockbox-checkpoint": {"task": "audit.checkpoint",
+                           "schedule": float(LOCKBOX_CHECKPOINT_SECONDS)},
     # The whole of every chain, daily; pages check only what is newer than this.
     "lockbox-verify": {"task": "audit.verify_all", "schedule": 86400.0},
 }
@@ -284,6 +303,12 @@ LOCKBOX_DB_WAIT = (LOCKBOX_DB_STATEMENT_TIMEOUT_MS + 2000) / 1000 \
 LOCKBOX_DB_RETRY_AFTER = 1.0
 LOCKBOX_ACCESS_CHECK_TIMEOUT = env_int("LOCKBOX_ACCESS_CHECK_TIMEOUT_MS", 1000, min_value=50,
                                        max_value=10_000) / 1000
+
+# The role that owns the tables and runs `migrate` (PostgreSQL); DATABASE_URL's role is then
+# granted only what the app does at run time, and owns nothing (audit.db_roles). Unset, the
+# role in DATABASE_URL does both (SQLite, `make run`, the tests).
+DATABASE_OWNER = (env_database("DATABASE_OWNER_URL")
+                  if env_str("DATABASE_OWNER_URL", default="") else None)
 
 
 def database_from_env(default_url=None):

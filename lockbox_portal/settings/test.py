@@ -22,6 +22,9 @@ STORAGES = {
 # A fixed key for tests only (base64 of 32 bytes); tests that rotate keys set their own.
 LOCKBOX_SIGNING_KEY = env_str("LOCKBOX_SIGNING_KEY",
                               default="dGVzdC1vbmx5LXNpZ25pbmcta2V5LTMyLWJ5dGVzISE=")
+# Test events carry fixed past times and are checkpointed only where a test says so; tests of
+# the unsigned-events check set the limit themselves.
+LOCKBOX_UNSIGNED_LIMIT_SECONDS = env_int("LOCKBOX_UNSIGNED_LIMIT_SECONDS", 0, min_value=0)
 # Unit tests read the database on every access check; tests of reuse set it themselves, and
 # gunicorn started by a test takes it from the environment.
 LOCKBOX_ACCESS_CACHE = env_int("LOCKBOX_ACCESS_CACHE_MS", 0, min_value=0) / 1000

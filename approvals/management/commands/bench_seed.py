@@ -3,6 +3,7 @@ from django.db import connection
 
 from approvals import benchdata
 from approvals.models import Tenant
+from lockbox_portal.db import limits
 
 
 class Command(BaseCommand):
@@ -23,6 +24,8 @@ class Command(BaseCommand):
             raise CommandError("Every size must be at least 1.")
         self.stdout.write(f"bench_seed: {tenants:,} tenants, {requests:,} requests, "
                           f"{events:,} audit events")
+        # One COPY of millions of rows is a single long statement, here and in the workers.
+        limits.lift_for_this_process()
         timings = benchdata.seed(tenants=tenants, requests=requests, events=events)
         total = sum(timings.values())
         self.stdout.write("bench_seed: " + ", ".join(f"{k} {v:.1f} s" for k, v in

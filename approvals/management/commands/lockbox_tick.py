@@ -22,7 +22,7 @@ class Command(BaseCommand):
             swept = sweep()
             reminders = reminders_due(clock.now())
             delivered = retry_due()
-            # Beat signs checkpoints every 15 minutes; the local loop does it every turn.
+            # Beat signs moved chain heads every minute; the local loop does it every turn.
             signed = checkpoint_chains()
             # Quiet unless something happened, so it does not drown the server's own log.
             if every is None or swept.expired or swept.completed or reminders or \
