@@ -24,16 +24,22 @@ BEGIN
         RAISE EXCEPTION 'audit chain heads only move forward: % from % to % is refused',
             OLD.chain, OLD.seq, NEW.seq USING ERRCODE = 'insufficient_privilege';
     END IF;
-    IF TG_OP = 'INSERT' AND EXISTS (SELECT 1 FROM audit_chainhead WHERE chain = NEW.chain) THEN
-        -- The chain's head exists: the primary key refuses this row, or ON CONFLICT decides
-        -- (two first appends race to create the head; the UPDATE it may do is checked here).
-        RETURN NEW;
-    END IF;
     IF NEW.seq = 0 THEN
-        IF NEW.hash = '{GENESIS}' AND NOT EXISTS (
-                SELECT 1 FROM audit_auditevent WHERE chain = NEW.chain) THEN
-            RETURN NEW;
+        -- A chain's first head. Two first appends may race to insert it (ON CONFLICT decides).
+        -- The events are looked at before the head, in two statements: the winner commits its
+        -- events and the head together, so once its events are seen its head is seen as well.
+        IF NEW.hash = '{GENESIS}' THEN
+            IF NOT EXISTS (SELECT 1 FROM audit_auditevent WHERE chain = NEW.chain) THEN
+                RETURN NEW;
+            END IF;
+            IF TG_OP = 'INSERT' AND EXISTS (
+                    SELECT 1 FROM audit_chainhead WHERE chain = NEW.chain) THEN
+                RETURN NEW;
+            END IF;
         END IF;
+    ELSIF TG_OP = 'INSERT' AND EXISTS (SELECT 1 FROM audit_chainhead WHERE chain = NEW.chain) THEN
+        -- The chain's head exists: the primary key refuses this row.
+        RETURN NEW;
     ELSIF EXISTS (SELECT 1 FROM audit_auditevent
                   WHERE chain = NEW.chain AND seq = NEW.seq AND hash = NEW.hash)
           AND NOT EXISTS (SELECT 1 FROM audit_auditevent
