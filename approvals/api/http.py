@@ -412,7 +412,9 @@ class _Raced(Exception):
 def _once(request, key, run):
     if len(key) > 200:
         raise ApiError(400, "invalid", "An Idempotency-Key is at most 200 characters.")
-    fingerprint = hashlib.sha256(request.method.encode() + b" " + request.path.encode()
+    # The query is part of the request: a key reused with another query (another api-version,
+    # say) is another request, never a replay of the first one's answer.
+    fingerprint = hashlib.sha256(request.method.encode() + b" " + request.get_full_path().encode()
                                  + b"\n" + request.body).hexdigest()
     stored = IdempotentResponse.objects.filter(token=request.api_token, key=key).first()
     if stored is None:
