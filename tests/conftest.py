@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from approvals.models import ProviderRole, TenantRole
+from approvals.tenants import add_tenant_member
 from tests import factories
+from tests.api_helpers import Api, make_token
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -166,6 +168,25 @@ def auditor(db):
 @pytest.fixture
 def outsider(db):
     return factories.person("outsider@elsewhere.test")
+
+
+# --- Customer automation (the Google and Azure surfaces) -----------------------------------------
+
+@pytest.fixture
+def boss(tenant_a, admin_a):
+    """An admin who is also an approver, so a token that decides may act as them."""
+    add_tenant_member(tenant=tenant_a, user=admin_a, role=TenantRole.APPROVER)
+    return admin_a
+
+
+@pytest.fixture
+def decider(boss, tenant_a):
+    return Api(make_token(boss, "tenant_decide", tenant=tenant_a)[1])
+
+
+@pytest.fixture
+def reader(boss, tenant_a):
+    return Api(make_token(boss, "tenant_read", tenant=tenant_a)[1])
 
 
 # --- Committed data (threads, live servers) ------------------------------------------------------

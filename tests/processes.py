@@ -5,18 +5,26 @@ Each is started by the test on loopback and stopped by it. Environments are buil
 """
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from email import message_from_bytes
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+needs_redis = pytest.mark.skipif(shutil.which("redis-server") is None,
+                                 reason="needs redis-server (apt-get install -y redis-server)")
 # base64 of 32 bytes: a signing key for processes started with production settings.
 PRODUCTION_TEST_SIGNING_KEY = "cHJvZHVjdGlvbi10ZXN0LXNpZ25pbmcta2V5LTMyYiE="
 
@@ -194,3 +202,60 @@ def stop(process):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(5)
+
+
+@contextmanager
+def redis_server(tmp):
+    """A redis-server of the test's own; yields its URL."""
+    broker = Broker(tmp)
+    broker.start()
+    try:
+        yield broker.url
+    finally:
+        stop(broker.process)
+
+
+@contextmanager
+def gunicorn(tmp, env, *, workers=1):
+    """`gunicorn lockbox_portal.wsgi` run from the repository root, as deployed; yields
+    (base URL, access log path). The access log's first field is the worker's pid."""
+    port = free_port()
+    log = tmp / "access.log"
+    log.touch()
+    process = subprocess.Popen(
+        [str(BIN / "gunicorn"), "lockbox_portal.wsgi", f"--bind=127.0.0.1:{port}",
+         f"--workers={workers}", f"--access-logfile={log}",
+         "--access-logformat=%(p)s %(s)s %(U)s"],
+        cwd=ROOT, env={"PATH": os.environ["PATH"], **env},
+        stdout=subprocess.DEVNULL, stderr=(tmp / "gunicorn.err").open("w"))
+    try:
+        wait_for(lambda: answers(port), 30, "gunicorn to listen")
+        yield f"http://127.0.0.1:{port}", log
+    finally:
+        stop(process)
+
+
+class Receiver:
+    """A webhook receiver on loopback that keeps every body it is sent and answers 204."""
+
+    def __init__(self, host="127.0.0.1", port=0):
+        self.bodies = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                receiver.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.port = self.server.server_port
+        self.url = f"http://{host}:{self.port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

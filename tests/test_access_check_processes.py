@@ -8,7 +8,6 @@ Which worker answered is read from gunicorn's access log (`%(p)s`, the worker's 
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from django.utils import timezone
 from approvals import transitions as t
 from tests import factories
 from tests.api_helpers import make_token
+from tests.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 RESOURCE = "exchange/mailbox/user@example.test"
@@ -32,15 +32,9 @@ LEASE_MS = 1000
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def _free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class Gunicorn:
     def __init__(self, tmp, workers=3):
-        self.port = _free_port()
+        self.port = free_port()
         self.log = tmp / "access.log"
         self.log.touch()
         db = connection.settings_dict

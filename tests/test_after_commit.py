@@ -13,8 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from approvals import transitions
-from approvals.models import State, TenantRole
-from approvals.tenants import add_tenant_member
+from approvals.models import State
 from tests import factories
 from tests.api_helpers import Api, make_token
 from tests.portal import make_requests, signed_in
@@ -111,12 +110,6 @@ def waiting(engineer, manager, tenant_a):
     req = factories.submit(engineer=engineer, tenant=tenant_a, now=timezone.now())
     transitions.internal_approve(request=req, actor=manager)
     return req
-
-
-@pytest.fixture
-def decider(admin_a, tenant_a):
-    add_tenant_member(tenant=tenant_a, user=admin_a, role=TenantRole.APPROVER)
-    return Api(make_token(admin_a, "tenant_decide", tenant=tenant_a)[1])
 
 
 def test_a_google_approval_is_answered_as_made(fault, waiting, decider):

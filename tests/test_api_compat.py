@@ -6,28 +6,9 @@ import pytest
 from django.utils import timezone
 
 from approvals import transitions as t
-from approvals.models import State, TenantRole
-from approvals.tenants import add_tenant_member
+from approvals.models import State
 from audit.models import AuditEvent
 from tests import factories
-from tests.api_helpers import Api, make_token
-
-
-@pytest.fixture
-def boss(tenant_a, admin_a):
-    """An admin who is also an approver, so a token that decides may act as them."""
-    add_tenant_member(tenant=tenant_a, user=admin_a, role=TenantRole.APPROVER)
-    return admin_a
-
-
-@pytest.fixture
-def decider(boss, tenant_a):
-    return Api(make_token(boss, "tenant_decide", tenant=tenant_a)[1])
-
-
-@pytest.fixture
-def reader(boss, tenant_a):
-    return Api(make_token(boss, "tenant_read", tenant=tenant_a)[1])
 
 
 @pytest.fixture

@@ -185,3 +185,17 @@ def test_the_access_check_fails_closed_at_once_when_the_database_is_cut(server, 
     proxy.freeze()  # and nothing new gets through
     elapsed, status, body = _ask(server, grant)
     assert status == 503 and body["allowed"] is False and elapsed < 2.0
+
+
+def test_long_work_runs_without_the_statement_timeout_and_it_comes_back(db):
+    def shown():
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW statement_timeout")
+            return cursor.fetchone()[0]
+
+    with limits.unbounded_statements(wait_for_answers=True):
+        assert shown() == "0"
+        assert limits.remaining() is None  # a migration may say nothing for minutes
+    assert shown() == "10s" and limits.remaining() is not None
+    with limits.unbounded_statements():
+        assert limits.remaining() is not None  # an export's blocks must keep coming

@@ -9,8 +9,6 @@ import http.client
 import shutil
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.utils import timezone
@@ -22,6 +20,7 @@ from tests.processes import (
     ROOT,
     Broker,
     Gunicorn,
+    Receiver,
     Workers,
     collect_static,
     database_url,
@@ -91,30 +90,6 @@ def test_gunicorn_as_the_readme_says_serves_production(production_gunicorn):
     assert login.getheader("Strict-Transport-Security")
 
 
-class Receiver:
-    """A webhook receiver on loopback: production must never deliver to it."""
-
-    def __init__(self):
-        self.received = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                receiver.received.append(self.rfile.read(int(self.headers["Content-Length"])))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-
-
 @pytest.mark.postgres
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 def test_a_celery_worker_as_the_readme_says_runs_production(tmp_path, transactional_db,
@@ -146,7 +121,7 @@ def test_a_celery_worker_as_the_readme_says_runs_production(tmp_path, transactio
         row = OutboxMessage.objects.get(key=key)
         assert row.status == Status.FAILED
         assert "private or local address" in row.last_error
-        assert receiver.received == []
+        assert receiver.bodies == []
     finally:
         workers.stop_all()
         receiver.close()

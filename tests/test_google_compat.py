@@ -26,17 +26,6 @@ def seconds(text):
 
 
 @pytest.fixture
-def boss(tenant_a, admin_a):
-    add_tenant_member(tenant=tenant_a, user=admin_a, role=TenantRole.APPROVER)
-    return admin_a
-
-
-@pytest.fixture
-def decider(boss, tenant_a):
-    return Api(make_token(boss, "tenant_decide", tenant=tenant_a)[1])
-
-
-@pytest.fixture
 def second_decider(tenant_a, approver_a2):
     """Another approver of tenant A who also administers it, so they may make a token."""
     add_tenant_member(tenant=tenant_a, user=approver_a2, role=TenantRole.ADMIN)

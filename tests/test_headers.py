@@ -14,7 +14,7 @@ from django.urls import reverse
 from lockbox_portal.security.headers import PERMISSIONS_POLICY
 from tests.api_helpers import make_token
 from tests.portal import signed_in
-from tests.servers import ROOT, gunicorn
+from tests.processes import ROOT, gunicorn
 
 
 def _no_store(response):

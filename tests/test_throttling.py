@@ -14,7 +14,7 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from tests.servers import ROOT, gunicorn, needs_redis, redis_server
+from tests.processes import ROOT, gunicorn, needs_redis, redis_server
 
 PASSWORD = "correct horse battery"
 PROXY = "10.0.0.2"

@@ -19,7 +19,7 @@ from approvals import transitions as t
 from approvals.notifications import outbox, webhooks
 from approvals.notifications.models import OutboxMessage, Status, WebhookEndpoint
 from audit.models import AuditEvent
-from tests import factories
+from tests import factories, processes
 from tests.portal import signed_in
 
 
@@ -254,37 +254,14 @@ def test_another_tenants_webhook_is_404(receiver, endpoint, approver_b, tenant_b
 
 # --- DNS rebinding ---------------------------------------------------------------------------
 
-class _Receiver:
-    def __init__(self, host, port=0):
-        self.bodies = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                receiver.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.port = self.server.server_port
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def rebinding(monkeypatch, settings):
     """hooks.rebind.test resolves to a 'public' receiver when checked and to an internal one
     on every later lookup, as an attacker's DNS server with a zero TTL answers. 127.0.0.2 plays
     the public internet (only it, for this test); 127.0.0.1 is the provider's own network."""
     settings.LOCKBOX_WEBHOOK_ALLOW_PRIVATE = False
-    public = _Receiver("127.0.0.2")
-    internal = _Receiver("127.0.0.1", public.port)
+    public = processes.Receiver("127.0.0.2")
+    internal = processes.Receiver("127.0.0.1", public.port)
     real = socket.getaddrinfo
     lookups = []
 

@@ -254,32 +254,45 @@ PATHS_CUSTOMER = {
 }
 
 
+def document(*, title, version, description, paths, schemas):
+    """An OpenAPI 3.1 document for one of Lockbox's API surfaces, each with a bearer token."""
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version, "description": description},
+        "paths": paths,
+        "components": {"schemas": schemas, "securitySchemes": {
+            "token": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"token": []}],
+    }
+
+
+def serve(build):
+    """The view that serves the document `build()` returns: GET or HEAD, no token needed."""
+
+    @csrf_exempt
+    def view(request):
+        if request.method not in ("GET", "HEAD"):
+            return JsonResponse(
+                {"error": {"code": "method_not_allowed", "message": "Use GET here."}},
+                status=405, headers={"Allow": "GET, HEAD"})
+        return JsonResponse(build())
+
+    view.lockbox_api = True
+    return view
+
+
 def spec(site):
     paths = {}
     if site in ("internal", "all"):
         paths.update(PATHS_INTERNAL)
     if site in ("customer", "all"):
         paths.update(PATHS_CUSTOMER)
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "Lockbox API", "version": "1.0.0",
-                 "description": "Errors always have the shape {\"error\": {\"code\", "
-                                "\"message\", \"details\"?}}; code is machine-readable. "
-                                "Bodies are JSON objects of at most 1 MiB, nested at most 32 "
-                                "levels; text never holds NUL."},
-        "paths": paths,
-        "components": {"schemas": SCHEMAS, "securitySchemes": {
-            "token": {"type": "http", "scheme": "bearer"}}},
-        "security": [{"token": []}],
-    }
+    return document(
+        title="Lockbox API", version="1.0.0", paths=paths, schemas=SCHEMAS,
+        description="Errors always have the shape {\"error\": {\"code\", \"message\", "
+                    "\"details\"?}}; code is machine-readable. Bodies are JSON objects of at "
+                    "most 1 MiB, nested at most 32 levels; text never holds NUL. Resource "
+                    "identifiers are canonical (README, 'Resource identifiers').")
 
 
-@csrf_exempt
-def openapi_view(request):
-    if request.method not in ("GET", "HEAD"):
-        return JsonResponse({"error": {"code": "method_not_allowed", "message": "Use GET here."}},
-                            status=405, headers={"Allow": "GET, HEAD"})
-    return JsonResponse(spec(settings.LOCKBOX_SITE))
-
-
-openapi_view.lockbox_api = True
+openapi_view = serve(lambda: spec(settings.LOCKBOX_SITE))

@@ -6,10 +6,9 @@ Shapes follow the spec's customerlockbox.json (LockboxRequestResponse, Approval,
 OperationListResult, TenantOptInResponse, ErrorResponse); errors carry ARM's common codes.
 """
 
-from django.http import JsonResponse
-
 from approvals.api.azure import API_VERSION
 from approvals.api.azure_shape import STATUSES
+from approvals.api.openapi import document, serve
 
 
 def ref(name):
@@ -141,20 +140,10 @@ PATHS = {
 
 
 def spec():
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "Lockbox: Azure Customer Lockbox", "version": API_VERSION,
-                 "description": "Microsoft.CustomerLockbox for a tenant as "
-                                "/subscriptions/{slug}."},
-        "paths": PATHS,
-        "components": {"schemas": SCHEMAS,
-                       "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}}},
-        "security": [{"token": []}],
-    }
+    return document(
+        title="Lockbox: Azure Customer Lockbox", version=API_VERSION, paths=PATHS, schemas=SCHEMAS,
+        description="Microsoft.CustomerLockbox for a tenant as "
+                    "/subscriptions/{slug}.")
 
 
-def openapi_view(request):
-    return JsonResponse(spec())
-
-
-openapi_view.lockbox_api = True
+openapi_view = serve(spec)

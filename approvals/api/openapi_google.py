@@ -6,9 +6,8 @@ The shapes follow google.cloud.accessapproval.v1 (JSON names, as the REST client
 reads them); `lockbox` objects are Lockbox's own, which Google's client ignores.
 """
 
-from django.http import JsonResponse
-
 from approvals.api.google_shape import REASON_NAMES
+from approvals.api.openapi import document, serve
 from approvals.tenants import MAX_NOTIFICATION_EMAILS
 
 
@@ -166,20 +165,10 @@ PATHS = {
 
 
 def spec():
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "Lockbox: Google Access Approval v1", "version": "v1",
-                 "description": "google.cloud.accessapproval.v1 over REST, for a tenant as "
-                                "organizations/{slug}. The official client works unmodified."},
-        "paths": PATHS,
-        "components": {"schemas": SCHEMAS,
-                       "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}}},
-        "security": [{"token": []}],
-    }
+    return document(
+        title="Lockbox: Google Access Approval v1", version="v1", paths=PATHS, schemas=SCHEMAS,
+        description="google.cloud.accessapproval.v1 over REST, for a tenant as "
+                    "organizations/{slug}. The official client works unmodified.")
 
 
-def openapi_view(request):
-    return JsonResponse(spec())
-
-
-openapi_view.lockbox_api = True
+openapi_view = serve(spec)
