@@ -7,18 +7,14 @@ Conflict with the request's currentStatus in additionalInfo, as the spec's Error
 describes.
 """
 
-import base64
-import binascii
 import re
-import uuid
 from urllib.parse import quote, urlencode
-
-from django.db.models import Q
 
 from approvals import policy
 from approvals import transitions as t
+from approvals.api import paging
 from approvals.api.azure_shape import STATUS, STATUSES, lockbox_request, status_q
-from approvals.api.http import ApiError, api_view, json_body, only_fields
+from approvals.api.http import ApiError, api_view, by_id, json_body, only_fields
 from approvals.api.models import Scope
 from approvals.errors import AlreadyDecided, IllegalTransition
 from approvals.models import AccessRequest, State
@@ -66,11 +62,14 @@ def list_requests(request, slug):
     wanted = _status_filter(request.GET.get("$filter", ""))
     if wanted:
         rows = rows.filter(status_q(wanted, now))
-    after = _skip_token(request.GET.get("$skiptoken"))
-    if after:
-        moment, pk = after
-        rows = rows.filter(Q(created_at__lt=moment) | Q(created_at=moment, id__lt=pk))
-    page = list(rows.order_by("-created_at", "-id")[:PAGE + 1])
+    skip = request.GET.get("$skiptoken")
+    if skip:
+        key = paging.read_token(skip)
+        if key is None:
+            raise ApiError(400, "BadRequest", "The $skiptoken could not be decoded; follow the "
+                           "nextLink you were given.", {"target": "$skiptoken"})
+        rows = paging.after(rows, key)
+    page = paging.newest_first(rows, PAGE)
     body = {"value": [lockbox_request(r, now) for r in page[:PAGE]]}
     if len(page) > PAGE:
         body["nextLink"] = _next_link(request, page[PAGE - 1])
@@ -89,27 +88,10 @@ def _status_filter(expression):
     return status
 
 
-def _skip_token(token):
-    """(created_at, id) of the last row of the previous page, from a token we wrote."""
-    if not token:
-        return None
-    try:
-        text = base64.urlsafe_b64decode(token.encode()).decode()
-        created, _, pk = text.partition("|")
-        moment, pk = clock.parse_instant(created), uuid.UUID(pk)
-    except (binascii.Error, UnicodeError, ValueError):
-        moment = None
-    if moment is None:
-        raise ApiError(400, "BadRequest", "The $skiptoken could not be decoded; follow the "
-                       "nextLink you were given.", {"target": "$skiptoken"})
-    return moment, pk
-
-
 def _next_link(request, last):
-    token = base64.urlsafe_b64encode(f"{last.created_at.isoformat()}|{last.pk}".encode())
     params = {name: request.GET[name] for name in ("$filter", "api-version")
               if request.GET.get(name, "").strip()}
-    params["$skiptoken"] = token.decode()
+    params["$skiptoken"] = paging.token(last)
     query = urlencode(params, quote_via=quote, safe="$/'")
     return request.build_absolute_uri(f"{request.path}?{query}")
 
@@ -118,10 +100,7 @@ def _request(request, slug, rid):
     """The request `rid` of the token's own tenant, after the api-version check; else 404."""
     _version(request)
     tenant = _tenant(request, slug)
-    try:
-        found = _rows(tenant).filter(pk=uuid.UUID(rid)).first()
-    except ValueError:
-        found = None
+    found = by_id(_rows(tenant), rid)
     if found is None:
         raise ApiError(404, "ResourceNotFound", f"The Lockbox request {rid!r} was not found.")
     return found

@@ -5,15 +5,13 @@ transport, `api_endpoint` set to this server, a Lockbox token as its bearer toke
 these endpoints unmodified; Lockbox's own extra fields are ignored by it.
 """
 
-import base64
-import binascii
-import uuid
 
 from django.db.models import Prefetch, Q
 
 from approvals import transitions as t
+from approvals.api import paging
 from approvals.api.google_shape import approval_request
-from approvals.api.http import ApiError, api_view, json_body, only_fields
+from approvals.api.http import ApiError, api_view, by_id, json_body, only_fields
 from approvals.api.models import Scope
 from approvals.models import AccessRequest, Decision, State
 from approvals.selectors import standing_approvals
@@ -74,18 +72,6 @@ def _page_size(text):
     return min(size, MAX_PAGE) or DEFAULT_PAGE
 
 
-def _after(token):
-    """(created_at, id) of the previous page's last row, from a nextPageToken we wrote."""
-    try:
-        created, _, pk = base64.urlsafe_b64decode(token.encode()).decode().partition("|")
-        moment, pk = clock.parse_instant(created), uuid.UUID(pk)
-    except (binascii.Error, UnicodeError, ValueError):
-        moment = None
-    if moment is None:
-        raise ApiError(400, "invalid", "pageToken: use the nextPageToken you were given.")
-    return moment, pk
-
-
 @api_view(methods=["GET"], scopes=[Scope.TENANT_READ], flavour="google")
 def list_requests(request, slug):
     tenant = token_tenant(request, slug)
@@ -93,25 +79,21 @@ def list_requests(request, slug):
     rows = _filtered(tenant, request.GET.get("filter", "").upper(), now)
     size = _page_size(request.GET.get("pageSize"))
     if request.GET.get("pageToken"):
-        moment, pk = _after(request.GET["pageToken"])
-        rows = rows.filter(Q(created_at__lt=moment) | Q(created_at=moment, id__lt=pk))
+        key = paging.read_token(request.GET["pageToken"])
+        if key is None:
+            raise ApiError(400, "invalid", "pageToken: use the nextPageToken you were given.")
+        rows = paging.after(rows, key)
     standing = Decision.objects.filter(standing_approvals(now)).order_by("decided_at", "id")
-    page = list(rows.order_by("-created_at", "-id")
-                .prefetch_related(Prefetch("decisions", standing, to_attr="standing"))
-                [:size + 1])
+    page = paging.newest_first(
+        rows.prefetch_related(Prefetch("decisions", standing, to_attr="standing")), size)
     body = {"approvalRequests": [approval_request(r, now, enum_ints(request)) for r in page[:size]]}
     if len(page) > size:
-        last = page[size - 1]
-        body["nextPageToken"] = base64.urlsafe_b64encode(
-            f"{last.created_at.isoformat()}|{last.pk}".encode()).decode()
+        body["nextPageToken"] = paging.token(page[size - 1])
     return 200, body
 
 
 def _request(tenant, rid):
-    try:
-        found = _rows(tenant).filter(pk=uuid.UUID(rid)).first()
-    except ValueError:
-        found = None
+    found = by_id(_rows(tenant), rid)
     if found is None:
         raise ApiError(404, "not_found", f"approvalRequests/{rid} was not found.")
     return found

@@ -1,14 +1,12 @@
 """Lockbox's own API (/api/v1/): the access check, activity, requests, the audit feed."""
 
 import re
-import uuid
 from datetime import timedelta
-
-from django.db.models import Q
 
 from approvals import activity, policy, roles
 from approvals import transitions as t
 from approvals.access import check_access_with_token, note_use
+from approvals.api import paging
 from approvals.api.http import (
     ApiError,
     api_view,
@@ -16,7 +14,6 @@ from approvals.api.http import (
     bearer,
     json_body,
     only_fields,
-    parse_time,
     refused,
     require_scopes,
     require_types,
@@ -162,12 +159,14 @@ def requests_collection(request):
     limit = _int_param(request, "limit", 50, 1, PAGE_MAX)
     cursor = request.GET.get("cursor")
     if cursor:
-        moment, pk = _cursor(cursor)
-        rows = rows.filter(Q(created_at__lt=moment) | Q(created_at=moment, id__lt=pk))
-    page = list(rows.order_by("-created_at", "-id")[:limit + 1])
+        key = paging.read_token(cursor, encoded=False)
+        if key is None:
+            raise ApiError(400, "invalid", "cursor: use the next_cursor of the previous page.")
+        rows = paging.after(rows, key)
+    page = paging.newest_first(rows, limit)
     more = len(page) > limit
     page = page[:limit]
-    next_cursor = f"{page[-1].created_at.isoformat()}|{page[-1].pk}" if more else None
+    next_cursor = paging.token(page[-1], encoded=False) if more else None
     return 200, {"requests": [request_json(r, now) for r in page], "next_cursor": next_cursor}
 
 
@@ -176,16 +175,6 @@ NEW_REQUEST = {"tenant": str, "case_reference": str, "justification": str, "reas
                "touches_customer_content": bool}
 NEW_REQUEST_REQUIRED = ("tenant", "case_reference", "justification", "reason_type", "scope",
                         "duration_minutes")
-
-
-def _cursor(text):
-    """(created_at, id) from a next_cursor; anything else, however close, is ApiError(400)."""
-    created, _, pk = text.partition("|")
-    try:
-        return parse_time(created, "cursor"), uuid.UUID(pk)
-    except (ApiError, ValueError):
-        raise ApiError(400, "invalid", "cursor: use the next_cursor of the previous page.") \
-            from None
 
 
 def _create_request(request):

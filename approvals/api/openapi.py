@@ -48,6 +48,11 @@ def _ok(code, description, schema):
                         "content": {"application/json": {"schema": schema}}}}
 
 
+def ref(name):
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+# The same on every surface: Lockbox's own, also on the Google and Azure ones.
 IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,
                "description": "Send the same key to retry safely: the first answer is repeated.",
                "schema": {"type": "string", "maxLength": 200}}

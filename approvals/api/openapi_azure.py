@@ -8,11 +8,7 @@ OperationListResult, TenantOptInResponse, ErrorResponse); errors carry ARM's com
 
 from approvals.api.azure import API_VERSION
 from approvals.api.azure_shape import STATUSES
-from approvals.api.openapi import document, serve
-
-
-def ref(name):
-    return {"$ref": f"#/components/schemas/{name}"}
+from approvals.api.openapi import IDEMPOTENCY, document, ref, serve
 
 
 def version(required=True):
@@ -25,9 +21,6 @@ SUBSCRIPTION = {"name": "subscriptionId", "in": "path", "required": True,
                 "schema": {"type": "string", "pattern": "^[-A-Za-z0-9_]+$"}}
 REQUEST_ID = {"name": "requestId", "in": "path", "required": True,
               "schema": {"type": "string", "format": "uuid"}}
-IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,
-               "description": "Lockbox's own: a retry with the same key gets the first answer.",
-               "schema": {"type": "string", "maxLength": 200}}
 ERRORS = {"default": {
     "description": "ARM's error shape and common codes: 400 MissingApiVersionParameter, "
                    "InvalidApiVersionParameter, InvalidRequestContent or BadRequest (target "

@@ -7,13 +7,8 @@ reads them); `lockbox` objects are Lockbox's own, which Google's client ignores.
 """
 
 from approvals.api.google_shape import REASON_NAMES
-from approvals.api.openapi import document, serve
+from approvals.api.openapi import IDEMPOTENCY, document, ref, serve
 from approvals.tenants import MAX_NOTIFICATION_EMAILS
-
-
-def ref(name):
-    return {"$ref": f"#/components/schemas/{name}"}
-
 
 TIME = {"type": "string", "format": "date-time"}
 ORGANIZATION = {"name": "organization", "in": "path", "required": True,
@@ -24,9 +19,6 @@ APPROVAL_REQUEST = {"name": "approvalRequest", "in": "path", "required": True,
 ALT = {"name": "$alt", "in": "query", "required": False,
        "description": "Google's client sends json;enum-encoding=int: enums are then numbers.",
        "schema": {"type": "string"}}
-IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,
-               "description": "Lockbox's own: a retry with the same key gets the first answer.",
-               "schema": {"type": "string", "maxLength": 200}}
 ERRORS = {"default": {
     "description": "Google's error: 400 INVALID_ARGUMENT (bad input) or FAILED_PRECONDITION "
                    "(the request is not in a state for this), 401 UNAUTHENTICATED, "
