@@ -216,8 +216,8 @@ class WebhookForm(StepUpMixin, forms.Form):
     event_types = forms.MultipleChoiceField(label="Events", widget=forms.CheckboxSelectMultiple)
 
     def __init__(self, *args, **kwargs):
+        from approvals.actions import label as action_label
         from approvals.notifications.webhooks import EVENT_TYPES
-        from approvals.timeline import action_label
 
         super().__init__(*args, **kwargs)
         self.fields["event_types"].choices = [(e, f"{action_label(e)} ({e})")

@@ -12,49 +12,6 @@ SKIP_REASONS = {
 }
 
 
-# Short names for the audit list; the code itself stays in the export and in a tooltip.
-ACTION_LABELS = {
-    "request.submitted": "Request made",
-    "request.internal_approved": "Provider approved",
-    "request.internal_rejected": "Provider rejected",
-    "request.customer_approved": "Approved (more needed)",
-    "request.approved": "Access granted",
-    "request.customer_rejected": "Rejected",
-    "request.cancelled": "Cancelled",
-    "request.expired": "Expired",
-    "request.revoked": "Access revoked",
-    "request.released": "Access given back",
-    "request.completed": "Access time ran out",
-    "tenant.created": "Tenant created",
-    "tenant.policy_changed": "Policy changed",
-    "tenant.notifications_changed": "Notification addresses changed",
-    "membership.granted": "Role given",
-    "provider_role.granted": "Provider role given",
-    "request.note_added": "Internal note",
-    "activity.recorded": "Engineer action",
-    "activity.out_of_scope": "Action outside any grant",
-    "token.created": "API token made",
-    "token.revoked": "API token revoked",
-    "webhook.created": "Webhook added",
-    "webhook.enabled": "Webhook switched on",
-    "webhook.disabled": "Webhook switched off",
-    "webhook.deleted": "Webhook deleted",
-    "membership.invited": "Person invited",
-    "membership.refused": "Customer roles refused to provider staff",
-    "membership.changed": "Roles changed",
-    "membership.removed": "Person removed",
-    "account.mfa_enrolled": "Second factor set up",
-    "account.mfa_replaced": "Authenticator replaced",
-    "account.backup_codes_renewed": "Backup codes renewed",
-    "account.passkey_added": "Passkey added",
-    "account.passkey_removed": "Passkey removed",
-}
-
-
-def action_label(action):
-    return ACTION_LABELS.get(action, action)
-
-
 def events_for_request(tenant, request_id):
     return AuditEvent.objects.filter(chain=tenant.audit_chain, request_id=request_id).order_by(
         "seq")

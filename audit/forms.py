@@ -1,7 +1,7 @@
 from django import forms
 
+from approvals.actions import label as action_label
 from approvals.forms import DateRangeForm
-from approvals.timeline import action_label
 
 
 class AuditSearchForm(DateRangeForm):

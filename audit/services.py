@@ -53,6 +53,7 @@ def record_events(*, chain, events, now=None):
     now = now or clock.now()
     prepared = []
     for item in events:
+        item = {**item, "action": str(item["action"])}  # an approvals.actions.Action, or its code
         if not _ACTION.match(item["action"]):
             raise ValueError(f"Audit action {item['action']!r} must look like 'noun.verb'.")
         data = {} if item.get("data") is None else item["data"]

@@ -73,6 +73,18 @@ def test_the_customer_acknowledges(ended, engineer, approver_a):
     assert event.actor_email == "approver@a.test"
 
 
+def test_the_audit_names_close_out_events_in_words(ended, engineer, approver_a):
+    attestations.file(request=ended, actor=engineer, summary="Read the rules.")
+    client = signed_in(approver_a)
+    client.post(f"/t/tenant-a/requests/{ended.pk}/attestation/", {"answer": "acknowledge"})
+    page = client.get("/t/tenant-a/audit/").content.decode()
+    cells = re.findall(r'data-label="What"><span title="([^"]+)">([^<]+)</span>', page)
+    words = dict(cells)
+    assert words["attestation.filed"] == "Close-out report filed"
+    assert words["attestation.acknowledged"] == "Close-out acknowledged"
+    assert all(code != label for code, label in cells), cells
+
+
 def test_a_dispute_tells_the_auditors_and_stays_visible_until_resolved(ended, engineer,
                                                                       approver_a, auditor):
     attestations.file(request=ended, actor=engineer, summary="Read the rules.")

@@ -5,9 +5,9 @@ from datetime import UTC
 from django import template
 from django.utils.html import format_html
 
+from approvals.actions import label as _action_label
 from approvals.models import State
 from approvals.policy import format_duration
-from approvals.timeline import action_label as _action_label
 from lockbox_portal import clock
 
 register = template.Library()
