@@ -35,7 +35,8 @@ test: lint
 	$(BIN)/pytest
 
 # Benchmarks at three data sizes on PostgreSQL with production settings (bench/README.md);
-# run by hand, never by `make test`. Seeding the largest size takes a few minutes.
+# run by hand, never by `make test`. Seeding the largest size takes a few minutes; it alone runs
+# with lockbox_portal.settings.bench, production plus the devtools app that holds bench_seed.
 bench: $(BIN)/.installed
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 

@@ -156,8 +156,10 @@ def prepare(size, reuse):
     run([PYTHON, "manage.py", "migrate", "--noinput"], env)
     say(f"{size}: seeding {tenants:,} tenants, {requests:,} requests, {events:,} events")
     started = time.monotonic()
+    # bench_seed belongs to the devtools app, which production settings do not install.
+    seeding = {**env, "DJANGO_SETTINGS_MODULE": "lockbox_portal.settings.bench"}
     run([PYTHON, "manage.py", "bench_seed", f"--tenants={tenants}", f"--requests={requests}",
-         f"--events={events}"], env, capture=False)
+         f"--events={events}"], seeding, capture=False)
     seeded = time.monotonic() - started
     started = time.monotonic()
     out = run([PYTHON, "manage.py", "verify_audit"], env)

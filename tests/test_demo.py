@@ -1,5 +1,8 @@
-"""`make run`'s demo: every state, verifying chains, and safe to load twice."""
+"""`make run`'s demo: every state, verifying chains, and safe to load twice; and the devtools
+app that holds it (and the benchmark seed) is never installed by production settings."""
 
+import subprocess
+import sys
 from io import StringIO
 
 import pytest
@@ -9,6 +12,7 @@ from django.core.management import CommandError, call_command
 from approvals.models import AccessRequest, State, Tenant
 from audit.chain import all_chains, verify_chain
 from audit.models import AuditEvent
+from tests.processes import ROOT, production_env
 
 
 def test_it_loads_every_state_with_verifying_chains(settings, db):
@@ -60,3 +64,23 @@ def test_it_refuses_to_run_without_debug(settings, db):
     with pytest.raises(CommandError, match="only with DEBUG on"):
         call_command("seed_demo")
     assert not Tenant.objects.exists()
+
+
+@pytest.mark.parametrize("command", ["seed_demo", "demo_code", "bench_seed"])
+def test_production_settings_do_not_know_the_development_commands(command, tmp_path):
+    env = production_env(DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+                         DJANGO_SETTINGS_MODULE="lockbox_portal.settings.production")
+    found = subprocess.run([sys.executable, "manage.py", command, "--help"], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert found.returncode != 0
+    assert f"Unknown command: '{command}'" in found.stderr, found.stdout + found.stderr
+
+
+def test_the_bench_seeding_settings_are_production_plus_devtools(tmp_path):
+    code = ("import lockbox_portal.settings.production as p, lockbox_portal.settings.bench as b\n"
+            "print('devtools' in p.INSTALLED_APPS, "
+            "b.INSTALLED_APPS == [*p.INSTALLED_APPS, 'devtools'], b.DEBUG)")
+    env = production_env(DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    found = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert found.stdout.split() == ["False", "True", "False"], found.stderr

@@ -3,9 +3,11 @@
 from lockbox_portal.env import env_bool, env_list, env_str
 
 from .base import *  # noqa: F403
-from .base import BASE_DIR, database_from_env
+from .base import BASE_DIR, INSTALLED_APPS, database_from_env
 
 DEBUG = True
+# The demo (`manage.py seed_demo`, `demo_code`) and the benchmark seed; never in production.
+INSTALLED_APPS = [*INSTALLED_APPS, "devtools"]
 # A key that is only acceptable because DEBUG is on; production.py refuses to start without one.
 SECRET_KEY = env_str("SECRET_KEY", default="django-insecure-local-development-only-do-not-deploy")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])

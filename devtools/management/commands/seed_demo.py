@@ -2,7 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.test import override_settings
 
-from approvals import demo
+from devtools import demo
 from lockbox_portal import clock
 
 

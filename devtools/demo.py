@@ -1,20 +1,30 @@
 """Demo data for `make run`: two tenants, the provider's staff, and requests in every state.
 
 Everything is created through the services (transitions, record_event) with the clock moved
-back, so the demo's history is a real one and its audit chains verify.
+back, so the demo's history is a real one and its audit chains verify. The devtools app that
+holds it is installed only by the local and test settings: the accounts share a published
+password.
 """
 
-from datetime import timedelta
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from approvals import activity, attestations
 from approvals import transitions as t
 from approvals.models import ProviderRole, ReasonType, Tenant, TenantRole
 from approvals.sweep import sweep
 from approvals.tenants import add_provider_role, add_tenant_member, create_tenant
+from audit.checkpoints import checkpoint_chains
 
 DEMO_PASSWORD = "lockbox-demo-password"  # noqa: S105 (only ever loaded with DEBUG on)
 TENANTS = {
@@ -39,17 +49,18 @@ CUSTOMER_PEOPLE = {
 ADMIN_EMAIL = "auditor@provider.example"
 BACKUP_CODES = 10
 
+# One step of the demo's history, run at the time it is given.
+Step = Callable[[datetime], object]
 
-def demo_exists():
+
+def demo_exists() -> bool:
     return Tenant.objects.filter(slug__in=TENANTS).exists()
 
 
-def load_demo(*, now):
+def load_demo(*, now: datetime) -> bool:
     """Create the demo once. Returns False (and changes nothing) when it is already there."""
     if demo_exists():
         return False
-    from audit.checkpoints import checkpoint_chains
-
     with transaction.atomic():
         people = _people(now - timedelta(days=30))
         for step_at, step in sorted(_story(people, now), key=lambda s: s[0]):
@@ -58,7 +69,7 @@ def load_demo(*, now):
     return True
 
 
-def backup_codes():
+def backup_codes() -> list[str]:
     """The admin's unused one-time codes, topped up so the demo can always be signed in to."""
     user = get_user_model().objects.get(email=ADMIN_EMAIL)
     device, _ = StaticDevice.objects.get_or_create(user=user, name="Demo backup codes")
@@ -68,7 +79,7 @@ def backup_codes():
     return list(device.token_set.values_list("token", flat=True))
 
 
-def _people(at):
+def _people(at: datetime) -> dict[str, Any]:
     User = get_user_model()
 
     def person(email, first, last):
@@ -79,10 +90,10 @@ def _people(at):
         TOTPDevice.objects.create(user=user, name="Demo authenticator", confirmed=True)
         return user
 
-    people = {}
-    for email, (first, last, role) in PROVIDER.items():
+    people: dict[str, Any] = {}
+    for email, (first, last, provider_role) in PROVIDER.items():
         people[email] = person(email, first, last)
-        add_provider_role(user=people[email], role=role, now=at)
+        add_provider_role(user=people[email], role=provider_role, now=at)
     for slug, (name, required) in TENANTS.items():
         tenant = create_tenant(slug=slug, name=name, required_approvals=required, now=at)
         people[slug] = tenant
@@ -94,9 +105,9 @@ def _people(at):
     return people
 
 
-def _story(p, now):
+def _story(p: dict[str, Any], now: datetime) -> list[tuple[datetime, Step]]:
     """(when, step) pairs; run in time order so each chain's events are in time order too."""
-    made = {}
+    made: dict[str, Any] = {}
     h, m, d = timedelta(hours=1), timedelta(minutes=1), timedelta(days=1)
     eng1, eng2 = p["engineer1@provider.example"], p["engineer2@provider.example"]
     man1, man2 = p["manager1@provider.example"], p["manager2@provider.example"]
@@ -201,23 +212,18 @@ def _story(p, now):
     return steps
 
 
-def current_code(email):
+def current_code(email: str) -> tuple[str, int]:
     """The demo authenticator's code right now, and how many seconds it stays valid."""
-    import time
-
-    from django_otp.oath import TOTP
-
     device = TOTPDevice.objects.get(user__email=email, confirmed=True)
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
     left = device.step - int(time.time() - device.t0) % device.step
     return f"{totp.token():0{device.digits}d}", left
 
 
-def _evidence(p, made, now):
+def _evidence(p: dict[str, Any], made: dict[str, Any],
+              now: datetime) -> list[tuple[datetime, Step]]:
     """Close-out summaries (one acknowledged, one disputed) and actions the data plane
     reported, one of them outside the grant."""
-    from approvals import activity, attestations
-
     h, m, d = timedelta(hours=1), timedelta(minutes=1), timedelta(days=1)
 
     def summary(key, engineer, text):

@@ -1,8 +1,9 @@
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from approvals import demo
+from devtools import demo
 
 
 class Command(BaseCommand):
@@ -18,7 +19,7 @@ class Command(BaseCommand):
             raise CommandError(f"There is no account {email!r}.")
         try:
             code, left = demo.current_code(email)
-        except demo.TOTPDevice.DoesNotExist:
+        except TOTPDevice.DoesNotExist:
             message = f"{email} has no demo authenticator (seed_demo sets them up)."
             raise CommandError(message) from None
         self.stdout.write(f"{code}  (valid for {left} more seconds)")

@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from approvals import benchdata
 from approvals.models import Tenant
+from devtools import benchdata
 from lockbox_portal.db import limits
 
 

@@ -1,11 +1,20 @@
 """Data for the benchmarks (`manage.py bench_seed`, run by `make bench`): tenants, people,
 requests in every state and audit chains that verify, written with PostgreSQL's COPY.
 
-The audit rows are built with audit.chain's own canonical encoding and hashing, chain by chain,
-in worker processes; the chain heads are set to the last event, and each chain is checkpointed,
-so `verify_audit` passes on the result. One big tenant ("t0000") gets a tenth of the requests
-and a fifth of the events, so single-tenant pages and exports see real volume.
+This is the one place besides `audit.services.record_event` that writes audit rows, and it may
+only because it never runs where the log matters: the devtools app is installed by the local,
+test and bench settings, never by production, and `bench_seed` refuses a database that already
+has tenants. Going through record_event would cost a head lock and an INSERT per event, and
+the benchmarks need millions of them. To keep the result indistinguishable from a real log,
+rows are built with the audit app's own public encoding (`canonical_fields`, `compute_hash`,
+`GENESIS_HASH`, `tenant_chain`), chain by chain, in worker processes; the chain heads are set
+to the last event, and each chain is checkpointed, so `verify_audit` passes on the result.
+
+One big tenant ("t0000") gets a tenth of the requests and a fifth of the events, so
+single-tenant pages and exports see real volume.
 """
+
+from __future__ import annotations
 
 import heapq
 import json
@@ -15,30 +24,41 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from multiprocessing import get_context
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from django.contrib.auth.hashers import make_password
 from django.db import connection, connections
 
+from approvals.actions import Action
+from approvals.models import State
 from audit.chain import GENESIS_HASH, canonical_fields, compute_hash, tenant_chain
+from audit.checkpoints import checkpoint_chains
 from lockbox_portal import clock
 from lockbox_portal.forking import forget_inherited_connections
 
-STATES = [("completed", 45), ("denied", 15), ("expired", 10), ("revoked", 10),
-          ("cancelled", 5), ("approved", 5), ("pending_customer", 5), ("pending_internal", 5)]
+STATES = [(State.COMPLETED, 45), (State.DENIED, 15), (State.EXPIRED, 10), (State.REVOKED, 10),
+          (State.CANCELLED, 5), (State.APPROVED, 5), (State.PENDING_CUSTOMER, 5),
+          (State.PENDING_INTERNAL, 5)]
 REASONS = ["customer_initiated_support", "provider_initiated_service",
            "provider_initiated_review", "third_party_data_request", "production_alert"]
 BIG = "t0000"
 JUSTIFICATION = "Customer reports a problem that needs a look at the data."
 
 
+# (user id, e-mail); (None, "") for the system.
+Person = tuple[int | None, str]
+# (time, action, actor id, actor e-mail, request id, data): one audit event before hashing.
+Event = tuple[datetime, Action, int | None, str, uuid.UUID | None, dict[str, Any]]
+
+
 class Planned(NamedTuple):
     """One seeded request, as its audit events need it."""
     id: uuid.UUID
-    state: str
-    requester: tuple  # (user id, e-mail)
+    state: State
+    requester: Person
     created: datetime
     starts: datetime | None
     ends: datetime | None
@@ -47,26 +67,26 @@ class Planned(NamedTuple):
     reason_type: str
     scope: str  # JSON, as written to the table
     hours: int
-    manager: tuple  # (user id, e-mail) of the provider approver
-    approver: tuple  # (user id, e-mail) of the customer's approver
+    manager: Person  # the provider approver
+    approver: Person  # the customer's approver
 
 
 class Progress:
     """A progress bar redrawn in place on a terminal; in a log, a line every ten seconds."""
 
-    def __init__(self, label, total):
+    def __init__(self, label: str, total: int) -> None:
         self.label, self.total, self.done, self.started = label, total, 0, time.monotonic()
         self.shown = 0.0
         self.tty = sys.stdout.isatty()
 
-    def add(self, count):
+    def add(self, count: int) -> None:
         self.done += count
         now = time.monotonic()
         if now - self.shown > (0.5 if self.tty else 10):
             self.shown = now
             self._draw(now)
 
-    def _draw(self, now):
+    def _draw(self, now: float) -> None:
         rate = self.done / max(now - self.started, 1e-9)
         width = 30
         filled = int(width * self.done / max(self.total, 1))
@@ -75,14 +95,15 @@ class Progress:
         sys.stdout.write("\r" + line if self.tty else line + "\n")
         sys.stdout.flush()
 
-    def finish(self):
+    def finish(self) -> float:
         seconds = time.monotonic() - self.started
         self._draw(time.monotonic())
         sys.stdout.write(f"{'  ' if self.tty else '  done in '}{seconds:.1f} s\n")
         return seconds
 
 
-def _copy(table, columns, rows, progress=None, every=5000):
+def _copy(table: str, columns: list[str], rows: Iterable[Sequence[object]],
+          progress: Progress | None = None, every: int = 5000) -> None:
     with connection.cursor() as cursor, cursor.cursor.copy(
             f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
         for n, row in enumerate(rows, 1):
@@ -93,7 +114,7 @@ def _copy(table, columns, rows, progress=None, every=5000):
         progress.add(progress.total - progress.done)
 
 
-def seed(*, tenants, requests, events, seed_value=7):
+def seed(*, tenants: int, requests: int, events: int, seed_value: int = 7) -> dict[str, float]:
     """Fill an empty database. Returns the seconds each stage took."""
     random.seed(seed_value)
     now = clock.now()
@@ -105,8 +126,6 @@ def seed(*, tenants, requests, events, seed_value=7):
     timings["requests"] = plan.pop("seconds")
     timings["audit"] = _audit(tenants, events, plan, now)
     started = time.monotonic()
-    from audit.checkpoints import checkpoint_chains
-
     checkpoint_chains(now=now)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
@@ -114,7 +133,7 @@ def seed(*, tenants, requests, events, seed_value=7):
     return timings
 
 
-def _people(tenants):
+def _people(tenants: int) -> dict[str, Any]:
     """Engineers, managers, an auditor; an admin and two approvers per tenant."""
     password = make_password("bench-password-not-secret")
     now = clock.now()
@@ -150,34 +169,37 @@ def _people(tenants):
             "managers": [ids[e] for e in staff if e.startswith("mgr")]}
 
 
-def _requests(tenants, count, users, now):
+def _requests(tenants: int, count: int, users: dict[str, Any], now: datetime) -> dict[str, Any]:
     progress = Progress("requests", count)
     weights = [w for _, w in STATES]
     states = [s for s, _ in STATES]
-    plan = {}  # tenant slug -> [(request id, state, times…)]
-    rows = []
+    plan: dict[str, Any] = {}  # tenant slug -> [Planned], and "seconds"
+    rows: list[tuple[Any, ...]] = []
     for n in range(count):
         slug = BIG if n % 10 == 0 else f"t{random.randrange(1, tenants) if tenants > 1 else 0:04d}"
         state = random.choices(states, weights)[0]
         created = now - timedelta(days=random.uniform(0, 365)) if state not in (
-            "approved", "pending_customer", "pending_internal") else now - timedelta(
+            State.APPROVED, State.PENDING_CUSTOMER, State.PENDING_INTERNAL) else now - timedelta(
             minutes=random.uniform(20, 100))
         hours = random.choice([1, 2, 3, 4])
-        internal_decided = created + timedelta(minutes=10)
-        customer_exp = internal_decided + timedelta(hours=12)
-        starts = ends = closed = None
-        if state in ("completed", "revoked", "approved"):
-            starts = internal_decided + timedelta(minutes=random.uniform(5, 120)) \
-                if state != "approved" else created + timedelta(minutes=15)
+        decided = created + timedelta(minutes=10)
+        customer_until = decided + timedelta(hours=12)
+        starts: datetime | None = None
+        ends: datetime | None = None
+        closed: datetime | None = None
+        if state in (State.COMPLETED, State.REVOKED, State.APPROVED):
+            starts = decided + timedelta(minutes=random.uniform(5, 120)) \
+                if state != State.APPROVED else created + timedelta(minutes=15)
             ends = starts + timedelta(hours=hours)
-            closed = ends if state == "completed" else (
-                starts + timedelta(minutes=20) if state == "revoked" else None)
-        elif state in ("denied", "cancelled"):
-            closed = internal_decided + timedelta(minutes=30)
-        elif state == "expired":
-            closed = customer_exp
-        if state == "pending_internal":
-            internal_decided = customer_exp = None
+            closed = ends if state == State.COMPLETED else (
+                starts + timedelta(minutes=20) if state == State.REVOKED else None)
+        elif state in (State.DENIED, State.CANCELLED):
+            closed = decided + timedelta(minutes=30)
+        elif state == State.EXPIRED:
+            closed = customer_until
+        pending = state == State.PENDING_INTERNAL
+        internal_decided = None if pending else decided
+        customer_exp = None if pending else customer_until
         request_id = uuid.uuid4()
         requester = random.choice(users["engineers"])
         rows.append((request_id, users["tenants"][slug], requester, f"CASE-{n:06d}",
@@ -185,7 +207,7 @@ def _requests(tenants, count, users, now):
                      random.choice(REASONS),
                      json.dumps([f"exchange/mailbox/user{n % 997}@{slug}.bench"]),
                      "read_only", timedelta(hours=hours), True, state,
-                     None if state == "pending_internal" else 1, "", created,
+                     None if state == State.PENDING_INTERNAL else 1, "", created,
                      created + timedelta(hours=12), internal_decided, customer_exp, starts, ends,
                      closed))
         plan.setdefault(slug, []).append(Planned(
@@ -203,7 +225,7 @@ def _requests(tenants, count, users, now):
     return plan
 
 
-def _audit(tenants, total, plan, now):
+def _audit(tenants: int, total: int, plan: dict[str, list[Planned]], now: datetime) -> float:
     """Every tenant's chain: its requests' lifecycle events, then engineer activity, in time
     order, hashed in sequence; the big tenant carries a fifth of all events.
 
@@ -269,7 +291,7 @@ def _audit(tenants, total, plan, now):
     return seconds + index.finish()
 
 
-def _copy_text(value):
+def _copy_text(value: object) -> str:
     """One value in COPY's text format."""
     if value is None:
         return "\\N"
@@ -278,7 +300,7 @@ def _copy_text(value):
             .replace("\r", "\\r"))
 
 
-def _hash_chain(job):
+def _hash_chain(job: tuple[str, int, list[Planned], datetime, str]) -> tuple[str, int, str, str]:
     """Hash one chain in order into a file of "time<TAB>COPY line" rows, oldest first."""
     slug, count, requests, now, tmp = job
     chain = tenant_chain(slug)
@@ -299,16 +321,16 @@ def _hash_chain(job):
     return chain, seq, prev, path
 
 
-_counter = None
+_counter: Any = None  # a multiprocessing Value shared by the COPY workers
 
 
-def _share_counter(counter):
+def _share_counter(counter: Any) -> None:
     global _counter
     _counter = counter
     forget_inherited_connections()
 
 
-def _copy_merged(job):
+def _copy_merged(job: tuple[list[str], int, int]) -> int:
     """Merge every chain's file by time and COPY every `step`-th event from the `k`-th, with
     its id set to its place in time: two processes write at once, and still ids follow time
     across all chains as in a live log. Returns how many it wrote."""
@@ -337,27 +359,29 @@ def _copy_merged(job):
     return written
 
 
-def _chain_events(slug, count, requests, now):
+def _chain_events(slug: str, count: int, requests: list[Planned],
+                  now: datetime) -> Iterator[Event]:
     """(time, action, actor id, actor e-mail, request id, data), oldest first, with the data
     each event carries when approvals.transitions writes it."""
     rng = random.Random(slug)
-    items = []
+    items: list[tuple[datetime, Action, Person, uuid.UUID | None, dict[str, Any]]] = []
     for r in requests:
         items.extend(_lifecycle(r))
     activity = max(count - len(items), 0)
-    granted = [r for r in requests if r.starts] or [None]
+    granted: list[Planned | None] = [r for r in requests if r.starts] or [None]
     for _ in range(activity):
         grant = rng.choice(granted)
         if grant is None:
             at = now - timedelta(days=rng.uniform(0, 365))
-            items.append((at, "activity.out_of_scope", (None, ""), None,
+            items.append((at, Action.ACTIVITY_OUT_OF_SCOPE, (None, ""), None,
                           {"engineer": "eng000@provider.bench",
                            "resource": f"exchange/mailbox/x@{slug}.bench", "operation": "read",
                            "outcome": "success", "access_level": "read_only",
                            "problem": "The engineer had no grant."}))
             continue
+        assert grant.starts and grant.ends  # only granted requests are picked
         at = grant.starts + (grant.ends - grant.starts) * rng.random()
-        items.append((at, "activity.recorded", grant.requester, grant.id,
+        items.append((at, Action.ACTIVITY_RECORDED, grant.requester, grant.id,
                       {"engineer": grant.requester[1],
                        "resource": f"exchange/mailbox/user{rng.randrange(997)}@{slug}.bench",
                        "operation": rng.choice(["read", "list", "search"]),
@@ -368,40 +392,45 @@ def _chain_events(slug, count, requests, now):
         yield (min(at, now), action, actor_id, actor_email, request_id, data)
 
 
-def _lifecycle(r):
+def _lifecycle(
+        r: Planned) -> Iterator[tuple[datetime, Action, Person, uuid.UUID, dict[str, Any]]]:
     approver = r.approver
-    def moved(from_state, to_state, **data):
+
+    def moved(from_state: str, to_state: str, **data: Any) -> dict[str, Any]:
         return {"from_state": from_state, "to_state": to_state, "comment": "", **data}
 
-    yield (r.created, "request.submitted", r.requester, r.id, {
+    yield (r.created, Action.REQUEST_SUBMITTED, r.requester, r.id, {
         "case_reference": r.case_reference, "reason_type": r.reason_type,
         "justification": JUSTIFICATION, "scope": json.loads(r.scope),
         "access_level": "read_only", "requested_seconds": r.hours * 3600,
         "touches_customer_content": True,
         "internal_expires_at": (r.created + timedelta(hours=12)).isoformat()})
-    if r.state == "pending_internal":
+    if r.state == State.PENDING_INTERNAL:
         return
     decided = r.created + timedelta(minutes=10)
-    customer = "pending_customer"
-    yield (decided, "request.internal_approved", r.manager, r.id, moved(
-        "pending_internal", "pending_customer", required_approvals=1,
+    customer = State.PENDING_CUSTOMER
+    yield (decided, Action.REQUEST_INTERNAL_APPROVED, r.manager, r.id, moved(
+        State.PENDING_INTERNAL, State.PENDING_CUSTOMER, required_approvals=1,
         customer_expires_at=(decided + timedelta(hours=12)).isoformat()))
     if r.starts:
-        yield (r.starts, "request.approved", approver, r.id, moved(
-            customer, "approved", level="customer", access_starts_at=r.starts.isoformat(),
+        assert r.ends
+        yield (r.starts, Action.REQUEST_APPROVED, approver, r.id, moved(
+            customer, State.APPROVED, level="customer", access_starts_at=r.starts.isoformat(),
             access_ends_at=r.ends.isoformat(), capped_by_policy=False, approvals=1,
             required_approvals=1))
     if r.closed:
-        closing = _closing(r.state)
-        actor = {"customer_rejected": approver, "cancelled": r.requester,
-                 "revoked": approver}.get(closing, (None, ""))
-        data = {"expired": {"window_ended_at": r.closed.isoformat(), "stage": customer},
-                "revoked": {"side": "customer", "scheduled_end": (r.ends or r.closed)
-                            .isoformat()}}.get(closing, {})
-        before = "approved" if r.starts else customer
-        yield (r.closed, f"request.{closing}", actor, r.id, moved(before, r.state, **data))
+        closing = CLOSING[r.state]
+        actor = {Action.REQUEST_CUSTOMER_REJECTED: approver, Action.REQUEST_CANCELLED: r.requester,
+                 Action.REQUEST_REVOKED: approver}.get(closing, (None, ""))
+        data = {Action.REQUEST_EXPIRED: {"window_ended_at": r.closed.isoformat(),
+                                         "stage": customer},
+                Action.REQUEST_REVOKED: {"side": "customer", "scheduled_end": (r.ends or r.closed)
+                                         .isoformat()}}.get(closing, {})
+        before = State.APPROVED if r.starts else customer
+        yield (r.closed, closing, actor, r.id, moved(before, r.state, **data))
 
 
-def _closing(state):
-    return {"completed": "completed", "revoked": "revoked", "denied": "customer_rejected",
-            "cancelled": "cancelled", "expired": "expired"}[state]
+# The event that closes a request in each final state.
+CLOSING = {State.COMPLETED: Action.REQUEST_COMPLETED, State.REVOKED: Action.REQUEST_REVOKED,
+           State.DENIED: Action.REQUEST_CUSTOMER_REJECTED,
+           State.CANCELLED: Action.REQUEST_CANCELLED, State.EXPIRED: Action.REQUEST_EXPIRED}
