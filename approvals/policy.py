@@ -160,7 +160,7 @@ def earliest_end(ends: Iterable[datetime | None]) -> datetime | None:
 
 # --- Reading state at a moment -------------------------------------------------------------------
 # One pure function per state predicate, for one request. approvals.selectors holds the matching
-# query condition of each (same name without the verb), so lists and pages never disagree.
+# query condition of each (named in its docstring), so lists and pages never disagree.
 
 def pending_expires_at(request: AccessRequest) -> datetime | None:
     if request.state == State.PENDING_INTERNAL:

@@ -120,6 +120,7 @@ DECISIONS = {
 }
 
 
+# The lifecycle verb behind each page verb: the page offers it while policy would allow it.
 VERBS = {"approve": Verb.CUSTOMER_APPROVE, "reject": Verb.CUSTOMER_REJECT, "revoke": Verb.REVOKE}
 
 
