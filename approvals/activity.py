@@ -6,16 +6,26 @@ on that request's timeline; anything else is `activity.out_of_scope`, flagged on
 page and sent to the tenant's approvers and the provider's auditors.
 """
 
-from datetime import timedelta
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from approvals import policy, resources
+from approvals.actions import Action
 from approvals.models import AccessLevel, AccessRequest, ProviderRole, Tenant, TenantRole
+from approvals.notifications import outbox
 from audit.services import record_events
 from lockbox_portal import clock
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+    from audit.models import AuditEvent
 
 MAX_BATCH = 500
 OUTCOMES = ("success", "failure", "denied")
@@ -26,7 +36,7 @@ class BatchTooLarge(ValueError):
     pass
 
 
-def clean_actions(actions, now):
+def clean_actions(actions: Any, now: datetime) -> list[dict[str, Any]]:
     """Validate a whole batch first, so a bad item writes nothing."""
     if not isinstance(actions, list) or not actions:
         raise ValidationError({"actions": "Send a non-empty list of actions."})
@@ -62,7 +72,9 @@ def clean_actions(actions, now):
     return cleaned
 
 
-def record_batch(*, tenant_slug, engineer_email, actions, via=None, now=None):
+def record_batch(*, tenant_slug: str, engineer_email: str | None, actions: Any,
+                 via: dict[str, Any] | None = None,
+                 now: datetime | None = None) -> list[dict[str, Any]]:
     """Record a batch of actions; returns one result per action, in order."""
     now = now or clock.now()
     tenant = Tenant.objects.filter(slug=tenant_slug).first()
@@ -86,7 +98,7 @@ def record_batch(*, tenant_slug, engineer_email, actions, via=None, now=None):
         if problem:
             data["problem"] = problem
         judged.append((grant, problem, {
-            "action": "activity.out_of_scope" if problem else "activity.recorded",
+            "action": Action.ACTIVITY_OUT_OF_SCOPE if problem else Action.ACTIVITY_RECORDED,
             "actor": engineer, "request_id": grant.pk if grant else None, "data": data}))
     with transaction.atomic():
         events = record_events(chain=tenant.audit_chain, events=[e for _, _, e in judged],
@@ -101,7 +113,8 @@ def record_batch(*, tenant_slug, engineer_email, actions, via=None, now=None):
     return results
 
 
-def _judge(action, grants, engineer):
+def _judge(action: dict[str, Any], grants: list[AccessRequest], engineer: User | None
+           ) -> tuple[AccessRequest | None, str]:
     """The grant that covered the action, or (the most relevant grant, what was wrong)."""
     if engineer is None:
         return None, "No engineer with this e-mail address is known to Lockbox."
@@ -128,21 +141,20 @@ def _judge(action, grants, engineer):
     return nearest, "No grant was open at that time."
 
 
-def _ended(grant):
+def _ended(grant: AccessRequest) -> datetime:
     """When access really ended: early for a revocation or a release."""
+    assert grant.access_ends_at is not None  # a grant that started has an end
     if grant.closed_at and grant.closed_at < grant.access_ends_at:
         return grant.closed_at
     return grant.access_ends_at
 
 
-def _notify(tenant, events, now):
-    from approvals.notifications import outbox
-
-    User = get_user_model()
-    people = {u.email: u for u in User.objects.filter(
+def _notify(tenant: Tenant, events: list[AuditEvent], now: datetime) -> None:
+    users = get_user_model().objects
+    people: dict[str, User | None] = {u.email: u for u in users.filter(
         tenant_memberships__tenant=tenant, tenant_memberships__role=TenantRole.APPROVER,
         is_active=True)}
-    people.update({u.email: u for u in User.objects.filter(
+    people.update({u.email: u for u in users.filter(
         provider_memberships__role=ProviderRole.AUDITOR, is_active=True)})
     for address in tenant.notification_emails:
         people.setdefault(address, None)

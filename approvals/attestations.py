@@ -1,29 +1,38 @@
 """Close-out attestations: after access ends, the engineer says what was done; the customer
 acknowledges or disputes it; a dispute goes to the provider's auditors until resolved."""
 
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import QuerySet
 
-from approvals import roles
+from approvals import policy, roles, selectors
+from approvals.actions import Action
 from approvals.errors import IllegalTransition, NotPermitted
 from approvals.models import (
     AccessRequest,
     Attestation,
     AttestationStatus,
     ProviderRole,
-    State,
+    Tenant,
     TenantRole,
 )
+from approvals.notifications.outbox import tenant_email
 from audit.services import record_event
 from lockbox_portal import clock
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 MAX_TEXT = 4000
-ENDED = (State.COMPLETED, State.REVOKED)
 
 
-def _text(value, field, required=True):
+def _text(value: str | None, field: str, required: bool = True) -> str:
     value = (value or "").strip()
     if required and not value:
         raise ValidationError({field: "Write something first."})
@@ -32,11 +41,8 @@ def _text(value, field, required=True):
     return value
 
 
-def has_ended(req, now):
-    return req.state in ENDED or (req.state == State.APPROVED and now >= req.access_ends_at)
-
-
-def file(*, request, actor, summary, now=None):
+def file(*, request: AccessRequest | Any, actor: User, summary: str,
+         now: datetime | None = None) -> Attestation:
     now = now or clock.now()
     summary = _text(summary, "summary")
     with transaction.atomic():
@@ -44,18 +50,19 @@ def file(*, request, actor, summary, now=None):
             pk=request.pk if isinstance(request, AccessRequest) else request)
         if actor.pk != req.requester_id:
             raise NotPermitted("Only the engineer who had the access files its summary.")
-        if not has_ended(req, now) or req.access_starts_at is None:
+        if not policy.summary_due(req, now):
             raise IllegalTransition("Access has not ended yet; file the summary once it has.")
         if Attestation.objects.filter(request=req).exists():
             raise IllegalTransition("A summary was already filed for this request.")
         attestation = Attestation.objects.create(request=req, summary=summary, filed_by=actor,
                                                  filed_at=now)
-        record_event(chain=req.tenant.audit_chain, action="attestation.filed", actor=actor,
+        record_event(chain=req.tenant.audit_chain, action=Action.ATTESTATION_FILED, actor=actor,
                      request_id=req.pk, now=now, data={"summary": summary})
     return attestation
 
 
-def answer(*, attestation, actor, acknowledge, comment="", now=None):
+def answer(*, attestation: Attestation, actor: User, acknowledge: bool,
+           comment: str = "", now: datetime | None = None) -> Attestation:
     now = now or clock.now()
     comment = _text(comment, "comment", required=not acknowledge)
     with transaction.atomic():
@@ -71,14 +78,16 @@ def answer(*, attestation, actor, acknowledge, comment="", now=None):
         locked.answered_by, locked.answered_at, locked.answer = actor, now, comment
         locked.save()
         record_event(chain=tenant.audit_chain, actor=actor, request_id=locked.request_id,
-                     action="attestation.acknowledged" if acknowledge else "attestation.disputed",
+                     action=(Action.ATTESTATION_ACKNOWLEDGED if acknowledge
+                             else Action.ATTESTATION_DISPUTED),
                      now=now, data={"comment": comment})
         if not acknowledge:
             _tell_auditors(locked, now)
     return locked
 
 
-def resolve(*, attestation, actor, resolution, now=None):
+def resolve(*, attestation: Attestation, actor: User, resolution: str,
+            now: datetime | None = None) -> Attestation:
     now = now or clock.now()
     resolution = _text(resolution, "resolution")
     with transaction.atomic():
@@ -91,15 +100,13 @@ def resolve(*, attestation, actor, resolution, now=None):
         locked.status = AttestationStatus.RESOLVED
         locked.resolved_by, locked.resolved_at, locked.resolution = actor, now, resolution
         locked.save()
-        record_event(chain=locked.request.tenant.audit_chain, action="attestation.resolved",
+        record_event(chain=locked.request.tenant.audit_chain, action=Action.ATTESTATION_RESOLVED,
                      actor=actor, request_id=locked.request_id, now=now,
                      data={"resolution": resolution})
     return locked
 
 
-def _tell_auditors(attestation, now):
-    from approvals.notifications.outbox import tenant_email
-
+def _tell_auditors(attestation: Attestation, now: datetime) -> None:
     auditors = get_user_model().objects.filter(
         provider_memberships__role=ProviderRole.AUDITOR, is_active=True).distinct()
     for auditor in auditors:
@@ -109,12 +116,12 @@ def _tell_auditors(attestation, now):
                      payload={"request_id": str(attestation.request_id)})
 
 
-def awaiting(tenant=None, engineer=None, now=None):
+def awaiting(tenant: Tenant | None = None, engineer: User | None = None,
+             now: datetime | None = None) -> dict[str, QuerySet[AccessRequest]]:
     """Ended grants with no summary, summaries waiting for the customer, open disputes."""
     now = now or clock.now()
-    ended = AccessRequest.objects.filter(
-        Q(state__in=ENDED) | Q(state=State.APPROVED, access_ends_at__lte=now),
-        access_starts_at__isnull=False).select_related("tenant", "requester")
+    ended = AccessRequest.objects.filter(selectors.summary_due(now)).select_related(
+        "tenant", "requester")
     if tenant is not None:
         ended = ended.filter(tenant=tenant)
     if engineer is not None:

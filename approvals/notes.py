@@ -1,19 +1,29 @@
 """Internal notes on a request: for the provider's staff, written to the provider's chain."""
 
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from approvals import roles
+from approvals.actions import Action
 from approvals.errors import NotPermitted
-from approvals.models import RequestNote
+from approvals.models import AccessRequest, RequestNote
 from audit.chain import PROVIDER_CHAIN
 from audit.services import record_event
 from lockbox_portal import clock
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 MAX_NOTE = 4000
 
 
-def add_note(*, request, author, body, now=None):
+def add_note(*, request: AccessRequest, author: User, body: str | None,
+             now: datetime | None = None) -> RequestNote:
     body = (body or "").strip()
     if not body:
         raise ValidationError({"body": "Write the note first."})
@@ -26,7 +36,7 @@ def add_note(*, request, author, body, now=None):
     with transaction.atomic():
         note = RequestNote.objects.create(request=request, author=author, body=body,
                                           created_at=now)
-        record_event(chain=PROVIDER_CHAIN, action="request.note_added", actor=author,
+        record_event(chain=PROVIDER_CHAIN, action=Action.REQUEST_NOTE_ADDED, actor=author,
                      request_id=request.pk, now=now,
                      data={"tenant": request.tenant.slug, "note": body})
     return note

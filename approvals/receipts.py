@@ -1,22 +1,28 @@
 """Signed receipts of customer decisions, verifiable offline with tools/lockbox_verify.py."""
 
-from approvals.models import Decision, DecisionLevel, Verdict
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+
+from approvals.actions import DECISIONS, Action
+from approvals.models import AccessRequest, Decision, DecisionLevel, Verdict
 from audit.chain import format_time
 from audit.models import AuditEvent
 from audit.signing import sign
 
 RECEIPT_TYPE = "lockbox.decision_receipt"
-DECISION_ACTIONS = ("request.customer_approved", "request.approved", "request.customer_rejected")
 
 
-def receipt_body(decision):
+def receipt_body(decision: Decision) -> dict[str, Any]:
     """The facts of one decision. Built from the records, so every download is identical."""
     req = decision.request
     event = (AuditEvent.objects.filter(chain=req.tenant.audit_chain, request_id=req.pk,
                                        actor_id=decision.actor_id,
-                                       action__in=DECISION_ACTIONS)
+                                       action__in=DECISIONS)
              .order_by("seq").first())
-    granted = (event is not None and event.action == "request.approved"
+    granted = (event is not None and event.action == Action.REQUEST_APPROVED
                and req.access_starts_at is not None)
     return {
         "v": 1,
@@ -36,11 +42,11 @@ def receipt_body(decision):
     }
 
 
-def signed_receipt(decision):
+def signed_receipt(decision: Decision) -> dict[str, Any]:
     body = receipt_body(decision)
     return {**body, "signature": sign(body)}
 
 
-def customer_decisions(req):
+def customer_decisions(req: AccessRequest) -> QuerySet[Decision]:
     return (Decision.objects.filter(request=req, level=DecisionLevel.CUSTOMER)
             .select_related("actor", "request__tenant").order_by("decided_at", "id"))

@@ -1,11 +1,21 @@
 """Reading tenant data. Every query that takes a user is scoped to that user's tenants in the
-query itself, so a missing scope is an empty result (a 404), never another tenant's data."""
+query itself, so a missing scope is an empty result (a 404), never another tenant's data.
 
-from django.db.models import Q
+The state predicates of approvals.policy, as query conditions, are here too: `lapsed(now)` is
+the rows for which `policy.has_lapsed(row, now)` is true, and so on, so a list and a page never
+disagree about what "expired" or "active" means."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from approvals import roles
 from approvals.models import (
+    PENDING_STATES,
     AccessRequest,
     DecisionLevel,
     State,
@@ -13,18 +23,72 @@ from approvals.models import (
     TenantMembership,
     Verdict,
 )
+from approvals.policy import ENDED_STATES
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
-def tenants_for_user(user):
+# --- State predicates, as query conditions on AccessRequest --------------------------------------
+
+def awaiting_decision(now: datetime, *, stage: State | None = None) -> Q:
+    """policy.is_awaiting_decision: pending (at `stage`) with the approval window still open."""
+    internal = Q(state=State.PENDING_INTERNAL, internal_expires_at__gt=now)
+    customer = Q(state=State.PENDING_CUSTOMER, customer_expires_at__gt=now)
+    if stage == State.PENDING_INTERNAL:
+        return internal
+    if stage == State.PENDING_CUSTOMER:
+        return customer
+    return internal | customer
+
+
+def lapsed(now: datetime) -> Q:
+    """policy.has_lapsed: pending, but the approval window has closed."""
+    return (Q(state=State.PENDING_INTERNAL, internal_expires_at__lte=now)
+            | Q(state=State.PENDING_CUSTOMER, customer_expires_at__lte=now))
+
+
+def access_active(now: datetime) -> Q:
+    """policy.is_access_active: approved and inside the time box, end exclusive."""
+    return Q(state=State.APPROVED, access_starts_at__lte=now, access_ends_at__gt=now)
+
+
+def run_out(now: datetime) -> Q:
+    """policy.has_run_out: approved, but the time box has ended."""
+    return Q(state=State.APPROVED, access_ends_at__lte=now)
+
+
+def access_ended(now: datetime) -> Q:
+    """policy.access_has_ended: revoked, released or completed, or the time box has run out."""
+    return Q(state__in=ENDED_STATES) | run_out(now)
+
+
+def summary_due(now: datetime) -> Q:
+    """policy.summary_due: access was granted and is over."""
+    return access_ended(now) & Q(access_starts_at__isnull=False)
+
+
+def shown_as(state: str, now: datetime) -> Q:
+    """policy.effective_state: the rows a person is shown in `state`. A lapsed request counts
+    as expired and an ended grant as completed before the sweep has recorded them."""
+    if state == State.EXPIRED:
+        return Q(state=State.EXPIRED) | lapsed(now)
+    if state == State.COMPLETED:
+        return Q(state=State.COMPLETED) | run_out(now)
+    if state in PENDING_STATES:
+        return awaiting_decision(now, stage=State(state))
+    if state == State.APPROVED:
+        return Q(state=State.APPROVED, access_ends_at__gt=now)
+    return Q(state=state)
+
+
+# --- The customer's side ------------------------------------------------------------------------
+
+def tenants_for_user(user: User) -> QuerySet[Tenant]:
     return Tenant.objects.filter(memberships__user=user).distinct().order_by("name")
 
 
-def roles_in_tenant(user, tenant):
-    return set(TenantMembership.objects.filter(user=user, tenant=tenant)
-               .values_list("role", flat=True))
-
-
-def get_tenant_for_user(user, slug):
+def get_tenant_for_user(user: User, slug: str) -> tuple[Tenant, set[str]]:
     """The tenant and the user's roles in it; 404 when they hold none."""
     memberships = list(TenantMembership.objects.filter(user=user, tenant__slug=slug)
                        .select_related("tenant"))
@@ -33,7 +97,7 @@ def get_tenant_for_user(user, slug):
     return memberships[0].tenant, {m.role for m in memberships}
 
 
-def get_request_for_user(user, tenant, pk):
+def get_request_for_user(user: User, tenant: Tenant, pk: Any) -> AccessRequest:
     found = (AccessRequest.objects.select_related("tenant", "requester")
              .filter(pk=pk, tenant=tenant, tenant__memberships__user=user).first())
     if found is None:
@@ -41,38 +105,39 @@ def get_request_for_user(user, tenant, pk):
     return found
 
 
-def standing_approvals(now):
+def standing_approvals(now: datetime) -> Q:
     """The customer approvals (Decision rows) that count towards the quorum at `now`: given
     without an end of their own, or before the end their approver chose."""
     return (Q(level=DecisionLevel.CUSTOMER, verdict=Verdict.APPROVE)
             & (Q(ends_at__isnull=True) | Q(ends_at__gt=now)))
 
 
-def awaiting_customer(tenant, now):
+def awaiting_customer(tenant: Tenant, now: datetime) -> QuerySet[AccessRequest]:
     """Requests the tenant's approvers can still decide, the soonest to expire first."""
     return (AccessRequest.objects.select_related("requester")
-            .filter(tenant=tenant, state=State.PENDING_CUSTOMER, customer_expires_at__gt=now)
+            .filter(awaiting_decision(now, stage=State.PENDING_CUSTOMER), tenant=tenant)
             .order_by("customer_expires_at"))
 
 
-def awaiting_provider(tenant, now):
+def awaiting_provider(tenant: Tenant, now: datetime) -> QuerySet[AccessRequest]:
     return (AccessRequest.objects.select_related("requester")
-            .filter(tenant=tenant, state=State.PENDING_INTERNAL, internal_expires_at__gt=now)
+            .filter(awaiting_decision(now, stage=State.PENDING_INTERNAL), tenant=tenant)
             .order_by("created_at"))
 
 
-def active_grants(tenant, now):
+def active_grants(tenant: Tenant, now: datetime) -> QuerySet[AccessRequest]:
     return (AccessRequest.objects.select_related("requester")
-            .filter(tenant=tenant, state=State.APPROVED, access_starts_at__lte=now,
-                    access_ends_at__gt=now)
+            .filter(access_active(now), tenant=tenant)
             .order_by("access_ends_at"))
 
 
-def count_awaiting_customer(tenant, now):
+def count_awaiting_customer(tenant: Tenant, now: datetime) -> int:
     return awaiting_customer(tenant, now).count()
 
 
-def tenant_history(tenant, *, now, state=None, since=None, until=None):
+def tenant_history(tenant: Tenant, *, now: datetime, state: str | None = None,
+                   since: datetime | None = None,
+                   until: datetime | None = None) -> QuerySet[AccessRequest]:
     """Every request of the tenant, newest first. `state` is what a person would be shown: a
     lapsed request counts as expired, an ended grant as completed, before the sweep runs."""
     rows = AccessRequest.objects.select_related("requester").filter(tenant=tenant)
@@ -81,31 +146,17 @@ def tenant_history(tenant, *, now, state=None, since=None, until=None):
     if until:
         rows = rows.filter(created_at__lt=until)
     if state:
-        rows = rows.filter(_shown_as(state, now))
+        rows = rows.filter(shown_as(state, now))
     return rows.order_by("-created_at", "-id")
-
-
-def _shown_as(state, now):
-    lapsed = (Q(state=State.PENDING_INTERNAL, internal_expires_at__lte=now)
-              | Q(state=State.PENDING_CUSTOMER, customer_expires_at__lte=now))
-    ended = Q(state=State.APPROVED, access_ends_at__lte=now)
-    if state == State.EXPIRED:
-        return Q(state=State.EXPIRED) | lapsed
-    if state == State.COMPLETED:
-        return Q(state=State.COMPLETED) | ended
-    if state in (State.PENDING_INTERNAL, State.PENDING_CUSTOMER):
-        return Q(state=state) & ~lapsed
-    if state == State.APPROVED:
-        return Q(state=state) & ~ended
-    return Q(state=state)
 
 
 # --- The provider's side ------------------------------------------------------------------------
 
-def internal_queue(now, *, tenant=None, reason=None):
+def internal_queue(now: datetime, *, tenant: str | None = None,
+                   reason: str | None = None) -> QuerySet[AccessRequest]:
     """Requests waiting for an internal approver, across all tenants, oldest first."""
     rows = (AccessRequest.objects.select_related("tenant", "requester")
-            .filter(state=State.PENDING_INTERNAL, internal_expires_at__gt=now))
+            .filter(awaiting_decision(now, stage=State.PENDING_INTERNAL)))
     if tenant:
         rows = rows.filter(Q(tenant__slug__iexact=tenant) | Q(tenant__name__icontains=tenant))
     if reason:
@@ -113,16 +164,16 @@ def internal_queue(now, *, tenant=None, reason=None):
     return rows.order_by("created_at", "id")
 
 
-def count_internal_queue(now):
+def count_internal_queue(now: datetime) -> int:
     return internal_queue(now).count()
 
 
-def requests_of(engineer):
+def requests_of(engineer: User) -> QuerySet[AccessRequest]:
     return (AccessRequest.objects.select_related("tenant")
             .filter(requester=engineer).order_by("-created_at", "-id"))
 
 
-def get_request_for_provider(user, pk):
+def get_request_for_provider(user: User, pk: Any) -> AccessRequest:
     """Managers and auditors may open any request; an engineer only their own."""
     rows = AccessRequest.objects.select_related("tenant", "requester").filter(pk=pk)
     if not (roles.is_internal_approver(user) or roles.is_provider_auditor(user)):

@@ -1,12 +1,13 @@
 """Tidying the states that time has already decided."""
 
+from __future__ import annotations
+
 from dataclasses import dataclass
+from datetime import datetime
 
-from django.db.models import Q
-
-from approvals import transitions
+from approvals import selectors, transitions
 from approvals.errors import TransitionError
-from approvals.models import AccessRequest, State
+from approvals.models import AccessRequest
 from lockbox_portal import clock
 
 
@@ -16,12 +17,12 @@ class SweepResult:
     completed: int = 0
     skipped: int = 0
 
-    def __str__(self):
+    def __str__(self) -> str:
         return (f"expired {self.expired} pending request(s), completed {self.completed} "
                 f"grant(s), skipped {self.skipped} already handled")
 
 
-def sweep(*, now=None):
+def sweep(*, now: datetime | None = None) -> SweepResult:
     """Record what time has decided. Safe to run twice, and concurrently.
 
     1. Expire every pending request whose approval window has lapsed.
@@ -32,14 +33,10 @@ def sweep(*, now=None):
     """
     now = now or clock.now()
     result = SweepResult()
-    lapsed = AccessRequest.objects.filter(
-        Q(state=State.PENDING_INTERNAL, internal_expires_at__lte=now)
-        | Q(state=State.PENDING_CUSTOMER, customer_expires_at__lte=now)
-    ).order_by("created_at")
-    ended = AccessRequest.objects.filter(state=State.APPROVED, access_ends_at__lte=now)
+    lapsed = AccessRequest.objects.filter(selectors.lapsed(now)).order_by("created_at")
+    ended = AccessRequest.objects.filter(selectors.run_out(now)).order_by("access_ends_at")
     for rows, move, counter in ((lapsed, transitions.expire, "expired"),
-                                (ended.order_by("access_ends_at"), transitions.complete,
-                                 "completed")):
+                                (ended, transitions.complete, "completed")):
         for pk in list(rows.values_list("pk", flat=True)):
             try:
                 move(request=pk, now=now)

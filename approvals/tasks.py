@@ -4,5 +4,5 @@ from approvals import sweep as sweeping
 
 
 @shared_task(name="approvals.tasks.sweep")
-def sweep():
+def sweep() -> str:
     return str(sweeping.sweep())

@@ -4,7 +4,10 @@ old and new values, in the same transaction.
 A tenant's chain names people by e-mail address, never by account id: ids are handed out in
 order, so one would tell the tenant how old someone's account is (see invite_member)."""
 
-from datetime import timedelta
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -12,6 +15,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 
 from approvals import roles as role_checks
+from approvals.actions import Action
 from approvals.api.tokens import revoke_tenant_tokens_of
 from approvals.errors import NotPermitted
 from approvals.models import (
@@ -26,15 +30,21 @@ from audit.chain import PROVIDER_CHAIN
 from audit.services import record_event
 from lockbox_portal import clock
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+
 MAX_WINDOW = timedelta(days=7)
 # Google's AccessApprovalSettings allow 50 notification addresses; the portal's form and the
 # Access Approval API both save through set_notification_emails, so both allow as many.
 MAX_NOTIFICATION_EMAILS = 50
 
 
-def create_tenant(*, slug, name, actor=None, lockbox_enabled=True,
-                  customer_approval_window=timedelta(hours=12),
-                  max_access_duration=timedelta(hours=4), required_approvals=1, now=None):
+def create_tenant(*, slug: str, name: str, actor: User | None = None,
+                  lockbox_enabled: bool = True,
+                  customer_approval_window: timedelta = timedelta(hours=12),
+                  max_access_duration: timedelta = timedelta(hours=4),
+                  required_approvals: int = 1, now: datetime | None = None) -> Tenant:
     now = now or clock.now()
     tenant = Tenant(
         slug=slug, name=name, lockbox_enabled=lockbox_enabled,
@@ -50,7 +60,7 @@ def create_tenant(*, slug, name, actor=None, lockbox_enabled=True,
     with transaction.atomic():
         tenant.save()
         record_event(
-            chain=tenant.audit_chain, action="tenant.created", actor=actor, now=now,
+            chain=tenant.audit_chain, action=Action.TENANT_CREATED, actor=actor, now=now,
             data={
                 "slug": slug,
                 "name": name,
@@ -64,7 +74,8 @@ def create_tenant(*, slug, name, actor=None, lockbox_enabled=True,
     return tenant
 
 
-def add_tenant_member(*, tenant, user, role, actor=None, now=None):
+def add_tenant_member(*, tenant: Tenant, user: User, role: str, actor: User | None = None,
+                      now: datetime | None = None) -> TenantMembership:
     if role not in TenantRole.values:
         raise ValidationError({"role": f"Unknown tenant role {role!r}."})
     now = now or clock.now()
@@ -73,12 +84,13 @@ def add_tenant_member(*, tenant, user, role, actor=None, now=None):
             tenant=tenant, user=user, role=role, defaults={"created_at": now}
         )
         if created:
-            record_event(chain=tenant.audit_chain, action="membership.granted", actor=actor,
+            record_event(chain=tenant.audit_chain, action=Action.MEMBERSHIP_GRANTED, actor=actor,
                          now=now, data={"email": user.email, "role": role})
     return membership
 
 
-def add_provider_role(*, user, role, actor=None, now=None):
+def add_provider_role(*, user: User, role: str, actor: User | None = None,
+                      now: datetime | None = None) -> ProviderMembership:
     if role not in ProviderRole.values:
         raise ValidationError({"role": f"Unknown provider role {role!r}."})
     now = now or clock.now()
@@ -91,7 +103,7 @@ def add_provider_role(*, user, role, actor=None, now=None):
                 # Provider people are staff; the admin site still admits only auditors.
                 user.is_staff = True
                 user.save(update_fields=["is_staff"])
-            record_event(chain=PROVIDER_CHAIN, action="provider_role.granted", actor=actor,
+            record_event(chain=PROVIDER_CHAIN, action=Action.PROVIDER_ROLE_GRANTED, actor=actor,
                          now=now, data={"user_id": user.pk, "email": user.email, "role": role})
     return membership
 
@@ -102,7 +114,8 @@ POLICY_FIELDS = ("lockbox_enabled", "customer_approval_window", "max_access_dura
                  "required_approvals")
 
 
-def update_policy(*, tenant, actor, now=None, **values):
+def update_policy(*, tenant: Tenant, actor: User, now: datetime | None = None,
+                  **values: Any) -> dict[str, tuple[Any, Any]]:
     """Change the tenant's Lockbox policy. Returns the changes made ({} when nothing changed)."""
     _require_admin(actor, tenant)
     unknown = set(values) - set(POLICY_FIELDS)
@@ -119,7 +132,7 @@ def update_policy(*, tenant, actor, now=None, **values):
             setattr(locked, field, new)
         _check_policy(locked)
         locked.save(update_fields=list(changes))
-        record_event(chain=locked.audit_chain, action="tenant.policy_changed", actor=actor,
+        record_event(chain=locked.audit_chain, action=Action.TENANT_POLICY_CHANGED, actor=actor,
                      now=now, data={f: {"old": _plain(old), "new": _plain(new)}
                                     for f, (old, new) in changes.items()})
     for field, (_, new) in changes.items():
@@ -127,8 +140,8 @@ def update_policy(*, tenant, actor, now=None, **values):
     return changes
 
 
-def _check_policy(tenant):
-    errors = {}
+def _check_policy(tenant: Tenant) -> None:
+    errors: dict[str, str] = {}
     for field in ("customer_approval_window", "max_access_duration"):
         if not timedelta(0) < getattr(tenant, field) <= MAX_WINDOW:
             errors[field] = "Must be longer than zero and at most 7 days."
@@ -145,9 +158,10 @@ def _check_policy(tenant):
         raise ValidationError(errors)
 
 
-def set_notification_emails(*, tenant, actor, emails, now=None):
+def set_notification_emails(*, tenant: Tenant, actor: User, emails: list[str],
+                            now: datetime | None = None) -> bool:
     _require_admin(actor, tenant)
-    cleaned = []
+    cleaned: list[str] = []
     for raw in emails:
         address = raw.strip().lower()
         if not address:
@@ -170,13 +184,14 @@ def set_notification_emails(*, tenant, actor, emails, now=None):
         old = list(locked.notification_emails)
         locked.notification_emails = cleaned
         locked.save(update_fields=["notification_emails"])
-        record_event(chain=locked.audit_chain, action="tenant.notifications_changed",
+        record_event(chain=locked.audit_chain, action=Action.TENANT_NOTIFICATIONS_CHANGED,
                      actor=actor, now=now, data={"old": old, "new": cleaned})
     tenant.notification_emails = cleaned
     return True
 
 
-def invite_member(*, tenant, email, roles, actor, now=None):
+def invite_member(*, tenant: Tenant, email: str | None, roles: list[str], actor: User,
+                  now: datetime | None = None) -> str:
     """Give a person roles in the tenant and queue their e-mail; returns the address.
 
     The admin's answer, and the tenant's audit event (address and roles), are the same whoever
@@ -210,14 +225,14 @@ def invite_member(*, tenant, email, roles, actor, now=None):
         else:
             account = "provider_staff" if _is_provider_staff(user) else "existing"
         if account == "provider_staff":
-            record_event(chain=PROVIDER_CHAIN, action="membership.refused", actor=actor, now=now,
-                         data={"tenant": tenant.slug, "user_id": user.pk, "email": email,
+            record_event(chain=PROVIDER_CHAIN, action=Action.MEMBERSHIP_REFUSED, actor=actor,
+                         now=now, data={"tenant": tenant.slug, "user_id": user.pk, "email": email,
                                "roles": roles})
         else:
             for role in roles:
                 TenantMembership.objects.create(tenant=tenant, user=user, role=role,
                                                 created_at=now)
-        event = record_event(chain=tenant.audit_chain, action="membership.invited",
+        event = record_event(chain=tenant.audit_chain, action=Action.MEMBERSHIP_INVITED,
                              actor=actor, now=now, data={"email": email, "roles": roles})
         outbox.tenant_email(kind="invitation", key=f"invitation:{tenant.slug}:{event.seq}",
                             address=email, user=user, tenant=tenant, now=now,
@@ -225,12 +240,13 @@ def invite_member(*, tenant, email, roles, actor, now=None):
     return email
 
 
-def _is_provider_staff(user):
+def _is_provider_staff(user: User) -> bool:
     return (user.is_staff or user.is_superuser
             or ProviderMembership.objects.filter(user=user).exists())
 
 
-def set_member_roles(*, tenant, user, roles, actor, now=None):
+def set_member_roles(*, tenant: Tenant, user: User, roles: list[str], actor: User,
+                     now: datetime | None = None) -> bool:
     _require_admin(actor, tenant)
     roles = _clean_roles(roles)
     now = now or clock.now()
@@ -247,15 +263,16 @@ def set_member_roles(*, tenant, user, roles, actor, now=None):
         TenantMembership.objects.filter(tenant=tenant, user=user).exclude(role__in=roles).delete()
         for role in set(roles) - set(old):
             TenantMembership.objects.create(tenant=tenant, user=user, role=role, created_at=now)
-        record_event(chain=tenant.audit_chain, action="membership.changed", actor=actor, now=now,
-                     data={"email": user.email, "old": old, "new": roles})
+        record_event(chain=tenant.audit_chain, action=Action.MEMBERSHIP_CHANGED, actor=actor,
+                     now=now, data={"email": user.email, "old": old, "new": roles})
         if TenantRole.ADMIN in old and TenantRole.ADMIN not in roles:
             revoke_tenant_tokens_of(owner=user, tenant=tenant, now=now,
                                     reason="Its owner is no longer an admin of the tenant.")
     return True
 
 
-def remove_member(*, tenant, user, actor, now=None):
+def remove_member(*, tenant: Tenant, user: User, actor: User,
+                  now: datetime | None = None) -> None:
     _require_admin(actor, tenant)
     now = now or clock.now()
     with transaction.atomic():
@@ -267,8 +284,8 @@ def remove_member(*, tenant, user, actor, now=None):
         if TenantRole.ADMIN in old:
             _keep_an_admin(tenant, user)
         TenantMembership.objects.filter(tenant=tenant, user=user).delete()
-        record_event(chain=tenant.audit_chain, action="membership.removed", actor=actor, now=now,
-                     data={"email": user.email, "old": old})
+        record_event(chain=tenant.audit_chain, action=Action.MEMBERSHIP_REMOVED, actor=actor,
+                     now=now, data={"email": user.email, "old": old})
         revoke_tenant_tokens_of(owner=user, tenant=tenant, now=now,
                                 reason="Its owner was removed from the tenant.")
 
@@ -278,7 +295,7 @@ def _require_admin(actor, tenant):
         raise NotPermitted(f"Only {tenant.name}'s admins can change its settings.")
 
 
-def _clean_roles(roles):
+def _clean_roles(roles: list[str] | None) -> list[str]:
     roles = sorted(set(roles or []))
     if not roles:
         raise ValidationError({"roles": "Choose at least one role."})
@@ -288,7 +305,7 @@ def _clean_roles(roles):
     return roles
 
 
-def _keep_an_admin(tenant, leaving):
+def _keep_an_admin(tenant: Tenant, leaving: User) -> None:
     others = (TenantMembership.objects.filter(tenant=tenant, role=TenantRole.ADMIN)
               .exclude(user=leaving).filter(user__is_active=True).exists())
     if not others:
@@ -296,7 +313,7 @@ def _keep_an_admin(tenant, leaving):
                               "admin first.")
 
 
-def _plain(value):
+def _plain(value: Any) -> Any:
     if isinstance(value, timedelta):
         return int(value.total_seconds())
     return value

@@ -5,18 +5,26 @@ Every verb below is one function that, in one transaction:
   2. checks that the move is allowed from the current state and at `now`,
   3. checks that the actor may make it,
   4. changes the state, appends the state history and writes the audit event.
-A refused move raises a TransitionError and writes nothing.
+A refused move raises a TransitionError and writes nothing. Which verb may act on which state,
+and when, is approvals.policy's (the pages showing buttons ask it too).
 """
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import transaction
 
 from approvals import policy, roles
 from approvals.access import access_taken_away
+from approvals.actions import Action
 from approvals.errors import AlreadyDecided, IllegalTransition, NotPermitted
 from approvals.models import (
-    PENDING_STATES,
+    AccessLevel,
     AccessRequest,
     Decision,
     DecisionLevel,
@@ -26,44 +34,24 @@ from approvals.models import (
     Verdict,
 )
 from approvals.notifications import outbox
+from approvals.policy import FINAL_STATES, Verb
 from approvals.selectors import standing_approvals
 from audit.services import record_event
 from lockbox_portal import clock
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
-class Verb(models.TextChoices):
-    SUBMIT = "submit", "submitted"
-    INTERNAL_APPROVE = "internal_approve", "approved internally"
-    INTERNAL_REJECT = "internal_reject", "rejected internally"
-    CUSTOMER_APPROVE = "customer_approve", "approved by the customer"
-    CUSTOMER_REJECT = "customer_reject", "rejected by the customer"
-    CANCEL = "cancel", "cancelled"
-    EXPIRE = "expire", "expired"
-    REVOKE = "revoke", "revoked"
-    RELEASE = "release", "released"
-    COMPLETE = "complete", "completed"
-
-
-# The lifecycle of DESIGN.md: which verb may act on which state, and where each can lead.
-ALLOWED = {
-    Verb.INTERNAL_APPROVE: {State.PENDING_INTERNAL},
-    Verb.INTERNAL_REJECT: {State.PENDING_INTERNAL},
-    Verb.CUSTOMER_APPROVE: {State.PENDING_CUSTOMER},
-    Verb.CUSTOMER_REJECT: {State.PENDING_CUSTOMER},
-    Verb.CANCEL: set(PENDING_STATES),
-    Verb.EXPIRE: set(PENDING_STATES),
-    Verb.REVOKE: {State.APPROVED},
-    Verb.RELEASE: {State.APPROVED},
-    Verb.COMPLETE: {State.APPROVED},
-}
-FINAL_STATES = {State.DENIED, State.EXPIRED, State.CANCELLED, State.REVOKED, State.COMPLETED}
+    RequestRef = AccessRequest | UUID | str  # the request, or its primary key
 
 
 # --- Submitting ---------------------------------------------------------------------------------
 
-def submit_request(*, requester, tenant, case_reference, justification, reason_type, scope,
-                   requested_duration, access_level="read_only", touches_customer_content=True,
-                   now=None, via=None):
+def submit_request(*, requester: User, tenant: Tenant | str, case_reference: str,
+                   justification: str, reason_type: str, scope: Any,
+                   requested_duration: timedelta, access_level: str = AccessLevel.READ_ONLY,
+                   touches_customer_content: bool = True, now: datetime | None = None,
+                   via: dict[str, Any] | None = None) -> AccessRequest:
     """An engineer asks for access. Raises ValidationError (bad input) or NotPermitted."""
     now = now or clock.now()
     if not roles.is_engineer(requester):
@@ -90,7 +78,7 @@ def submit_request(*, requester, tenant, case_reference, justification, reason_t
         )
         _history(request, "", Verb.SUBMIT, requester, now)
         event = record_event(
-            chain=tenant.audit_chain, action="request.submitted", actor=requester,
+            chain=tenant.audit_chain, action=Action.REQUEST_SUBMITTED, actor=requester,
             request_id=request.pk, now=now,
             data={
                 "case_reference": request.case_reference,
@@ -110,7 +98,8 @@ def submit_request(*, requester, tenant, case_reference, justification, reason_t
 
 # --- The provider's internal step ---------------------------------------------------------------
 
-def internal_approve(*, request, actor, comment="", now=None):
+def internal_approve(*, request: RequestRef, actor: User, comment: str = "",
+                     now: datetime | None = None) -> AccessRequest:
     """A manager approves. Goes to the customer, or straight to APPROVED when the tenant has
     Lockbox off or the access touches no customer content (and says which)."""
     now = now or clock.now()
@@ -131,13 +120,14 @@ def internal_approve(*, request, actor, comment="", now=None):
             req.required_approvals = req.tenant.required_approvals
             req.customer_expires_at = now + req.tenant.customer_approval_window
             _move(req, State.PENDING_CUSTOMER, Verb.INTERNAL_APPROVE, actor, now,
-                  action="request.internal_approved", note=comment,
+                  action=Action.REQUEST_INTERNAL_APPROVED, note=comment,
                   data={"required_approvals": req.required_approvals,
                         "customer_expires_at": _iso(req.customer_expires_at)})
     return req
 
 
-def internal_reject(*, request, actor, comment="", now=None):
+def internal_reject(*, request: RequestRef, actor: User, comment: str = "",
+                    now: datetime | None = None) -> AccessRequest:
     now = now or clock.now()
     with transaction.atomic():
         req = _lock(request, Verb.INTERNAL_REJECT, now)
@@ -145,13 +135,15 @@ def internal_reject(*, request, actor, comment="", now=None):
         _decide(req, DecisionLevel.INTERNAL, actor, Verdict.REJECT, comment, now)
         req.internal_decided_at = now
         _move(req, State.DENIED, Verb.INTERNAL_REJECT, actor, now,
-              action="request.internal_rejected", note=comment)
+              action=Action.REQUEST_INTERNAL_REJECTED, note=comment)
     return req
 
 
 # --- The customer's step ------------------------------------------------------------------------
 
-def customer_approve(*, request, actor, comment="", now=None, via=None, ends_at=None):
+def customer_approve(*, request: RequestRef, actor: User, comment: str = "",
+                     now: datetime | None = None, via: dict[str, Any] | None = None,
+                     ends_at: datetime | None = None) -> AccessRequest:
     """One of the tenant's approvers approves, if they like only until `ends_at`.
 
     Access is granted when `required_approvals` distinct approvers have approvals that still
@@ -171,17 +163,20 @@ def customer_approve(*, request, actor, comment="", now=None, via=None, ends_at=
                         .values_list("ends_at", flat=True))
         quorum = {"approvals": len(standing), "required_approvals": req.required_approvals,
                   **({"approval_ends_at": _iso(ends_at)} if ends_at else {}), **_via(via)}
+        assert req.required_approvals is not None  # set when the customer step began
         if len(standing) >= req.required_approvals:
             _grant(req, actor, now, level=DecisionLevel.CUSTOMER, comment=comment, extra=quorum,
                    ends_at=policy.earliest_end(standing))
         else:
-            record_event(chain=req.tenant.audit_chain, action="request.customer_approved",
+            record_event(chain=req.tenant.audit_chain, action=Action.REQUEST_CUSTOMER_APPROVED,
                          actor=actor, request_id=req.pk, now=now,
                          data={**quorum, "comment": comment, "state": req.state})
     return req
 
 
-def customer_reject(*, request, actor, comment="", now=None, via=None):
+def customer_reject(*, request: RequestRef, actor: User, comment: str = "",
+                    now: datetime | None = None,
+                    via: dict[str, Any] | None = None) -> AccessRequest:
     """Any one of the tenant's approvers can reject; that ends the request."""
     now = now or clock.now()
     with transaction.atomic():
@@ -189,46 +184,44 @@ def customer_reject(*, request, actor, comment="", now=None, via=None):
         _require_customer_approver(req, actor)
         _decide(req, DecisionLevel.CUSTOMER, actor, Verdict.REJECT, comment, now)
         _move(req, State.DENIED, Verb.CUSTOMER_REJECT, actor, now,
-              action="request.customer_rejected", note=comment, data=_via(via))
+              action=Action.REQUEST_CUSTOMER_REJECTED, note=comment, data=_via(via))
     return req
 
 
 # --- Ending a request ---------------------------------------------------------------------------
 
-def cancel(*, request, actor, comment="", now=None, via=None):
+def cancel(*, request: RequestRef, actor: User | None, comment: str = "",
+           now: datetime | None = None, via: dict[str, Any] | None = None) -> AccessRequest:
     """The requester withdraws a request that is still pending."""
     now = now or clock.now()
     with transaction.atomic():
         req = _lock(request, Verb.CANCEL, now)
-        if actor is None or actor.pk != req.requester_id:
+        if not policy.is_requester(req, _id(actor)):
             raise NotPermitted("Only the engineer who made the request can cancel it.")
-        _move(req, State.CANCELLED, Verb.CANCEL, actor, now, action="request.cancelled",
+        _move(req, State.CANCELLED, Verb.CANCEL, actor, now, action=Action.REQUEST_CANCELLED,
               note=comment, data=_via(via))
     return req
 
 
-def expire(*, request, now=None):
+def expire(*, request: RequestRef, now: datetime | None = None) -> AccessRequest:
     """The system closes a request whose approval window has lapsed."""
     now = now or clock.now()
     with transaction.atomic():
         req = _lock(request, Verb.EXPIRE, now)
-        expires_at = policy.pending_expires_at(req)
-        if policy.window_open(expires_at, now):
-            raise IllegalTransition(
-                f"Request {req.reference} can still be decided until {_iso(expires_at)}."
-            )
-        _move(req, State.EXPIRED, Verb.EXPIRE, None, now, action="request.expired",
-              data={"window_ended_at": _iso(expires_at), "stage": req.state})
+        _move(req, State.EXPIRED, Verb.EXPIRE, None, now, action=Action.REQUEST_EXPIRED,
+              data={"window_ended_at": _iso(policy.pending_expires_at(req)),
+                    "stage": req.state})
     return req
 
 
-def revoke(*, request, actor, comment="", now=None, via=None):
+def revoke(*, request: RequestRef, actor: User | None, comment: str = "",
+           now: datetime | None = None, via: dict[str, Any] | None = None) -> AccessRequest:
     """The customer (an approver or admin of the tenant) or the provider (an internal approver)
     takes away access before its time box ends."""
     now = now or clock.now()
     with transaction.atomic():
         req = _lock(request, Verb.REVOKE, now)
-        if actor is not None and actor.pk == req.requester_id:
+        if policy.is_requester(req, _id(actor)):
             raise NotPermitted("You cannot revoke your own access; release it instead.")
         if roles.may_revoke_for_tenant(actor, req.tenant):
             side = "customer"
@@ -240,91 +233,80 @@ def revoke(*, request, actor, comment="", now=None, via=None):
                 "approvers, can revoke this access."
             )
         access_taken_away()
-        _move(req, State.REVOKED, Verb.REVOKE, actor, now, action="request.revoked",
+        _move(req, State.REVOKED, Verb.REVOKE, actor, now, action=Action.REQUEST_REVOKED,
               note=comment, data={"side": side, "scheduled_end": _iso(req.access_ends_at),
                                   **_via(via)})
     return req
 
 
-def release(*, request, actor, comment="", now=None):
+def release(*, request: RequestRef, actor: User | None, comment: str = "",
+            now: datetime | None = None) -> AccessRequest:
     """The engineer gives access back before the time box ends."""
     now = now or clock.now()
     with transaction.atomic():
         req = _lock(request, Verb.RELEASE, now)
-        if actor is None or actor.pk != req.requester_id:
+        if not policy.is_requester(req, _id(actor)):
             raise NotPermitted("Only the engineer who holds the access can release it.")
         access_taken_away()
-        _move(req, State.COMPLETED, Verb.RELEASE, actor, now, action="request.released",
+        _move(req, State.COMPLETED, Verb.RELEASE, actor, now, action=Action.REQUEST_RELEASED,
               note=comment, data={"scheduled_end": _iso(req.access_ends_at)})
     return req
 
 
-def complete(*, request, now=None):
+def complete(*, request: RequestRef, now: datetime | None = None) -> AccessRequest:
     """The system records that a time box has run out. Access already ended at
     `access_ends_at` whether or not this ran: the access check reads the timestamps."""
     now = now or clock.now()
     with transaction.atomic():
         req = _lock(request, Verb.COMPLETE, now)
-        if now < req.access_ends_at:
-            raise IllegalTransition(
-                f"Access for request {req.reference} runs until {_iso(req.access_ends_at)}."
-            )
-        _move(req, State.COMPLETED, Verb.COMPLETE, None, now, action="request.completed",
+        _move(req, State.COMPLETED, Verb.COMPLETE, None, now, action=Action.REQUEST_COMPLETED,
               data={"ended_at": _iso(req.access_ends_at)})
     return req
 
 
 # --- Shared steps -------------------------------------------------------------------------------
 
-def _lock(request, verb, now):
+def _lock(request: RequestRef, verb: Verb, now: datetime) -> AccessRequest:
     """Lock the row, then check the move is allowed from its state and at `now`."""
     pk = request.pk if isinstance(request, AccessRequest) else request
     req = (AccessRequest.objects.select_for_update(of=("self",))
            .select_related("tenant").filter(pk=pk).first())
     if req is None:
         raise IllegalTransition("There is no such request.")
-    if req.state not in ALLOWED[verb]:
-        raise IllegalTransition(
-            f"Request {req.reference} is {req.get_state_display().lower()}; "
-            f"it cannot be {verb.label} now."
-        )
-    if verb in (Verb.INTERNAL_APPROVE, Verb.INTERNAL_REJECT, Verb.CUSTOMER_APPROVE,
-                Verb.CUSTOMER_REJECT, Verb.CANCEL):
-        expires_at = policy.pending_expires_at(req)
-        if not policy.window_open(expires_at, now):
-            raise IllegalTransition(
-                f"Request {req.reference} expired at {_iso(expires_at)}; it can no longer be "
-                f"{verb.label}."
-            )
-    if verb in (Verb.REVOKE, Verb.RELEASE) and not policy.is_access_active(req, now):
-        raise IllegalTransition(
-            f"Access for request {req.reference} already ended at {_iso(req.access_ends_at)}."
-        )
+    refusal = policy.state_refusal(verb, req, now)
+    if refusal:
+        raise IllegalTransition(refusal)
     return req
 
 
-def _require_internal_approver(req, actor):
-    if actor is not None and actor.pk == req.requester_id:
+def _id(actor: User | None) -> Any:
+    return actor.pk if actor is not None else None
+
+
+def _require_internal_approver(req: AccessRequest, actor: User) -> None:
+    if policy.is_requester(req, _id(actor)):
         raise NotPermitted("Nobody can decide on their own request.")
     if not roles.is_internal_approver(actor):
         raise NotPermitted("Only the provider's internal approvers can decide this step.")
 
 
-def _require_customer_approver(req, actor):
-    if actor is not None and actor.pk == req.requester_id:
+def _require_customer_approver(req: AccessRequest, actor: User) -> None:
+    if policy.is_requester(req, _id(actor)):
         raise NotPermitted("Nobody can decide on their own request.")
     if not roles.is_tenant_approver(actor, req.tenant):
         raise NotPermitted(f"Only {req.tenant.name}'s lockbox approvers can decide this request.")
 
 
-def _decide(req, level, actor, verdict, comment, now, ends_at=None):
+def _decide(req: AccessRequest, level: DecisionLevel, actor: User, verdict: Verdict,
+            comment: str, now: datetime, ends_at: datetime | None = None) -> None:
     if req.decisions.filter(level=level, actor=actor).exists():
         raise AlreadyDecided("You have already decided on this request; a person counts once.")
     Decision.objects.create(request=req, level=level, actor=actor, verdict=verdict,
                             comment=comment or "", decided_at=now, ends_at=ends_at)
 
 
-def _grant(req, actor, now, *, level, comment, extra, ends_at=None):
+def _grant(req: AccessRequest, actor: User, now: datetime, *, level: DecisionLevel,
+           comment: str, extra: dict[str, Any], ends_at: datetime | None = None) -> None:
     start, end = policy.grant_window(
         approved_at=now, requested=req.requested_duration, maximum=req.tenant.max_access_duration
     )
@@ -332,7 +314,7 @@ def _grant(req, actor, now, *, level, comment, extra, ends_at=None):
         end = min(end, ends_at)
     req.access_starts_at, req.access_ends_at = start, end
     verb = Verb.INTERNAL_APPROVE if level == DecisionLevel.INTERNAL else Verb.CUSTOMER_APPROVE
-    _move(req, State.APPROVED, verb, actor, now, action="request.approved", note=comment,
+    _move(req, State.APPROVED, verb, actor, now, action=Action.REQUEST_APPROVED, note=comment,
           data={
               "level": level,
               "access_starts_at": _iso(start),
@@ -342,7 +324,8 @@ def _grant(req, actor, now, *, level, comment, extra, ends_at=None):
           })
 
 
-def _move(req, to_state, verb, actor, now, *, action, note="", data=None):
+def _move(req: AccessRequest, to_state: State, verb: Verb, actor: User | None, now: datetime,
+          *, action: Action, note: str = "", data: dict[str, Any] | None = None) -> None:
     from_state = req.state
     req.state = to_state
     if to_state in FINAL_STATES:
@@ -358,15 +341,16 @@ def _move(req, to_state, verb, actor, now, *, action, note="", data=None):
     outbox.request_event(req, event)
 
 
-def _history(req, from_state, verb, actor, now, note=""):
+def _history(req: AccessRequest, from_state: str, verb: Verb, actor: User | None,
+             now: datetime, note: str = "") -> None:
     Transition.objects.create(request=req, from_state=from_state, to_state=req.state, verb=verb,
                               actor=actor, at=now, note=note or "")
 
 
-def _via(via):
+def _via(via: dict[str, Any] | None) -> dict[str, Any]:
     """Audit data naming the API token a change came through, if any."""
     return {"via": via} if via else {}
 
 
-def _iso(moment):
+def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None

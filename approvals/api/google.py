@@ -14,7 +14,7 @@ from approvals.api.google_shape import approval_request
 from approvals.api.http import ApiError, api_view, by_id, json_body, only_fields
 from approvals.api.models import Scope
 from approvals.models import AccessRequest, Decision, State
-from approvals.selectors import standing_approvals
+from approvals.selectors import shown_as, standing_approvals
 from lockbox_portal import clock
 
 VIA = "google-access-approval-v1"
@@ -46,12 +46,13 @@ def _rows(tenant):
 
 
 def _filtered(tenant, name, now):
-    pending = Q(state=State.PENDING_CUSTOMER, customer_expires_at__gt=now)
-    active = Q(state=State.APPROVED, access_ends_at__gt=now)
-    dismissed = (Q(state__in=[State.DENIED, State.CANCELLED, State.EXPIRED])
-                 | Q(state=State.PENDING_CUSTOMER, customer_expires_at__lte=now))
-    expired = (Q(state__in=[State.COMPLETED, State.REVOKED])
-               | Q(state=State.APPROVED, access_ends_at__lte=now))
+    # Google's names for what a person is shown (the customer's rows are never pending
+    # internally): policy.effective_state, as query conditions.
+    pending = shown_as(State.PENDING_CUSTOMER, now)
+    active = shown_as(State.APPROVED, now)
+    dismissed = (shown_as(State.DENIED, now) | shown_as(State.CANCELLED, now)
+                 | shown_as(State.EXPIRED, now))
+    expired = shown_as(State.COMPLETED, now) | shown_as(State.REVOKED, now)
     filters = {"": pending | active, "ALL": Q(), "PENDING": pending, "ACTIVE": active,
                "DISMISSED": dismissed, "EXPIRED": expired,
                "HISTORY": active | dismissed | expired}

@@ -15,6 +15,7 @@ from approvals.errors import TransitionError
 from approvals.forms import DecisionForm, HistoryFilterForm
 from approvals.models import Decision, DecisionLevel, State, TenantRole
 from approvals.notifications import outbox
+from approvals.policy import Person, Verb
 from approvals.views.access import tenant_page
 from lockbox_portal import clock
 from lockbox_portal.security import stepup
@@ -85,6 +86,9 @@ def request_detail(request, tenant, pk):
                      .order_by("decided_at", "id"))
     events = [(e, timeline.describe(e)) for e in timeline.events_for_request(tenant, req.pk)]
     out_of_scope = sum(e.action == "activity.out_of_scope" for e, _ in events)
+    verbs = policy.allowed_verbs(
+        req, Person(request.user.pk, tenant_roles=frozenset(request.tenant_roles)), now=now,
+        has_decided=any(d.actor_id == request.user.pk for d in decisions))
     return render(request, "customer/request.html", {
         "tenant": tenant,
         "req": req,
@@ -97,21 +101,12 @@ def request_detail(request, tenant, pk):
         "decisions": decisions,
         "attestation": getattr(req, "attestation", None),
         "can_answer": bool({APPROVER, ADMIN} & request.tenant_roles),
-        "can_decide": _can_decide(request, req, decisions, now),
-        "asked": outbox.who_is_asked(req, now) if policy.effective_state(req, now)
-        == State.PENDING_CUSTOMER else None,
-        "can_revoke": (bool({APPROVER, ADMIN} & request.tenant_roles)
-                       and policy.is_access_active(req, now)),
+        "can_decide": Verb.CUSTOMER_APPROVE in verbs,
+        "asked": outbox.who_is_asked(req, now) if policy.is_awaiting_decision(
+            req, now, stage=State.PENDING_CUSTOMER) else None,
+        "can_revoke": Verb.REVOKE in verbs,
         "now": now,
     })
-
-
-def _can_decide(request, req, decisions, now):
-    return (APPROVER in request.tenant_roles
-            and req.state == State.PENDING_CUSTOMER
-            and policy.window_open(req.customer_expires_at, now)
-            and req.requester_id != request.user.pk
-            and all(d.actor_id != request.user.pk for d in decisions))
 
 
 DECISIONS = {
@@ -125,6 +120,10 @@ DECISIONS = {
 }
 
 
+# The lifecycle verb behind each page verb: the page offers it while policy would allow it.
+VERBS = {"approve": Verb.CUSTOMER_APPROVE, "reject": Verb.CUSTOMER_REJECT, "revoke": Verb.REVOKE}
+
+
 @tenant_page(APPROVER, ADMIN)
 def decide(request, tenant, pk, verb):
     """Confirm a decision, with a fresh second-factor check bound to this request and verb."""
@@ -135,10 +134,7 @@ def decide(request, tenant, pk, verb):
     req = selectors.get_request_for_user(request.user, tenant, pk)
     action = f"{verb}:{req.pk}"
     back = reverse("portal:request", args=[tenant.slug, req.pk])
-    still_open = (policy.is_access_active(req, now) if verb == "revoke"
-                  else req.state == State.PENDING_CUSTOMER
-                  and policy.window_open(req.customer_expires_at, now))
-    if not still_open:
+    if policy.state_refusal(VERBS[verb], req, now):
         messages.info(request, f"Request {req.reference} is "
                                f"{policy.effective_state(req, now).label.lower()}; there is "
                                "nothing to decide any more.")

@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from approvals import attestations, notes, policy, selectors, timeline
+from approvals import notes, policy, selectors, timeline
 from approvals import transitions as t
 from approvals.errors import TransitionError
 from approvals.forms import (
@@ -18,8 +18,9 @@ from approvals.forms import (
     NoteForm,
     QueueFilterForm,
 )
-from approvals.models import PENDING_STATES, ProviderRole, State, Tenant
+from approvals.models import ProviderRole, State, Tenant
 from approvals.notifications import outbox
+from approvals.policy import Person, Verb
 from approvals.views.access import provider_page
 from lockbox_portal import clock
 from lockbox_portal.security import stepup
@@ -97,10 +98,10 @@ def request_detail(request, pk):
     now = clock.now()
     req = selectors.get_request_for_provider(request.user, pk)
     roles = request.provider_roles
-    pending_internal = (req.state == State.PENDING_INTERNAL
-                        and policy.window_open(req.internal_expires_at, now))
     active = policy.is_access_active(req, now)
-    mine = req.requester_id == request.user.pk
+    mine = policy.is_requester(req, request.user.pk)
+    verbs = policy.allowed_verbs(req, Person(request.user.pk, provider_roles=frozenset(roles)),
+                                 now=now)
     events = [(e, timeline.describe(e)) for e in timeline.events_for_request(req.tenant, req.pk)]
     return render(request, "internal/request.html", {
         "req": req, "now": now,
@@ -110,18 +111,17 @@ def request_detail(request, pk):
         "events": events,
         "out_of_scope": sum(e.action == "activity.out_of_scope" for e, _ in events),
         "notes": req.notes.select_related("author"),
-        "asked": outbox.who_is_asked(req, now) if policy.effective_state(req, now)
-        in PENDING_STATES else None,
+        "asked": outbox.who_is_asked(req, now) if policy.is_awaiting_decision(req, now)
+        else None,
         "note_form": NoteForm() if (mine or roles & {MANAGER, AUDITOR}) else None,
-        "can_decide": MANAGER in roles and pending_internal and not mine,
-        "own_pending": MANAGER in roles and pending_internal and mine,
-        "can_cancel": mine and policy.effective_state(req, now) in (
-            State.PENDING_INTERNAL, State.PENDING_CUSTOMER),
-        "can_release": mine and active,
-        "can_revoke": MANAGER in roles and active and not mine,
+        "can_decide": Verb.INTERNAL_APPROVE in verbs,
+        "own_pending": MANAGER in roles and mine and policy.is_awaiting_decision(
+            req, now, stage=State.PENDING_INTERNAL),
+        "can_cancel": Verb.CANCEL in verbs,
+        "can_release": Verb.RELEASE in verbs,
+        "can_revoke": Verb.REVOKE in verbs,
         "attestation": getattr(req, "attestation", None),
-        "can_file": mine and req.access_starts_at is not None and not hasattr(req, "attestation")
-        and attestations.has_ended(req, now),
+        "can_file": mine and policy.summary_due(req, now) and not hasattr(req, "attestation"),
         "can_resolve": AUDITOR in roles,
     })
 

@@ -10,7 +10,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--every", type=int, metavar="SECONDS",
-                            help="Keep running, sweeping every SECONDS (used by `make run`).")
+                            help="Keep running, sweeping every SECONDS.")
 
     def handle(self, *args, every=None, **options):
         if every is not None and every < 1:
