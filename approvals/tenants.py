@@ -12,7 +12,6 @@ from django.core.validators import validate_email
 from django.db import transaction
 
 from approvals import roles as role_checks
-from approvals.api.tokens import revoke_tenant_tokens_of
 from approvals.errors import NotPermitted
 from approvals.models import (
     ProviderMembership,
@@ -22,6 +21,7 @@ from approvals.models import (
     TenantRole,
 )
 from approvals.notifications import outbox
+from approvals.tokens import revoke_tenant_tokens_of
 from audit.chain import PROVIDER_CHAIN
 from audit.services import record_event
 from lockbox_portal import clock
