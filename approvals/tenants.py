@@ -16,7 +16,6 @@ from django.db import transaction
 
 from approvals import roles as role_checks
 from approvals.actions import Action
-from approvals.api.tokens import revoke_tenant_tokens_of
 from approvals.errors import NotPermitted
 from approvals.models import (
     ProviderMembership,
@@ -26,6 +25,7 @@ from approvals.models import (
     TenantRole,
 )
 from approvals.notifications import outbox
+from approvals.tokens import revoke_tenant_tokens_of
 from audit.chain import PROVIDER_CHAIN
 from audit.services import record_event
 from lockbox_portal import clock

@@ -20,7 +20,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from approvals import policy, roles
-from approvals.access import access_taken_away
+from approvals.access_cache import access_taken_away
 from approvals.actions import Action
 from approvals.errors import AlreadyDecided, IllegalTransition, NotPermitted
 from approvals.models import (

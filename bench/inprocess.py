@@ -208,8 +208,8 @@ def access_setup(args):
     from django.contrib.auth import get_user_model
 
     from approvals import transitions
-    from approvals.api.tokens import create_token
     from approvals.models import Tenant
+    from approvals.tokens import create_token
 
     users = get_user_model().objects
     manager = users.get(email="mgr00@provider.bench")

@@ -4,7 +4,7 @@ import json
 
 from django.test import Client
 
-from approvals.api import tokens
+from approvals import tokens
 
 
 def make_token(owner, purpose, tenant=None, days=30):

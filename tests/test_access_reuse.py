@@ -1,4 +1,4 @@
-"""The access check may reuse a yes for LOCKBOX_ACCESS_CACHE seconds (approvals.access), and
+"""The access check may reuse a yes for LOCKBOX_ACCESS_CACHE seconds (approvals.access_cache), and
 whatever takes access away waits that long after committing, so no answer from before it is
 ever given afterwards. The process's clock is a fake here: `time.sleep` moves it."""
 
@@ -7,9 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from approvals import access
+from approvals import access_cache, access_query, tokens
 from approvals import transitions as t
-from approvals.api import tokens
 from tests import factories
 from tests.api_helpers import Api, make_token
 
@@ -32,9 +31,9 @@ class FakeClock:
 def clock(monkeypatch, settings):
     settings.LOCKBOX_ACCESS_CACHE = LEASE
     fake = FakeClock()
-    monkeypatch.setattr(access.time, "monotonic", fake.monotonic)
-    monkeypatch.setattr(access.time, "sleep", fake.sleep)
-    monkeypatch.setattr(access, "_answers", {})
+    monkeypatch.setattr(access_cache.time, "monotonic", fake.monotonic)
+    monkeypatch.setattr(access_cache.time, "sleep", fake.sleep)
+    monkeypatch.setattr(access_cache, "_answers", {})
     return fake
 
 
@@ -42,13 +41,13 @@ def clock(monkeypatch, settings):
 def lookups(monkeypatch):
     """How many times the check asked the database."""
     calls = []
-    real = access._token_and_grants
+    real = access_query._token_and_grants
 
     def counting(**params):
         calls.append(params)
         return real(**params)
 
-    monkeypatch.setattr(access, "_token_and_grants", counting)
+    monkeypatch.setattr(access_query, "_token_and_grants", counting)
     return calls
 
 
@@ -176,6 +175,33 @@ def test_a_switched_off_owner_is_refused_by_the_next_check(
     assert response.status_code == 401
 
 
+def test_saving_someone_already_switched_off_takes_nothing_away_and_waits_for_nothing(
+        clock, manager, django_capture_on_commit_callbacks):
+    manager.is_active = False
+    manager.save()
+
+    def rename():
+        manager.first_name = "Renamed"
+        manager.save()  # as the admin does, every field written
+
+    with django_capture_on_commit_callbacks() as waits:
+        rename()
+    assert waits == []
+    assert _taking_away(django_capture_on_commit_callbacks, clock, rename) == 0
+
+
+def test_switching_someone_on_again_waits_for_nothing(
+        clock, manager, django_capture_on_commit_callbacks):
+    manager.is_active = False
+    manager.save()
+
+    def switch_on():
+        manager.is_active = True
+        manager.save()
+
+    assert _taking_away(django_capture_on_commit_callbacks, clock, switch_on) == 0
+
+
 def test_one_wait_covers_every_change_in_a_transaction(
         clock, engineer, manager2, approver_a, tenant_a, django_capture_on_commit_callbacks):
     from django.db import transaction
@@ -195,7 +221,7 @@ def test_nothing_waits_when_answers_are_not_kept(
         monkeypatch):
     settings.LOCKBOX_ACCESS_CACHE = 0
     slept = []
-    monkeypatch.setattr(access.time, "sleep", slept.append)
+    monkeypatch.setattr(access_cache.time, "sleep", slept.append)
     grant = _grant(engineer, manager2, approver_a, tenant_a)
     with django_capture_on_commit_callbacks(execute=True):
         t.revoke(request=grant, actor=approver_a)

@@ -70,7 +70,7 @@ def test_missing_or_unknown_tokens_are_401(header, message, db):
 
 
 def test_revoked_and_expired_tokens_are_401(manager, move_clock):
-    from approvals.api.tokens import revoke_token
+    from approvals.tokens import revoke_token
 
     _token, raw = make_token(manager, "data_plane", days=1)
     move_clock(timedelta(days=1, seconds=1))
@@ -150,7 +150,7 @@ def test_the_check_denies_at_the_grants_end_second_with_no_worker(data_plane, gr
 
 
 @pytest.mark.parametrize("target", ["approvals.api.native.check_access_with_token",
-                                    "approvals.access._token_and_grants"])
+                                    "approvals.access_query._token_and_grants"])
 def test_the_check_fails_closed_when_the_database_cannot_answer(data_plane, grant,
                                                                 monkeypatch, target):
     def unreachable(*args, **kwargs):

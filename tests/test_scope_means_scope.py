@@ -10,7 +10,7 @@ from django.core import mail
 from django.core.management import call_command
 from django.utils import timezone
 
-from approvals import access, resources
+from approvals import access_cache, resources
 from approvals import transitions as t
 from approvals.access import check_access
 from approvals.models import AccessRequest
@@ -112,7 +112,7 @@ def test_a_yes_kept_for_reuse_does_not_open_a_way_out(alice_grant, manager, sett
                                                       monkeypatch):
     # The hot path may reuse what it read for a yes; the traversal must still be judged anew.
     settings.LOCKBOX_ACCESS_CACHE = 60
-    monkeypatch.setattr(access, "_answers", {})
+    monkeypatch.setattr(access_cache, "_answers", {})
     api = Api(make_token(manager, "data_plane")[1])
 
     def ask(resource):
@@ -121,7 +121,7 @@ def test_a_yes_kept_for_reuse_does_not_open_a_way_out(alice_grant, manager, sett
             "resource": resource}).json()
 
     assert ask(f"{ALICE}/inbox")["allowed"] is True
-    assert access._answers, "the yes is kept for reuse"
+    assert access_cache._answers, "the yes is kept for reuse"
     assert ask(TRAVERSAL)["allowed"] is False
     assert ask(f"{ALICE}/inbox")["allowed"] is True
 

@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from approvals import tenants
 from approvals.api.models import ApiToken
-from approvals.api.tokens import authenticate
 from approvals.models import ProviderMembership, ProviderRole, TenantMembership, TenantRole
+from approvals.tokens import authenticate
 from audit.models import AuditEvent
 from tests import factories
 from tests.api_helpers import Api, make_token
@@ -115,11 +115,11 @@ def test_an_engineer_who_leaves_loses_the_support_token(engineer, tenant_a):
 
 def test_a_role_taken_away_waits_out_answers_kept_elsewhere(
         manager, settings, monkeypatch, django_capture_on_commit_callbacks):
-    from approvals import access
+    from approvals import access_cache
 
     settings.LOCKBOX_ACCESS_CACHE = 0.5
     slept = []
-    monkeypatch.setattr(access.time, "sleep", slept.append)
+    monkeypatch.setattr(access_cache.time, "sleep", slept.append)
     with django_capture_on_commit_callbacks(execute=True):
         ProviderMembership.objects.filter(user=manager).delete()
     assert slept == [0.5]  # every process's kept yes has lapsed when the removal returns

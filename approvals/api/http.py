@@ -20,7 +20,7 @@ from django.db import DatabaseError, DataError, IntegrityError, transaction
 from django.http import Http404, JsonResponse, UnreadablePostError
 from django.views.decorators.csrf import csrf_exempt
 
-from approvals.api import tokens
+from approvals import tokens
 from approvals.api.models import IdempotentResponse
 from approvals.errors import AlreadyDecided, IllegalTransition, NotPermitted, TransitionError
 from lockbox_portal import clock

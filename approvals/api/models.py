@@ -31,13 +31,10 @@ class ApiToken(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
 
-    def is_usable(self, now):
-        return self.revoked_at is None and now < self.expires_at and self.owner.is_active
-
-    def audit_label(self):
+    def audit_label(self) -> dict[str, str]:
         return {"token": self.prefix, "token_name": self.name, "token_owner": self.owner.email}
 
 
@@ -55,5 +52,5 @@ class IdempotentResponse(models.Model):
         constraints = [models.UniqueConstraint(fields=["token", "key"],
                                                name="idempotency_key_per_token")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.key

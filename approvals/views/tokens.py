@@ -5,8 +5,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from approvals import roles
-from approvals.api import tokens
+from approvals import roles, tokens
 from approvals.api.models import ApiToken
 from approvals.errors import NotPermitted
 from approvals.forms import ConfirmForm, TokenForm

@@ -3,25 +3,43 @@
 A token acts as its owner, limited to its scopes: a tenant token to its tenant, and every
 decision it makes still passes the owner's roles in approvals.transitions. What it changes is
 audited under the owner's name with the token's prefix and name.
+
+These are the token rules, whoever asks: the API's adapters (approvals.api.http) read the
+Authorization header and turn a refusal into an HTTP answer; the data plane's access check
+(approvals.access) applies the same `refusal` to what its one query read.
 """
+
+from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
 
 from approvals import roles
-from approvals.access import access_taken_away
+from approvals.access_cache import access_taken_away
+from approvals.actions import Action
 from approvals.api.models import ApiToken, Scope
 from approvals.errors import NotPermitted
-from approvals.models import ProviderMembership, ProviderRole, TenantMembership, TenantRole
+from approvals.models import (
+    ProviderMembership,
+    ProviderRole,
+    Tenant,
+    TenantMembership,
+    TenantRole,
+)
 from audit.chain import PROVIDER_CHAIN
 from audit.services import record_event
 from lockbox_portal import clock
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 MAX_LIFETIME = timedelta(days=365)
 PURPOSES = {
@@ -34,11 +52,11 @@ PURPOSES = {
 }
 
 
-def _digest(raw):
+def _digest(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def _check_purpose(owner, tenant, purpose):
+def _check_purpose(owner: User, tenant: Tenant | None, purpose: str) -> None:
     if purpose == "data_plane" and not roles.is_internal_approver(owner):
         raise NotPermitted("Only internal approvers make tokens for the data plane.")
     if purpose == "support" and not (roles.is_engineer(owner) or roles.is_internal_approver(owner)
@@ -52,7 +70,9 @@ def _check_purpose(owner, tenant, purpose):
                                               "not one of the tenant's approvers."})
 
 
-def create_token(*, owner, name, purpose, days, tenant=None, now=None):
+def create_token(*, owner: User, name: str, purpose: str, days: int,
+                 tenant: Tenant | None = None,
+                 now: datetime | None = None) -> tuple[ApiToken, str]:
     """Returns (token, raw secret). The raw secret is shown once and never stored."""
     if purpose not in PURPOSES:
         raise ValidationError({"purpose": "Choose what the token is for."})
@@ -71,13 +91,14 @@ def create_token(*, owner, name, purpose, days, tenant=None, now=None):
             prefix=prefix, digest=_digest(raw), created_at=now,
             expires_at=now + timedelta(days=days))
         record_event(chain=tenant.audit_chain if tenant else PROVIDER_CHAIN,
-                     action="token.created", actor=owner, now=now,
+                     action=Action.TOKEN_CREATED, actor=owner, now=now,
                      data={**token.audit_label(), "scopes": token.scopes,
                            "expires_at": token.expires_at.isoformat()})
     return token, raw
 
 
-def revoke_token(*, token, actor, now=None):
+def revoke_token(*, token: ApiToken, actor: User,
+                 now: datetime | None = None) -> ApiToken:
     allowed = actor.pk == token.owner_id or (
         token.tenant is not None and roles.has_tenant_role(actor, token.tenant, TenantRole.ADMIN))
     if not allowed:
@@ -91,11 +112,11 @@ def revoke_token(*, token, actor, now=None):
         locked.save(update_fields=["revoked_at"])
         access_taken_away()
         record_event(chain=locked.tenant.audit_chain if locked.tenant else PROVIDER_CHAIN,
-                     action="token.revoked", actor=actor, now=now, data=locked.audit_label())
+                     action=Action.TOKEN_REVOKED, actor=actor, now=now, data=locked.audit_label())
     return locked
 
 
-def split(raw):
+def split(raw: str | None) -> str | None:
     """The prefix of a well-formed bearer value, else None."""
     parts = (raw or "").split("_")
     return parts[1] if len(parts) >= 3 and parts[0] == "lbx" else None
@@ -107,7 +128,7 @@ MALFORMED = "Send a Lockbox API token as 'Authorization: Bearer lbx_…'."
 # A token acts as its owner, so it can do only what the owner may still do: the role that let
 # them make it must still be theirs at every use (removed from the tenant, a role taken away or
 # switched off, the token stops at once). Provider roles per scope; tenant tokens need an admin.
-PROVIDER_ROLES_FOR = {
+PROVIDER_ROLES_FOR: dict[str, set[str]] = {
     Scope.ACCESS_CHECK: {ProviderRole.INTERNAL_APPROVER},
     Scope.ACTIVITY_WRITE: {ProviderRole.INTERNAL_APPROVER},
     Scope.REQUESTS_READ: {ProviderRole.ENGINEER, ProviderRole.INTERNAL_APPROVER,
@@ -117,7 +138,8 @@ PROVIDER_ROLES_FOR = {
 }
 
 
-def role_problem(scopes, *, tenant_bound, tenant_admin, provider_roles):
+def role_problem(scopes: Iterable[str], *, tenant_bound: bool, tenant_admin: bool,
+                 provider_roles: Iterable[str]) -> str:
     """Why the owner may no longer use a token with these scopes, or ""."""
     if tenant_bound:
         return "" if tenant_admin else ("The person who made this token is no longer an admin "
@@ -129,9 +151,12 @@ def role_problem(scopes, *, tenant_bound, tenant_admin, provider_roles):
     return ""
 
 
-def refusal(raw, *, digest, revoked_at, expires_at, owner_active, now, role_problem=""):
+def refusal(raw: str, *, digest: str | None, revoked_at: datetime | None,
+            expires_at: datetime, owner_active: bool, now: datetime,
+            role_problem: str = "") -> str:
     """Why a stored token may not be used with this bearer value, or "" when it may. The one
-    place these rules live: `authenticate` and the access check's single query both use it."""
+    place these rules live: `authenticate` and the access check's single query (in
+    approvals.access) both use it."""
     if digest is None or not hmac.compare_digest(digest, _digest(raw)):
         return "This token is not known."
     if revoked_at is not None:
@@ -143,9 +168,9 @@ def refusal(raw, *, digest, revoked_at, expires_at, owner_active, now, role_prob
     return role_problem
 
 
-def _with_owner_roles(tokens):
+def _with_owner_roles(tokens: QuerySet[ApiToken]) -> QuerySet[ApiToken]:
     """Annotate what `role_problem` needs, in the same query as the token."""
-    def provider(role):
+    def provider(role: str) -> Exists:
         return Exists(ProviderMembership.objects.filter(user=OuterRef("owner"), role=role))
 
     return tokens.annotate(
@@ -154,11 +179,11 @@ def _with_owner_roles(tokens):
         **{f"owner_is_{role}": provider(role) for role in ProviderRole.values})
 
 
-def owner_roles(token):
+def owner_roles(token: ApiToken) -> set[str]:
     return {role for role in ProviderRole.values if getattr(token, f"owner_is_{role}")}
 
 
-def authenticate(raw, now):
+def authenticate(raw: str, now: datetime) -> tuple[ApiToken | None, str]:
     """(token, "") for a usable bearer value, else (None, why). One query, with the owner and
     the roles the token needs."""
     prefix = split(raw)
@@ -172,12 +197,13 @@ def authenticate(raw, now):
                       expires_at=token.expires_at, owner_active=token.owner.is_active, now=now,
                       role_problem=role_problem(token.scopes,
                                                 tenant_bound=token.tenant_id is not None,
-                                                tenant_admin=token.owner_tenant_admin,
+                                                tenant_admin=token.owner_tenant_admin,  # type: ignore[attr-defined]
                                                 provider_roles=owner_roles(token)))
     return (None, problem) if problem else (token, "")
 
 
-def revoke_tenant_tokens_of(*, owner, tenant, reason, now):
+def revoke_tenant_tokens_of(*, owner: User, tenant: Tenant, reason: str,
+                            now: datetime) -> list[ApiToken]:
     """Inside the caller's transaction: revoke what `owner` made for `tenant`, because they no
     longer hold the role it needs. Called when a tenant admin is removed or loses the role, so
     giving the role back later does not bring old tokens back."""
@@ -186,17 +212,21 @@ def revoke_tenant_tokens_of(*, owner, tenant, reason, now):
     for token in revoked:
         token.revoked_at = now
         token.save(update_fields=["revoked_at"])
-        record_event(chain=tenant.audit_chain, action="token.revoked", actor=None, now=now,
+        record_event(chain=tenant.audit_chain, action=Action.TOKEN_REVOKED, actor=None, now=now,
                      data={**token.audit_label(), "reason": reason})
     return revoked
 
 
-def touch(token, now):
+def touch(token: ApiToken, now: datetime) -> None:
     """Note the last use at most once a minute, so the hot path rarely writes."""
     if touch_due(token.last_used_at, now):
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        note_last_use(token.pk, now)
         token.last_used_at = now
 
 
-def touch_due(last_used_at, now):
+def touch_due(last_used_at: datetime | None, now: datetime) -> bool:
     return last_used_at is None or now - last_used_at > timedelta(minutes=1)
+
+
+def note_last_use(token_id: int, now: datetime) -> None:
+    ApiToken.objects.filter(pk=token_id).update(last_used_at=now)
