@@ -39,7 +39,7 @@ class AccessRequestAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     readonly_fields = [f.name for f in AccessRequest._meta.fields]
 
     @admin.display(description="State", ordering="state")
-    def state_now(self, obj):
+    def state_now(self, obj: AccessRequest) -> str:
         # The stored state lags behind time until the sweep runs; show what the access check
         # sees, and say so when the two differ.
         now_state = policy.effective_state(obj, clock.now())

@@ -35,11 +35,11 @@ class Tenant(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.name
 
     @property
-    def audit_chain(self):
+    def audit_chain(self) -> str:
         return tenant_chain(self.slug)
 
 
@@ -63,7 +63,7 @@ class TenantMembership(models.Model):
             models.UniqueConstraint(fields=["tenant", "user", "role"], name="membership_unique"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.user.email} — {self.get_role_display()} of {self.tenant}"
 
 
@@ -84,7 +84,7 @@ class ProviderMembership(models.Model):
             models.UniqueConstraint(fields=["user", "role"], name="provider_membership_unique"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.user.email} — {self.get_role_display()}"
 
 
@@ -182,11 +182,11 @@ class AccessRequest(models.Model):
                                    name="request_duration_positive"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.reference} {self.case_reference} ({self.get_state_display()})"
 
     @property
-    def reference(self):
+    def reference(self) -> str:
         """A short id a person can read aloud; the full UUID stays the key."""
         return str(self.id)[:8].upper()
 
@@ -222,7 +222,7 @@ class Decision(models.Model):
                                     name="decision_one_per_person"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.get_level_display()} {self.get_verdict_display()} by {self.actor}"
 
 
@@ -242,7 +242,7 @@ class Transition(models.Model):
     class Meta:
         ordering = ["at", "id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.from_state or '—'} → {self.to_state} ({self.verb})"
 
 
@@ -258,7 +258,7 @@ class RequestNote(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"Note by {self.author} on {self.request.reference}"
 
 
@@ -290,5 +290,5 @@ class Attestation(models.Model):
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolution = models.TextField(blank=True)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"Attestation of {self.request.reference} ({self.get_status_display()})"

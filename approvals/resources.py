@@ -34,6 +34,7 @@ not canonical. Pure: no Django, no database.
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from functools import lru_cache
 
 MAX_LENGTH = 512
@@ -51,6 +52,9 @@ _ANY_BODY = re.compile(rf"(?!\.+(?:/|\Z)){_ANY_CHAR}+(?:/(?!\.+(?:/|\Z)){_ANY_CH
 
 _PERCENT_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 _SHOWN = 80
+
+# A canonical text, parsed: its segments, and whether it ends in the wildcard.
+Parsed = tuple[tuple[str, ...], bool]
 
 
 class ResourceError(ValueError):
@@ -76,7 +80,7 @@ def covers(pattern: str, resource: str) -> bool:
     return covered_by_any((pattern,), resource)
 
 
-def covered_by_any(scope, resource: str) -> bool:
+def covered_by_any(scope: Iterable[str], resource: str) -> bool:
     """Does any pattern of the scope cover the resource? The access check's question."""
     parsed = _parse(resource, False)
     if parsed is None:
@@ -114,7 +118,7 @@ def visible(text: str) -> str:
 
 # --- Parsing (cached: the access check runs it on every call) ------------------------------------
 
-def _parse(text, pattern):
+def _parse(text: object, pattern: bool) -> Parsed | None:
     """(segments, wildcard) for a canonical text, else None."""
     if type(text) is not str or len(text) > MAX_LENGTH:  # long text is never kept in the cache
         return None
@@ -122,7 +126,7 @@ def _parse(text, pattern):
 
 
 @lru_cache(maxsize=8192)
-def _parse_text(text, pattern):
+def _parse_text(text: str, pattern: bool) -> Parsed | None:
     wildcard = pattern and text.endswith(WILDCARD)
     body = text[:-len(WILDCARD)] if wildcard else text
     if body.isascii():
@@ -136,7 +140,7 @@ def _parse_text(text, pattern):
     return segments, wildcard
 
 
-def _unicode_ok(body):
+def _unicode_ok(body: str) -> bool:
     for ch in body:
         if ch > "\x7f" and unicodedata.category(ch)[0] not in "LMN":
             return False
@@ -148,14 +152,14 @@ def _unicode_ok(body):
 
 # --- Saying which rule is broken (only for refused text, so it may be slow) ----------------------
 
-def _diagnose(text, pattern):
+def _diagnose(text: object, pattern: bool) -> str:
     if not isinstance(text, str):
         return "A resource identifier must be text."
     if not text:
         return "A resource identifier cannot be empty."
     shown = repr(text if len(text) <= _SHOWN else text[:_SHOWN] + "…")
 
-    def refuse(rule):
+    def refuse(rule: str) -> str:
         return f"{shown} is not a resource identifier: {rule}."
 
     if len(text) > MAX_LENGTH:
@@ -186,7 +190,7 @@ def _diagnose(text, pattern):
     return refuse("it is not in Unicode's NFKC form; write it with composed characters")
 
 
-def _character_rule(ch, rest, pattern):
+def _character_rule(ch: str, rest: str, pattern: bool) -> str:
     """The rule a character breaks, or "" if it may appear in a segment. `rest` starts at it."""
     if ch == "\\":
         return "it has a backslash; segments are separated by '/' only"
@@ -229,6 +233,6 @@ def _character_rule(ch, rest, pattern):
     return ""
 
 
-def _name(ch):
+def _name(ch: str) -> str:
     name = unicodedata.name(ch, "")
     return f"U+{ord(ch):04X} {name}" if name else f"U+{ord(ch):04X}"

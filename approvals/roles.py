@@ -1,36 +1,53 @@
 """Who holds which role. Each check is one query, run inside the caller's transaction."""
 
-from approvals.models import ProviderMembership, ProviderRole, TenantMembership, TenantRole
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from approvals.models import (
+    ProviderMembership,
+    ProviderRole,
+    Tenant,
+    TenantMembership,
+    TenantRole,
+)
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+
+    # Anyone a check may be asked about: a request's person (perhaps not signed in), or a row's
+    # user, or nobody (a system action).
+    Person = User | AnonymousUser | None
 
 
-def has_provider_role(user, role):
+def has_provider_role(user: Person, role: ProviderRole) -> bool:
     if user is None or not user.is_active:
         return False
     return ProviderMembership.objects.filter(user=user, role=role).exists()
 
 
-def has_tenant_role(user, tenant, *roles):
+def has_tenant_role(user: Person, tenant: Tenant, *roles: TenantRole) -> bool:
     if user is None or not user.is_active:
         return False
     return TenantMembership.objects.filter(user=user, tenant=tenant, role__in=roles).exists()
 
 
-def is_engineer(user):
+def is_engineer(user: Person) -> bool:
     return has_provider_role(user, ProviderRole.ENGINEER)
 
 
-def is_internal_approver(user):
+def is_internal_approver(user: Person) -> bool:
     return has_provider_role(user, ProviderRole.INTERNAL_APPROVER)
 
 
-def is_provider_auditor(user):
+def is_provider_auditor(user: Person) -> bool:
     return has_provider_role(user, ProviderRole.AUDITOR)
 
 
-def is_tenant_approver(user, tenant):
+def is_tenant_approver(user: Person, tenant: Tenant) -> bool:
     return has_tenant_role(user, tenant, TenantRole.APPROVER)
 
 
-def may_revoke_for_tenant(user, tenant):
+def may_revoke_for_tenant(user: Person, tenant: Tenant) -> bool:
     # Revoking only ever takes access away, so the tenant's admins may do it as well as approvers.
     return has_tenant_role(user, tenant, TenantRole.APPROVER, TenantRole.ADMIN)

@@ -9,11 +9,11 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 
-def now():
+def now() -> datetime:
     return timezone.now()
 
 
-def parse_instant(text) -> datetime | None:
+def parse_instant(text: object) -> datetime | None:
     """An ISO 8601 / RFC 3339 moment with its offset, or None for anything else.
 
     Django's parse_datetime answers None for text that is not shaped like a time but raises

@@ -12,10 +12,11 @@ parent's session too. So a child neither uses nor closes what it inherited.
 
 from django.db import connections
 
-_inherited = []  # kept referenced so they are never finalized (finalizing would close them)
+# Kept referenced so they are never finalized (finalizing would close them).
+_inherited: list[object] = []
 
 
-def forget_inherited_connections():
+def forget_inherited_connections() -> None:
     """Pool initializer: leave inherited connections untouched; the next query in this process
     opens its own."""
     for conn in connections.all(initialized_only=True):

@@ -8,16 +8,27 @@ describes.
 """
 
 import re
+from typing import Any
 from urllib.parse import quote, urlencode
+
+from django.db.models import QuerySet
 
 from approvals import policy
 from approvals import transitions as t
 from approvals.api import paging
 from approvals.api.azure_shape import STATUS, STATUSES, lockbox_request, status_q
-from approvals.api.http import ApiError, api_view, by_id, json_body, only_fields
+from approvals.api.http import (
+    ApiError,
+    ApiRequest,
+    ViewResult,
+    api_view,
+    by_id,
+    json_body,
+    only_fields,
+)
 from approvals.api.models import Scope
 from approvals.errors import AlreadyDecided, IllegalTransition
-from approvals.models import AccessRequest, State
+from approvals.models import AccessRequest, State, Tenant
 from approvals.tenants import update_policy
 from lockbox_portal import clock
 
@@ -27,7 +38,7 @@ VIA = "azure-customer-lockbox"
 _FILTER = re.compile(r"^\s*properties/status\s+eq\s+'([A-Za-z]+)'\s*$")
 
 
-def _version(request):
+def _version(request: ApiRequest) -> None:
     given = request.GET.get("api-version")
     if not given:
         raise ApiError(400, "MissingApiVersionParameter",
@@ -37,21 +48,21 @@ def _version(request):
                        f"The api-version {given!r} is not supported; use {API_VERSION}.")
 
 
-def _tenant(request, slug):
+def _tenant(request: ApiRequest, slug: str) -> Tenant:
     token = request.api_token
     if token.tenant is None or token.tenant.slug != slug:
         raise ApiError(404, "SubscriptionNotFound", f"The subscription {slug!r} was not found.")
     return token.tenant
 
 
-def _rows(tenant):
+def _rows(tenant: Tenant) -> QuerySet[AccessRequest]:
     """What the customer sees: the provider's internal stage is not theirs yet."""
     return (AccessRequest.objects.select_related("tenant")
             .filter(tenant=tenant).exclude(state=State.PENDING_INTERNAL))
 
 
 @api_view(methods=["GET"], scopes=[Scope.TENANT_READ], flavour="azure")
-def list_requests(request, slug):
+def list_requests(request: ApiRequest, slug: str) -> ViewResult:
     """Newest first, PAGE at a time, paged by key in SQL; the nextLink keeps the $filter.
     Azure's list call sends no api-version; one given is still checked."""
     if "api-version" in request.GET:
@@ -70,13 +81,13 @@ def list_requests(request, slug):
                            "nextLink you were given.", {"target": "$skiptoken"})
         rows = paging.after(rows, key)
     page = paging.newest_first(rows, PAGE)
-    body = {"value": [lockbox_request(r, now) for r in page[:PAGE]]}
+    body: dict[str, Any] = {"value": [lockbox_request(r, now) for r in page[:PAGE]]}
     if len(page) > PAGE:
         body["nextLink"] = _next_link(request, page[PAGE - 1])
     return 200, body
 
 
-def _status_filter(expression):
+def _status_filter(expression: str) -> str:
     """The one filter Azure documents: properties/status eq '<LockboxRequestStatus>'."""
     if not expression.strip():
         return ""
@@ -88,7 +99,7 @@ def _status_filter(expression):
     return status
 
 
-def _next_link(request, last):
+def _next_link(request: ApiRequest, last: AccessRequest) -> str:
     params = {name: request.GET[name] for name in ("$filter", "api-version")
               if request.GET.get(name, "").strip()}
     params["$skiptoken"] = paging.token(last)
@@ -96,7 +107,7 @@ def _next_link(request, last):
     return request.build_absolute_uri(f"{request.path}?{query}")
 
 
-def _request(request, slug, rid):
+def _request(request: ApiRequest, slug: str, rid: str) -> AccessRequest:
     """The request `rid` of the token's own tenant, after the api-version check; else 404."""
     _version(request)
     tenant = _tenant(request, slug)
@@ -107,13 +118,13 @@ def _request(request, slug, rid):
 
 
 @api_view(methods=["GET"], scopes=[Scope.TENANT_READ], flavour="azure")
-def get_request(request, slug, rid):
+def get_request(request: ApiRequest, slug: str, rid: str) -> ViewResult:
     return 200, lockbox_request(_request(request, slug, rid), clock.now())
 
 
 @api_view(methods=["POST"], scopes=[Scope.TENANT_READ, Scope.TENANT_DECIDE], flavour="azure",
           idempotent=True)
-def update_approval(request, slug, rid):
+def update_approval(request: ApiRequest, slug: str, rid: str) -> ViewResult:
     req = _request(request, slug, rid)
     data = json_body(request)
     only_fields(data, {"status", "reason"})
@@ -138,7 +149,7 @@ def update_approval(request, slug, rid):
 
 
 @api_view(methods=["GET"], scopes=[Scope.TENANT_READ], flavour="azure")
-def tenant_opted_in(request, slug):
+def tenant_opted_in(request: ApiRequest, slug: str) -> ViewResult:
     _version(request)
     tenant = request.api_token.tenant
     if tenant is None or tenant.slug != slug:
@@ -148,7 +159,7 @@ def tenant_opted_in(request, slug):
 
 @api_view(methods=["POST"], scopes=[Scope.TENANT_READ, Scope.TENANT_DECIDE], flavour="azure",
           idempotent=True)
-def switch_lockbox(request, enable):
+def switch_lockbox(request: ApiRequest, enable: bool) -> ViewResult:
     _version(request)
     tenant = request.api_token.tenant
     if tenant is None:
@@ -169,7 +180,7 @@ OPERATIONS = [
 
 
 @api_view(methods=["GET"], flavour="azure")
-def operations(request):
+def operations(request: ApiRequest) -> ViewResult:
     """Operations_List: what this provider serves, in the spec's shape (isDataAction is text)."""
     _version(request)
     return 200, {"value": [

@@ -1,12 +1,15 @@
 """How a Lockbox request reads through Azure's Customer Lockbox API (LockboxRequestResponse of
 Microsoft.CustomerLockbox 2018-02-28-preview), and how Azure's status filter reads in SQL."""
 
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import Q
 
 from approvals import policy
-from approvals.models import State
+from approvals.models import AccessRequest, State
 from audit.chain import format_time
 
 # Azure's LockboxRequestStatus, in the spec's order. Lockbox shows six of them; the others
@@ -19,7 +22,7 @@ STATUS = {State.PENDING_CUSTOMER: "Pending", State.APPROVED: "Approved",
           State.REVOKED: "Revoked", State.COMPLETED: "Completed"}
 
 
-def status_q(status, now):
+def status_q(status: str, now: datetime) -> Q:
     """The rows whose status (as `lockbox_request` shows it at `now`) is `status`: the same
     read-time rule as policy.effective_state, so a lapsed window is Expired and an ended time
     box Completed before any sweep has recorded it."""
@@ -36,7 +39,7 @@ def status_q(status, now):
     return found.get(status, Q(pk__in=[]))
 
 
-def duration_hours(delta):
+def duration_hours(delta: timedelta) -> str:
     """Azure's `duration` is text counting hours ("8" in its examples). A part of an hour is
     a decimal ("0.5" for 30 minutes, "1.25"), never rounded to a whole hour; a length that is
     no finite decimal of hours (20 minutes) is rounded to four places, within 0.2 seconds."""
@@ -44,7 +47,7 @@ def duration_hours(delta):
     return format(hours.normalize(), "f")
 
 
-def resource_type(identifier):
+def resource_type(identifier: str) -> str:
     """The kind of resource an identifier names. An Azure resource id gives its ARM type
     (".../providers/Microsoft.Compute/virtualMachines/vm1" is "Microsoft.Compute/virtualMachines");
     Lockbox's own identifiers name the workload and its kind first ("exchange/mailbox/ann@..."
@@ -62,9 +65,9 @@ def resource_type(identifier):
     return "/".join(parts[:2])
 
 
-def resource_types(scope):
+def resource_types(scope: Iterable[str]) -> str:
     """Every kind of resource the request names, once each, separated by ',' as resourceIds."""
-    kinds = []
+    kinds: list[str] = []
     for identifier in scope:
         kind = resource_type(identifier)
         if kind and kind not in kinds:
@@ -72,7 +75,7 @@ def resource_types(scope):
     return ",".join(kinds)
 
 
-def lockbox_request(req, now):
+def lockbox_request(req: AccessRequest, now: datetime) -> dict[str, Any]:
     rid = str(req.pk)
     return {
         "id": f"/subscriptions/{req.tenant.slug}/providers/Microsoft.CustomerLockbox/"

@@ -5,15 +5,25 @@ transport, `api_endpoint` set to this server, a Lockbox token as its bearer toke
 these endpoints unmodified; Lockbox's own extra fields are ignored by it.
 """
 
+from datetime import datetime
+from typing import Any
 
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch, Q, QuerySet
 
 from approvals import transitions as t
 from approvals.api import paging
 from approvals.api.google_shape import approval_request
-from approvals.api.http import ApiError, api_view, by_id, json_body, only_fields
+from approvals.api.http import (
+    ApiError,
+    ApiRequest,
+    ViewResult,
+    api_view,
+    by_id,
+    json_body,
+    only_fields,
+)
 from approvals.api.models import Scope
-from approvals.models import AccessRequest, Decision, State
+from approvals.models import AccessRequest, Decision, State, Tenant
 from approvals.selectors import shown_as, standing_approvals
 from lockbox_portal import clock
 
@@ -22,30 +32,30 @@ DEFAULT_PAGE, MAX_PAGE = 50, 100
 VERBS = ("approve", "dismiss", "invalidate")
 
 
-def enum_ints(request):
+def enum_ints(request: ApiRequest) -> bool:
     return "enum-encoding=int" in request.GET.get("$alt", "")
 
 
-def token_tenant(request, slug):
+def token_tenant(request: ApiRequest, slug: str) -> Tenant:
     token = request.api_token
     if token.tenant is None or token.tenant.slug != slug:
         raise ApiError(404, "not_found", f"organizations/{slug} was not found.")
     return token.tenant
 
 
-def require_decide_scope(request):
+def require_decide_scope(request: ApiRequest) -> None:
     if Scope.TENANT_DECIDE not in request.api_token.scopes:
         raise ApiError(403, "permission_denied", "This token may read but not decide.")
 
 
-def _rows(tenant):
+def _rows(tenant: Tenant) -> QuerySet[AccessRequest]:
     """The requests that reached the customer (or were granted without them); the provider's
     internal stage is not the customer's business yet."""
     return (AccessRequest.objects.select_related("tenant", "requester")
             .filter(tenant=tenant).exclude(state=State.PENDING_INTERNAL))
 
 
-def _filtered(tenant, name, now):
+def _filtered(tenant: Tenant, name: str, now: datetime) -> QuerySet[AccessRequest]:
     # Google's names for what a person is shown (the customer's rows are never pending
     # internally): policy.effective_state, as query conditions.
     pending = shown_as(State.PENDING_CUSTOMER, now)
@@ -62,7 +72,7 @@ def _filtered(tenant, name, now):
     return _rows(tenant).filter(filters[name])
 
 
-def _page_size(text):
+def _page_size(text: str | None) -> int:
     """Google's page_size is an int32; 0 (or none) asks for the server's default."""
     try:
         size = 0 if text is None else int(text)
@@ -74,7 +84,7 @@ def _page_size(text):
 
 
 @api_view(methods=["GET"], scopes=[Scope.TENANT_READ], flavour="google")
-def list_requests(request, slug):
+def list_requests(request: ApiRequest, slug: str) -> ViewResult:
     tenant = token_tenant(request, slug)
     now = clock.now()
     rows = _filtered(tenant, request.GET.get("filter", "").upper(), now)
@@ -87,20 +97,21 @@ def list_requests(request, slug):
     standing = Decision.objects.filter(standing_approvals(now)).order_by("decided_at", "id")
     page = paging.newest_first(
         rows.prefetch_related(Prefetch("decisions", standing, to_attr="standing")), size)
-    body = {"approvalRequests": [approval_request(r, now, enum_ints(request)) for r in page[:size]]}
+    body: dict[str, Any] = {
+        "approvalRequests": [approval_request(r, now, enum_ints(request)) for r in page[:size]]}
     if len(page) > size:
         body["nextPageToken"] = paging.token(page[size - 1])
     return 200, body
 
 
-def _request(tenant, rid):
+def _request(tenant: Tenant, rid: str) -> AccessRequest:
     found = by_id(_rows(tenant), rid)
     if found is None:
         raise ApiError(404, "not_found", f"approvalRequests/{rid} was not found.")
     return found
 
 
-def _expire_time(data):
+def _expire_time(data: dict[str, Any]) -> datetime | None:
     """The approver's expireTime: an RFC 3339 moment still to come, or None."""
     given = data.get("expireTime")
     if given is None:
@@ -116,7 +127,8 @@ def _expire_time(data):
 
 @api_view(methods=["GET", "POST"], scopes=[Scope.TENANT_READ], flavour="google",
           idempotent=True)
-def request_resource(request, slug, rid, verb=None):
+def request_resource(request: ApiRequest, slug: str, rid: str,
+                     verb: str | None = None) -> ViewResult:
     """GET one request, or POST :approve / :dismiss / :invalidate. A request that is not in a
     state for the verb is HTTP 400 FAILED_PRECONDITION, as Google documents."""
     if verb is not None and verb not in VERBS:

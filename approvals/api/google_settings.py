@@ -1,10 +1,13 @@
 """Google's AccessApprovalSettings for a tenant: who else is told, and whether Lockbox is on."""
 
+from typing import Any
+
 from django.db import transaction
 
 from approvals.api.google import enum_ints, require_decide_scope, token_tenant
-from approvals.api.http import ApiError, api_view, json_body, only_fields
+from approvals.api.http import ApiError, ApiRequest, ViewResult, api_view, json_body, only_fields
 from approvals.api.models import Scope
+from approvals.models import Tenant
 from approvals.tenants import MAX_NOTIFICATION_EMAILS, set_notification_emails, update_policy
 
 # The settings' fields (JSON names) and their types: the client sends back what it read.
@@ -14,7 +17,7 @@ FIELDS = {"name": str, "notificationEmails": list, "enrolledServices": list,
 MASK = {"notificationEmails": "notification_emails", "enrolledServices": "enrolled_services"}
 
 
-def settings_resource_body(tenant, ints):
+def settings_resource_body(tenant: Tenant, ints: bool) -> dict[str, Any]:
     return {
         "name": f"organizations/{tenant.slug}/accessApprovalSettings",
         "notificationEmails": tenant.notification_emails,
@@ -32,7 +35,7 @@ def settings_resource_body(tenant, ints):
     }
 
 
-def _checked(data):
+def _checked(data: dict[str, Any]) -> dict[str, Any]:
     """The settings as sent, or ApiError(400) naming the first field that is not as Google's
     AccessApprovalSettings describes it."""
     only_fields(data, FIELDS)
@@ -54,7 +57,7 @@ def _checked(data):
     return data
 
 
-def _mask(request):
+def _mask(request: ApiRequest) -> set[str]:
     mask = request.GET.get("updateMask") or request.GET.get("update_mask") or ""
     paths = {p.strip() for p in mask.split(",") if p.strip()} or {"notification_emails"}
     paths = {MASK.get(p, p) for p in paths}
@@ -65,7 +68,7 @@ def _mask(request):
 
 
 @api_view(methods=["GET", "PATCH"], scopes=[Scope.TENANT_READ], flavour="google")
-def settings_resource(request, slug):
+def settings_resource(request: ApiRequest, slug: str) -> ViewResult:
     """GET, or PATCH the fields the updateMask names (none: notificationEmails). Both fields
     change together or neither does."""
     tenant = token_tenant(request, slug)

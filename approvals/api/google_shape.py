@@ -20,8 +20,11 @@ resources at one access level, with a quorum of approvers. The mapping, field by
   granted, the grant's own start and end.
 """
 
+from datetime import datetime
+from typing import Any
+
 from approvals import policy
-from approvals.models import AccessLevel, ReasonType, State
+from approvals.models import AccessLevel, AccessRequest, Decision, ReasonType, State
 from approvals.selectors import standing_approvals
 from audit.chain import format_time
 
@@ -38,22 +41,22 @@ REASON_NAMES = {1: "CUSTOMER_INITIATED_SUPPORT", 2: "GOOGLE_INITIATED_SERVICE",
 DISMISSED = (State.DENIED, State.CANCELLED, State.EXPIRED)
 
 
-def _ts(moment):
+def _ts(moment: datetime | None) -> str | None:
     return format_time(moment) if moment else None
 
 
-def name(req):
+def name(req: AccessRequest) -> str:
     return f"organizations/{req.tenant.slug}/approvalRequests/{req.pk}"
 
 
-def standing(req, now):
+def standing(req: AccessRequest, now: datetime) -> list[Decision]:
     """The approvals that count now, oldest first (prefetched as `standing` by lists)."""
     if hasattr(req, "standing"):
         return req.standing
     return list(req.decisions.filter(standing_approvals(now)).order_by("decided_at", "id"))
 
 
-def requested_expiration(req, now):
+def requested_expiration(req: AccessRequest, now: datetime) -> datetime:
     if req.access_starts_at:
         start = req.access_starts_at
     elif req.state == State.PENDING_CUSTOMER and policy.window_open(req.customer_expires_at,
@@ -65,9 +68,9 @@ def requested_expiration(req, now):
                                maximum=req.tenant.max_access_duration)[1]
 
 
-def _approve(req, shown, now):
+def _approve(req: AccessRequest, shown: State, now: datetime) -> dict[str, Any] | None:
     if req.access_starts_at:
-        approve = {"approveTime": _ts(req.access_starts_at),
+        approve: dict[str, Any] = {"approveTime": _ts(req.access_starts_at),
                    "expireTime": _ts(req.access_ends_at),
                    "autoApproved": bool(req.customer_step_skipped)}
         if req.state == State.REVOKED:
@@ -81,12 +84,12 @@ def _approve(req, shown, now):
             "expireTime": _ts(policy.earliest_end(ends)), "autoApproved": False}
 
 
-def approval_request(req, now, ints):
+def approval_request(req: AccessRequest, now: datetime, ints: bool) -> dict[str, Any]:
     """An ApprovalRequest resource; fields Google's client does not know are ignored by it."""
     shown = policy.effective_state(req, now)
     reason = REASONS[ReasonType(req.reason_type)]
     level = AccessLevel(req.access_level).label
-    body = {
+    body: dict[str, Any] = {
         "name": name(req),
         "requestedResourceName": ", ".join(req.scope),
         "requestedResourceProperties": {

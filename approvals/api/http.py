@@ -8,22 +8,39 @@ Who is asking is settled before what they sent is read: the token first, then th
 then its JSON, bounded in size and depth so no input can exhaust memory or the stack.
 """
 
+from __future__ import annotations
+
 import hashlib
 import json
 import re
 import uuid
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import UTC, datetime
 from functools import wraps
+from typing import Any, NoReturn, TypeVar, cast
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, ValidationError
-from django.db import DatabaseError, DataError, IntegrityError, transaction
-from django.http import Http404, JsonResponse, UnreadablePostError
+from django.db import DatabaseError, DataError, IntegrityError, models, transaction
+from django.http import Http404, HttpRequest, JsonResponse, UnreadablePostError
 from django.views.decorators.csrf import csrf_exempt
 
 from approvals import tokens
-from approvals.api.models import IdempotentResponse
+from approvals.api.models import ApiToken, IdempotentResponse
 from approvals.errors import AlreadyDecided, IllegalTransition, NotPermitted, TransitionError
 from lockbox_portal import clock
+from lockbox_portal.security.headers import mark_api_view
+
+M = TypeVar("M", bound=models.Model)
+# What an API view returns: the HTTP status and the JSON body (api_view renders it).
+ViewResult = tuple[int, Any]
+ApiView = Callable[..., ViewResult]
+
+
+class ApiRequest(HttpRequest):
+    """A request that api_view (or the view itself, with authenticate=False) has authenticated:
+    never instantiated, only the type API views take."""
+
+    api_token: ApiToken
 
 MAX_BODY = 1024 * 1024
 # Every documented body nests three levels at most; 32 leaves room for clients' own extras while
@@ -51,13 +68,14 @@ AZURE_STATUS = {400: "BadRequest", 401: "AuthenticationFailed", 403: "Authorizat
 
 
 class ApiError(Exception):
-    def __init__(self, status, code, message, details=None, headers=None):
+    def __init__(self, status: int, code: str, message: str, details: Any = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.details = status, code, message, details
         self.headers = headers or {}
 
 
-def error_body(flavour, error):
+def error_body(flavour: str, error: ApiError) -> dict[str, Any]:
     """The error in the caller's dialect. Azure's `details` may name a `target` (the field at
     fault) and `additionalInfo` ([{"type", "info"}], e.g. the request's currentStatus)."""
     if flavour == "google":
@@ -69,8 +87,8 @@ def error_body(flavour, error):
         if not code[:1].isupper():
             code = AZURE_CODES.get(code) or AZURE_STATUS.get(error.status, "BadRequest")
         details = error.details if isinstance(error.details, dict) else {}
-        body = {"code": code, "message": error.message,
-                "additionalInfo": details.get("additionalInfo", [])}
+        body: dict[str, Any] = {"code": code, "message": error.message,
+                                "additionalInfo": details.get("additionalInfo", [])}
         if details.get("target"):
             body["target"] = details["target"]
         return {"error": body}
@@ -80,7 +98,7 @@ def error_body(flavour, error):
     return body
 
 
-def json_body(request, *, allow_empty=False):
+def json_body(request: HttpRequest, *, allow_empty: bool = False) -> dict[str, Any]:
     """The request's JSON object, or ApiError(400/413).
 
     At most MAX_BODY bytes (refused from Content-Length before anything is read) and MAX_DEPTH
@@ -103,7 +121,7 @@ def json_body(request, *, allow_empty=False):
     return data
 
 
-def check_size(request) -> None:
+def check_size(request: HttpRequest) -> None:
     """ApiError(413) when the declared body is over MAX_BODY, before a byte of it is read."""
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -113,7 +131,7 @@ def check_size(request) -> None:
         raise _too_large()
 
 
-def _body(request):
+def _body(request: HttpRequest) -> bytes:
     check_size(request)
     try:
         body = request.body
@@ -124,21 +142,21 @@ def _body(request):
     return body
 
 
-def _too_large():
+def _too_large() -> ApiError:
     return ApiError(413, "too_large", f"The body is larger than {MAX_BODY} bytes.")
 
 
-def _too_deep():
+def _too_deep() -> ApiError:
     return ApiError(400, "invalid_json", f"The body nests deeper than {MAX_DEPTH} levels.")
 
 
-def _no_constant(name):
+def _no_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
 
-def _check_values(data):
+def _check_values(data: dict[str, Any]) -> None:
     """Depth and text, walked with a list rather than recursion, so depth cannot hurt here."""
-    pending = [(data, 1)]
+    pending: list[tuple[Any, int]] = [(data, 1)]
     while pending:
         value, depth = pending.pop()
         if isinstance(value, str):
@@ -154,7 +172,7 @@ def _check_values(data):
 _UNSTORABLE = re.compile("[\ud800-\udfff]")
 
 
-def _check_text(value):
+def _check_text(value: str) -> None:
     if "\x00" in value:
         raise ApiError(400, "invalid", "Text may not contain NUL characters.")
     if _UNSTORABLE.search(value):
@@ -177,7 +195,7 @@ def parse_time(value: object, field: str) -> datetime:
                                    "such as 2026-03-02T09:00:00Z.")
 
 
-def by_id(rows, raw_id):
+def by_id(rows: models.QuerySet[M], raw_id: object) -> M | None:
     """The row of `rows` whose primary key is the UUID `raw_id`; None when there is none or
     `raw_id` is not a UUID at all (the Google and Azure routes take any id)."""
     try:
@@ -186,7 +204,7 @@ def by_id(rows, raw_id):
         return None
 
 
-def only_fields(data, allowed):
+def only_fields(data: dict[str, Any], allowed: Collection[str]) -> None:
     unknown = sorted(set(data) - set(allowed))
     if unknown:
         raise ApiError(400, "unknown_field", f"Unknown field {unknown[0]!r}.",
@@ -197,7 +215,8 @@ JSON_TYPES = {str: "a string", bool: "true or false", int: "a whole number", lis
               dict: "an object"}
 
 
-def require_types(data: dict, fields: dict[str, type], required: tuple = ()) -> None:
+def require_types(data: dict[str, Any], fields: dict[str, type],
+                  required: Collection[str] = ()) -> None:
     """ApiError(400) for the first field in `fields` (name: Python type) that is missing though
     required, or is not of its JSON type; what its value may be beyond that, the domain says.
     A whole float for an int field is replaced by the int in `data`.
@@ -220,13 +239,13 @@ def require_types(data: dict, fields: dict[str, type], required: tuple = ()) -> 
             raise ApiError(400, "invalid", message, {field: [message]})
 
 
-def _validation_error(invalid):
+def _validation_error(invalid: ValidationError) -> ApiError:
     details = invalid.message_dict if hasattr(invalid, "error_dict") else None
     first = next(iter(details.values()))[0] if details else invalid.messages[0]
     return ApiError(400, "invalid", first, details)
 
 
-def _transition_error(refused, flavour="native"):
+def _transition_error(refused: TransitionError, flavour: str = "native") -> ApiError:
     """A refused move in the caller's dialect: Google answers a wrong state with HTTP 400
     FAILED_PRECONDITION (as its API documents), Azure with 409 Conflict."""
     if isinstance(refused, NotPermitted):
@@ -243,8 +262,10 @@ def _transition_error(refused, flavour="native"):
     return ApiError(409, "conflict", refused.message)
 
 
-def api_view(*, methods, scopes=(), flavour="native", idempotent=False, unavailable=None,
-             authenticate=True, atomic=True):
+def api_view(*, methods: Sequence[str], scopes: Iterable[str] = (), flavour: str = "native",
+             idempotent: bool = False, unavailable: dict[str, Any] | None = None,
+             authenticate: bool = True,
+             atomic: bool = True) -> Callable[[ApiView], Callable[..., JsonResponse]]:
     """Authenticate the bearer token, check its scopes, run the view, render errors.
 
     In this order: the method (405), the token (401/403), the declared body size (413), the
@@ -262,10 +283,11 @@ def api_view(*, methods, scopes=(), flavour="native", idempotent=False, unavaila
     work and the stored answer commit together, and a replay gets the first answer again.
     """
 
-    def decorate(view):
+    def decorate(view: ApiView) -> Callable[..., JsonResponse]:
+        @mark_api_view
         @csrf_exempt
         @wraps(view)
-        def wrapper(request, *args, **kwargs):
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
             try:
                 if request.method not in methods:
                     raise ApiError(405, "method_not_allowed", f"Use {' or '.join(methods)} here.",
@@ -276,7 +298,9 @@ def api_view(*, methods, scopes=(), flavour="native", idempotent=False, unavaila
                     _check_query(request)
                 key = request.headers.get("Idempotency-Key", "").strip()
                 if idempotent and request.method == "POST" and key:
-                    status, body = _once(request, key, lambda: view(request, *args, **kwargs))
+                    # An idempotent view is authenticated, so the request carries its token.
+                    status, body = _once(cast(ApiRequest, request), key,
+                                         lambda: view(request, *args, **kwargs))
                 elif atomic and request.method != "GET":
                     with transaction.atomic():
                         status, body = view(request, *args, **kwargs)
@@ -294,21 +318,21 @@ def api_view(*, methods, scopes=(), flavour="native", idempotent=False, unavaila
                 return _error_response(request, flavour, _too_large())
             except SuspiciousOperation:
                 # Django's own limits on what a request may hold (too many query fields, say).
-                error = ApiError(400, "invalid", "The request is malformed or too large to read.")
-                return _error_response(request, flavour, error)
+                malformed = ApiError(400, "invalid",
+                                     "The request is malformed or too large to read.")
+                return _error_response(request, flavour, malformed)
             except DataError:
                 # A value the database cannot store (PostgreSQL refuses NUL in text, say):
                 # bad input, not an outage.
-                error = ApiError(400, "invalid", "A value in the request cannot be stored.")
-                return _error_response(request, flavour, error)
+                unstorable = ApiError(400, "invalid", "A value in the request cannot be stored.")
+                return _error_response(request, flavour, unstorable)
             except DatabaseError:
-                error = ApiError(503, "unavailable", "Lockbox cannot reach its database; "
-                                 "try again shortly.")
+                outage = ApiError(503, "unavailable", "Lockbox cannot reach its database; "
+                                  "try again shortly.")
                 # `unavailable` adds what a caller must assume, e.g. {"allowed": False}.
-                return _error_response(request, flavour, error, extra=unavailable)
+                return _error_response(request, flavour, outage, extra=unavailable)
             return JsonResponse(body, status=status, safe=False)
 
-        wrapper.lockbox_api = True
         return wrapper
 
     return decorate
@@ -319,17 +343,16 @@ FLAVOUR_BY_PREFIX = {"api": "native", "v1": "google", "subscriptions": "azure",
                      "providers": "azure"}
 
 
+@mark_api_view
 @csrf_exempt
-def not_routed(request, prefix):
+def not_routed(request: HttpRequest, prefix: str) -> JsonResponse:
     """An address under an API prefix that no route matches: the API's JSON 404, any method."""
     error = ApiError(404, "not_found", "There is nothing at this address.")
     return _error_response(request, FLAVOUR_BY_PREFIX[prefix], error)
 
 
-not_routed.lockbox_api = True
-
-
-def _error_response(request, flavour, error, extra=None):
+def _error_response(request: HttpRequest, flavour: str, error: ApiError,
+                    extra: dict[str, Any] | None = None) -> JsonResponse:
     _drain(request)
     response = JsonResponse({**(extra or {}), **error_body(flavour, error)}, status=error.status)
     for name, value in error.headers.items():
@@ -339,7 +362,7 @@ def _error_response(request, flavour, error, extra=None):
     return response
 
 
-def _drain(request):
+def _drain(request: HttpRequest) -> None:
     """Read what is left of the body, and drop it, before an early answer (401, 413...).
 
     A server that closes the connection with the body unread (gunicorn's sync workers do) cuts
@@ -359,7 +382,7 @@ def _drain(request):
         pass  # the client went away: nobody is left to answer
 
 
-def _check_query(request):
+def _check_query(request: HttpRequest) -> None:
     if any("\x00" in v for values in request.GET.lists() for v in values[1]):
         raise ApiError(400, "invalid", "Text may not contain NUL characters.")
 
@@ -376,7 +399,7 @@ def challenge(error: str = "", description: str = "", scope: str = "") -> str:
     return ", ".join(parts)
 
 
-def bearer(request):
+def bearer(request: HttpRequest) -> str:
     """The raw bearer value of the Authorization header, or ApiError(401)."""
     scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not raw.strip():
@@ -391,7 +414,7 @@ def refused(problem: str) -> ApiError:
                     headers={"WWW-Authenticate": challenge("invalid_token", problem)})
 
 
-def require_scopes(token_scopes, scopes):
+def require_scopes(token_scopes: Collection[str], scopes: Iterable[str]) -> None:
     missing = [s for s in scopes if s not in token_scopes]
     if missing:
         raise ApiError(403, "insufficient_scope", f"This token lacks the {missing[0]} scope.",
@@ -399,7 +422,7 @@ def require_scopes(token_scopes, scopes):
                                                               scope=missing[0])})
 
 
-def authenticate_request(request, scopes=()):
+def authenticate_request(request: HttpRequest, scopes: Iterable[str] = ()) -> ApiToken:
     """Set request.api_token from the bearer token, or raise ApiError(401/403)."""
     raw = bearer(request)
     now = clock.now()
@@ -408,7 +431,7 @@ def authenticate_request(request, scopes=()):
         raise refused(problem)
     require_scopes(token.scopes, scopes)
     tokens.touch(token, now)
-    request.api_token = token
+    cast(ApiRequest, request).api_token = token
     return token
 
 
@@ -416,12 +439,14 @@ class _Raced(Exception):
     pass
 
 
-def _once(request, key, run):
+def _once(request: ApiRequest, key: str, run: Callable[[], ViewResult]) -> ViewResult:
+    """Run a POST once per token and Idempotency-Key (see api_view)."""
     if len(key) > 200:
         raise ApiError(400, "invalid", "An Idempotency-Key is at most 200 characters.")
     # The query is part of the request: a key reused with another query (another api-version,
     # say) is another request, never a replay of the first one's answer.
-    fingerprint = hashlib.sha256(request.method.encode() + b" " + request.get_full_path().encode()
+    method = cast(str, request.method)  # "POST": only POSTs come here
+    fingerprint = hashlib.sha256(method.encode() + b" " + request.get_full_path().encode()
                                  + b"\n" + request.body).hexdigest()
     stored = IdempotentResponse.objects.filter(token=request.api_token, key=key).first()
     if stored is None:

@@ -1,7 +1,12 @@
 """Lockbox's own API (/api/v1/): the access check, activity, requests, the audit feed."""
 
 import re
-from datetime import timedelta
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from approvals import activity, policy, roles
 from approvals import transitions as t
@@ -9,6 +14,8 @@ from approvals.access import check_access_with_token, note_use
 from approvals.api import paging
 from approvals.api.http import (
     ApiError,
+    ApiRequest,
+    ViewResult,
     api_view,
     authenticate_request,
     bearer,
@@ -18,7 +25,7 @@ from approvals.api.http import (
     require_scopes,
     require_types,
 )
-from approvals.api.models import Scope
+from approvals.api.models import ApiToken, Scope
 from approvals.models import AccessRequest, State, Tenant
 from audit.chain import format_time
 from audit.export import event_record
@@ -31,11 +38,11 @@ FEED_MAX = 1000
 SEQ_MAX = 2**62
 
 
-def _time(moment):
+def _time(moment: datetime | None) -> str | None:
     return format_time(moment) if moment else None
 
 
-def request_json(req, now):
+def request_json(req: AccessRequest, now: datetime) -> dict[str, Any]:
     return {
         "id": str(req.pk),
         "reference": req.reference,
@@ -60,7 +67,8 @@ def request_json(req, now):
     }
 
 
-def _text(data, field, *, required=True, limit=512):
+def _text(data: dict[str, Any], field: str, *, required: bool = True,
+          limit: int = 512) -> str | None:
     if field not in data and not required:
         return None
     value = data.get(field)
@@ -75,7 +83,7 @@ def _text(data, field, *, required=True, limit=512):
           unavailable={"allowed": False, "reason": "Lockbox could not answer, so the answer "
                                                    "is no."})
 @limits.deadline("LOCKBOX_ACCESS_CHECK_TIMEOUT")
-def access_check(request):
+def access_check(request: HttpRequest) -> ViewResult:
     """May this engineer use this level on this resource of this tenant, now? Fails closed.
 
     The hot path: the token and the grants are read in one query (access.check_access_with_token),
@@ -110,7 +118,7 @@ def access_check(request):
 
 
 @api_view(methods=["POST"], scopes=[Scope.ACTIVITY_WRITE], idempotent=True)
-def record_activity(request):
+def record_activity(request: ApiRequest) -> ViewResult:
     data = json_body(request)
     only_fields(data, {"tenant", "engineer", "actions"})
     try:
@@ -128,7 +136,7 @@ def record_activity(request):
 
 # --- Provider automation ------------------------------------------------------------------------
 
-def _visible_requests(token):
+def _visible_requests(token: ApiToken) -> QuerySet[AccessRequest]:
     owner = token.owner
     rows = AccessRequest.objects.select_related("tenant", "requester")
     if roles.is_internal_approver(owner) or roles.is_provider_auditor(owner):
@@ -136,7 +144,7 @@ def _visible_requests(token):
     return rows.filter(requester=owner)
 
 
-def _one_request(token, pk):
+def _one_request(token: ApiToken, pk: uuid.UUID) -> AccessRequest:
     found = _visible_requests(token).filter(pk=pk).first()
     if found is None:
         raise ApiError(404, "not_found", "There is no such request.")
@@ -144,7 +152,7 @@ def _one_request(token, pk):
 
 
 @api_view(methods=["GET", "POST"], scopes=[Scope.REQUESTS_READ], idempotent=True)
-def requests_collection(request):
+def requests_collection(request: ApiRequest) -> ViewResult:
     if request.method == "POST":
         return _create_request(request)
     now = clock.now()
@@ -177,7 +185,7 @@ NEW_REQUEST_REQUIRED = ("tenant", "case_reference", "justification", "reason_typ
                         "duration_minutes")
 
 
-def _create_request(request):
+def _create_request(request: ApiRequest) -> ViewResult:
     require_scopes(request.api_token.scopes, [Scope.REQUESTS_WRITE])
     data = json_body(request)
     only_fields(data, NEW_REQUEST)
@@ -202,12 +210,12 @@ def _create_request(request):
 
 
 @api_view(methods=["GET"], scopes=[Scope.REQUESTS_READ])
-def request_item(request, pk):
+def request_item(request: ApiRequest, pk: uuid.UUID) -> ViewResult:
     return 200, request_json(_one_request(request.api_token, pk), clock.now())
 
 
 @api_view(methods=["POST"], scopes=[Scope.REQUESTS_WRITE], idempotent=True)
-def cancel_request(request, pk):
+def cancel_request(request: ApiRequest, pk: uuid.UUID) -> ViewResult:
     req = _one_request(request.api_token, pk)
     data = json_body(request, allow_empty=True)
     only_fields(data, {"comment"})
@@ -223,7 +231,7 @@ def cancel_request(request, pk):
 # --- The audit feed -----------------------------------------------------------------------------
 
 @api_view(methods=["GET"], scopes=[Scope.TENANT_READ])
-def audit_feed(request, slug):
+def audit_feed(request: ApiRequest, slug: str) -> ViewResult:
     """Every event of the tenant's chain after `after_seq`, in order, with its hashes: fetch
     until has_more is false, and keep next_after_seq for the next run."""
     token = request.api_token
@@ -239,7 +247,7 @@ def audit_feed(request, slug):
                  "next_after_seq": events[-1].seq if events else after, "has_more": more}
 
 
-def _int_param(request, name, default, low, high):
+def _int_param(request: HttpRequest, name: str, default: int, low: int, high: int) -> int:
     raw = request.GET.get(name)
     if raw is None:
         return default

@@ -1,17 +1,24 @@
 """The OpenAPI 3 description of Lockbox's own API, served at /api/v1/openapi.json."""
 
+from collections.abc import Callable
+from typing import Any
+
 from django.conf import settings
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from approvals.api.native import FEED_MAX, PAGE_MAX, SEQ_MAX
+from lockbox_portal.security.headers import mark_api_view
+
+# A piece of an OpenAPI document (a schema, a parameter, a response...), as JSON.
+Spec = dict[str, Any]
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 # No text anywhere may hold NUL: PostgreSQL cannot store it, so Lockbox refuses it everywhere.
 NO_NUL = r"^[^\x00]*$"
 
 
-def text(limit, **extra):
+def text(limit: int, **extra: Any) -> Spec:
     """A string with something in it besides spaces, and no NUL, as the API requires."""
     return {"type": "string", "minLength": 1, "maxLength": limit,
             "pattern": r"^[^\x00]*[^\s\x00][^\x00]*$", **extra}
@@ -22,11 +29,11 @@ STATES = ["pending_internal", "pending_customer", "approved", "denied", "expired
           "revoked", "completed"]
 
 
-def _header(description):
+def _header(description: str) -> Spec:
     return {"required": True, "description": description, "schema": {"type": "string"}}
 
 
-def _errors(*codes):
+def _errors(*codes: int) -> Spec:
     names = {400: "The input is not valid.", 401: "No usable token.",
              403: "The token's scope or its owner's role does not allow this.",
              404: "Not found (or not visible to this token).", 405: "Method not allowed.",
@@ -43,12 +50,12 @@ def _errors(*codes):
                         "content": {"application/json": {"schema": ERROR}}} for code in codes}
 
 
-def _ok(code, description, schema):
+def _ok(code: int, description: str, schema: Spec) -> Spec:
     return {str(code): {"description": description,
                         "content": {"application/json": {"schema": schema}}}}
 
 
-def ref(name):
+def ref(name: str) -> Spec:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
@@ -59,7 +66,7 @@ IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,
 REQUEST_ID = {"name": "id", "in": "path", "required": True,
               "schema": {"type": "string", "format": "uuid"}}
 
-SCHEMAS = {
+SCHEMAS: dict[str, Spec] = {
     "Error": {
         "type": "object", "required": ["error"],
         "properties": {"error": {
@@ -185,12 +192,12 @@ EXAMPLES = {
 }
 
 
-def _body(name, required=True):
+def _body(name: str, required: bool = True) -> Spec:
     return {"required": required, "content": {"application/json": {
         "schema": REF[name], "example": EXAMPLES[name]}}}
 
 
-PATHS_INTERNAL = {
+PATHS_INTERNAL: dict[str, Spec] = {
     "/api/v1/access/check": {"post": {
         "operationId": "checkAccess", "tags": ["data plane"],
         "summary": "May this engineer use this level on this resource of this tenant, now?",
@@ -243,7 +250,7 @@ PATHS_INTERNAL = {
                       **_errors(400, 401, 403, 404, 405, 409, 413, 422, 503)},
     }},
 }
-PATHS_CUSTOMER = {
+PATHS_CUSTOMER: dict[str, Spec] = {
     "/api/v1/tenants/{tenant}/audit/events": {"get": {
         "operationId": "auditFeed", "tags": ["customer automation"],
         "summary": "The tenant's events after after_seq, in order, with their hashes.",
@@ -259,7 +266,8 @@ PATHS_CUSTOMER = {
 }
 
 
-def document(*, title, version, description, paths, schemas):
+def document(*, title: str, version: str, description: str, paths: dict[str, Spec],
+             schemas: dict[str, Spec]) -> Spec:
     """An OpenAPI 3.1 document for one of Lockbox's API surfaces, each with a bearer token."""
     return {
         "openapi": "3.1.0",
@@ -271,23 +279,23 @@ def document(*, title, version, description, paths, schemas):
     }
 
 
-def serve(build):
+def serve(build: Callable[[], Spec]) -> Callable[[HttpRequest], JsonResponse]:
     """The view that serves the document `build()` returns: GET or HEAD, no token needed."""
 
+    @mark_api_view
     @csrf_exempt
-    def view(request):
+    def view(request: HttpRequest) -> JsonResponse:
         if request.method not in ("GET", "HEAD"):
             return JsonResponse(
                 {"error": {"code": "method_not_allowed", "message": "Use GET here."}},
                 status=405, headers={"Allow": "GET, HEAD"})
         return JsonResponse(build())
 
-    view.lockbox_api = True
     return view
 
 
-def spec(site):
-    paths = {}
+def spec(site: str) -> Spec:
+    paths: dict[str, Spec] = {}
     if site in ("internal", "all"):
         paths.update(PATHS_INTERNAL)
     if site in ("customer", "all"):

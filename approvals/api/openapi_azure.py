@@ -8,10 +8,10 @@ OperationListResult, TenantOptInResponse, ErrorResponse); errors carry ARM's com
 
 from approvals.api.azure import API_VERSION
 from approvals.api.azure_shape import STATUSES
-from approvals.api.openapi import IDEMPOTENCY, document, ref, serve
+from approvals.api.openapi import IDEMPOTENCY, Spec, document, ref, serve
 
 
-def version(required=True):
+def version(required: bool = True) -> Spec:
     return {"name": "api-version", "in": "query", "required": required,
             "schema": {"type": "string", "enum": [API_VERSION]}}
 
@@ -32,12 +32,12 @@ ERRORS = {"default": {
 TEXT = {"type": "string"}
 
 
-def _ok(schema):
+def _ok(schema: Spec) -> Spec:
     return {"200": {"description": "OK", "content": {"application/json": {"schema": schema}}},
             **ERRORS}
 
 
-SCHEMAS = {
+SCHEMAS: dict[str, Spec] = {
     "ErrorResponse": {
         "type": "object", "required": ["error"],
         "properties": {"error": {
@@ -96,7 +96,7 @@ SCHEMAS = {
 PROVIDER = "/providers/Microsoft.CustomerLockbox"
 REQUESTS = "/subscriptions/{subscriptionId}/providers/Microsoft.CustomerLockbox/requests"
 
-PATHS = {
+PATHS: dict[str, Spec] = {
     f"{PROVIDER}/operations": {"get": {
         "operationId": "Operations_List", "parameters": [version()],
         "responses": _ok(ref("OperationListResult"))}},
@@ -132,7 +132,7 @@ PATHS = {
 }
 
 
-def spec():
+def spec() -> Spec:
     return document(
         title="Lockbox: Azure Customer Lockbox", version=API_VERSION, paths=PATHS, schemas=SCHEMAS,
         description="Microsoft.CustomerLockbox for a tenant as "

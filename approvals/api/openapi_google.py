@@ -7,7 +7,7 @@ reads them); `lockbox` objects are Lockbox's own, which Google's client ignores.
 """
 
 from approvals.api.google_shape import REASON_NAMES
-from approvals.api.openapi import IDEMPOTENCY, document, ref, serve
+from approvals.api.openapi import IDEMPOTENCY, Spec, document, ref, serve
 from approvals.tenants import MAX_NOTIFICATION_EMAILS
 
 TIME = {"type": "string", "format": "date-time"}
@@ -27,16 +27,16 @@ ERRORS = {"default": {
     "content": {"application/json": {"schema": ref("Status")}}}}
 
 
-def _ok(schema):
+def _ok(schema: Spec) -> Spec:
     return {"200": {"description": "OK", "content": {"application/json": {"schema": schema}}},
             **ERRORS}
 
 
-def _body(name, required=True):
+def _body(name: str, required: bool = True) -> Spec:
     return {"required": required, "content": {"application/json": {"schema": ref(name)}}}
 
 
-SCHEMAS = {
+SCHEMAS: dict[str, Spec] = {
     "Status": {
         "type": "object", "required": ["error"],
         "properties": {"error": {
@@ -110,14 +110,14 @@ SCHEMAS = {
 REQUEST = "/v1/organizations/{organization}/approvalRequests/{approvalRequest}"
 
 
-def _verb(operation, summary, body):
+def _verb(operation: str, summary: str, body: str) -> Spec:
     return {"post": {"operationId": operation, "summary": summary,
                      "parameters": [ORGANIZATION, APPROVAL_REQUEST, ALT, IDEMPOTENCY],
                      "requestBody": _body(body, required=False),
                      "responses": _ok(ref("ApprovalRequest"))}}
 
 
-PATHS = {
+PATHS: dict[str, Spec] = {
     "/v1/organizations/{organization}/approvalRequests": {"get": {
         "operationId": "listApprovalRequests",
         "summary": "Newest first; filter PENDING, ACTIVE, DISMISSED, EXPIRED, HISTORY or ALL "
@@ -156,7 +156,7 @@ PATHS = {
 }
 
 
-def spec():
+def spec() -> Spec:
     return document(
         title="Lockbox: Google Access Approval v1", version="v1", paths=PATHS, schemas=SCHEMAS,
         description="google.cloud.accessapproval.v1 over REST, for a tenant as "

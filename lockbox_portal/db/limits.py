@@ -15,16 +15,22 @@ worker would wait for it for minutes. So every wait has an end:
 export while it streams, a migration, a bulk load.
 """
 
+from __future__ import annotations
+
 import re
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
+from typing import ParamSpec, TypeVar
 
 from django.conf import settings
 from django.db import connection
 
 _local = threading.local()
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def remaining() -> float | None:
@@ -45,7 +51,7 @@ def connect_limit() -> float | None:
 
 
 @contextmanager
-def within(seconds: float):
+def within(seconds: float) -> Iterator[None]:
     """Everything the database is asked inside finishes, or fails, within `seconds`."""
     outer = getattr(_local, "deadline", None)
     deadline = time.monotonic() + seconds
@@ -56,13 +62,13 @@ def within(seconds: float):
         _local.deadline = outer
 
 
-def deadline(setting):
+def deadline(setting: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorate a view: everything it asks the database shares one deadline, the number of
     seconds in settings.<setting> (read at each call, so tests and operators can change it)."""
 
-    def decorate(view):
+    def decorate(view: Callable[P, R]) -> Callable[P, R]:
         @wraps(view)
-        def bounded(*args, **kwargs):
+        def bounded(*args: P.args, **kwargs: P.kwargs) -> R:
             with within(getattr(settings, setting)):
                 return view(*args, **kwargs)
 
@@ -72,7 +78,7 @@ def deadline(setting):
 
 
 @contextmanager
-def unbounded_statements(*, wait_for_answers=False):
+def unbounded_statements(*, wait_for_answers: bool = False) -> Iterator[None]:
     """Let the statements inside run as long as they need: the server's statement timeout is
     lifted. An export that streams keeps the client's limit on each answer (rows keep coming);
     `wait_for_answers` lifts that too, for work whose one statement may rightly say nothing for
@@ -95,7 +101,7 @@ def unbounded_statements(*, wait_for_answers=False):
         _local.unlimited = outer
 
 
-def lift_for_this_process():
+def lift_for_this_process() -> None:
     """For a command whose whole job is long bulk work (bench_seed): connections this process
     opens from now on, and those of processes it forks, have no statement timeout and no limit
     on waiting for an answer."""

@@ -5,19 +5,28 @@ misses a change, and never claims one that did not happen. The person's row is l
 two changes for one person (two tabs, a double click) happen one after the other.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from approvals.actions import Action
 from lockbox_portal.security import mfa
 from lockbox_portal.security.events import record_account_event
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from django_otp_webauthn.models import WebAuthnCredential
 
-def _lock(user) -> None:
+
+def _lock(user: User) -> None:
     get_user_model().objects.select_for_update().get(pk=user.pk)
 
 
-def enrol_totp(user, device: TOTPDevice) -> list[str]:
+def enrol_totp(user: User, device: TOTPDevice) -> list[str]:
     """Make `device` the person's authenticator app, replacing any earlier one.
 
     The first app comes with ten backup codes (and so does a new app for someone with none
@@ -29,31 +38,31 @@ def enrol_totp(user, device: TOTPDevice) -> list[str]:
         mfa.confirm_totp(user, device)
         codes = mfa.new_backup_codes(user) if first_time or not mfa.backup_codes_left(user) \
             else []
-        record_account_event(user, "account.mfa_enrolled" if first_time
-                             else "account.mfa_replaced", {"device": "authenticator app"})
+        record_account_event(user, Action.ACCOUNT_MFA_ENROLLED if first_time
+                             else Action.ACCOUNT_MFA_REPLACED, {"device": "authenticator app"})
     return codes
 
 
-def renew_backup_codes(user) -> list[str]:
+def renew_backup_codes(user: User) -> list[str]:
     """Replace every backup code with ten new ones; returns them (shown once)."""
     with transaction.atomic():
         _lock(user)
         codes = mfa.new_backup_codes(user)
-        record_account_event(user, "account.backup_codes_renewed")
+        record_account_event(user, Action.ACCOUNT_BACKUP_CODES_RENEWED)
     return codes
 
 
-def remove_passkey(user, passkey) -> str:
+def remove_passkey(user: User, passkey: WebAuthnCredential) -> str:
     with transaction.atomic():
         _lock(user)
         name = passkey.name
         passkey.delete()
-        record_account_event(user, "account.passkey_removed", {"name": name})
+        record_account_event(user, Action.ACCOUNT_PASSKEY_REMOVED, {"name": name})
     return name
 
 
-def passkey_added(user) -> None:
+def passkey_added(user: User) -> None:
     """The audit half of a passkey registration; the caller holds the transaction that saves
     the passkey (security.passkeys)."""
     _lock(user)
-    record_account_event(user, "account.passkey_added")
+    record_account_event(user, Action.ACCOUNT_PASSKEY_ADDED)

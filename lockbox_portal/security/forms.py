@@ -1,3 +1,5 @@
+from typing import TYPE_CHECKING, Any
+
 from django import forms
 
 from lockbox_portal.security.mfa import normalise_code
@@ -12,18 +14,24 @@ class CodeForm(forms.Form):
                                       "autofocus": True, "spellcheck": "false"}),
     )
 
-    def clean_code(self):
+    def clean_code(self) -> str:
         return normalise_code(self.cleaned_data["code"])
 
 
-class StepUpMixin:
+if TYPE_CHECKING:
+    _Form = forms.Form  # what the mixin is mixed into, so its use of self.fields is checked
+else:
+    _Form = object
+
+
+class StepUpMixin(_Form):
     """Adds the step-up code field to a form when the action has no fresh check.
 
     Views pass `needs_code`; the code itself is checked by security.stepup.confirm, bound to the
     action, after the rest of the form is valid.
     """
 
-    def __init__(self, *args, needs_code=False, **kwargs):
+    def __init__(self, *args: Any, needs_code: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.needs_code = needs_code
         if needs_code:

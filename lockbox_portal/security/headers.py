@@ -7,7 +7,15 @@
   keeps the two that passkeys need, for this origin only.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar, cast
+
+from django.http import HttpRequest, HttpResponseBase
 from django.utils.cache import add_never_cache_headers
+
+View = TypeVar("View", bound=Callable[..., Any])
 
 PERMISSIONS_POLICY = ", ".join([
     *(f"{feature}=()" for feature in (
@@ -20,11 +28,22 @@ PERMISSIONS_POLICY = ", ".join([
 ])
 
 
+class _ApiView(Protocol):
+    lockbox_api: bool
+
+
+def mark_api_view(view: View) -> View:
+    """Mark a view as an API view: it answers bearer tokens, not sessions, so its answers are
+    never cached and the second-factor middleware leaves it to the token check."""
+    cast(_ApiView, view).lockbox_api = True
+    return view
+
+
 class ResponseHeadersMiddleware:
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         response = self.get_response(request)
         response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
         # Checked after the view: signing in makes the answer to that very request private.
@@ -32,7 +51,8 @@ class ResponseHeadersMiddleware:
             add_never_cache_headers(response)
         return response
 
-    def process_view(self, request, view_func, view_args, view_kwargs):
-        # API views (approvals.api.http, health) mark themselves; they answer bearer tokens, so
-        # no session tells that their answers are private.
-        request.lockbox_api = getattr(view_func, "lockbox_api", False)
+    def process_view(self, request: HttpRequest, view_func: Callable[..., Any],
+                     view_args: tuple[Any, ...], view_kwargs: dict[str, Any]) -> None:
+        # API views (approvals.api.http, health) mark themselves with mark_api_view; they answer
+        # bearer tokens, so no session tells that their answers are private.
+        cast(_ApiView, request).lockbox_api = getattr(view_func, "lockbox_api", False)

@@ -5,9 +5,13 @@ one-time backup codes. Choosing the device from the code's shape means a wrong c
 against one device only, as django-otp's throttling intends.
 """
 
+from __future__ import annotations
+
 import re
+from typing import TYPE_CHECKING, Protocol, cast
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django_otp import devices_for_user
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -17,30 +21,46 @@ BACKUP_DEVICE_NAME = "Backup codes"
 TOTP_DEVICE_NAME = "Authenticator app"
 _TOTP_CODE = re.compile(r"^\d{6}$")
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+    from django_otp.models import Device
+    from django_otp_webauthn.models import WebAuthnCredential
 
-def has_second_factor(user):
+
+
+class _VerifiableUser(Protocol):
+    def is_verified(self) -> bool: ...
+
+
+def is_verified(user: User | AnonymousUser) -> bool:
+    """Whether this request's person passed a second factor in this session: django-otp's
+    OTPMiddleware gives request.user an is_verified() that the user model does not declare."""
+    return cast(_VerifiableUser, user).is_verified()
+
+
+def has_second_factor(user: User) -> bool:
     return any(True for _ in devices_for_user(user, confirmed=True))
 
 
-def totp_device(user):
+def totp_device(user: User) -> TOTPDevice | None:
     return TOTPDevice.objects.filter(user=user, confirmed=True).first()
 
 
-def backup_codes_left(user):
+def backup_codes_left(user: User) -> int:
     return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
 
 
-def passkeys(user):
+def passkeys(user: User) -> QuerySet[WebAuthnCredential]:
     from django_otp_webauthn.models import WebAuthnCredential
 
     return WebAuthnCredential.objects.filter(user=user, confirmed=True).order_by("created_at")
 
 
-def normalise_code(code):
+def normalise_code(code: str | None) -> str:
     return re.sub(r"[\s-]", "", code or "").lower()
 
 
-def verify_code(user, code):
+def verify_code(user: User, code: str | None) -> tuple[Device | None, str]:
     """Check a code; return (device, "") when it is right, or (None, why) when not.
 
     The device row is locked while checking, so one code cannot be accepted twice by two
@@ -63,7 +83,7 @@ def verify_code(user, code):
     return None, "That code is not right, or it was already used. Try the next one."
 
 
-def confirm_new_device_code(device, code):
+def confirm_new_device_code(device: Device, code: str | None) -> str:
     """Check the first code of a device being set up; "" when right, else why not."""
     problem = _throttled(device)
     if problem:
@@ -74,7 +94,7 @@ def confirm_new_device_code(device, code):
             "clock is right, then try the newest code.")
 
 
-def _throttled(device):
+def _throttled(device: Device) -> str:
     allowed, details = device.verify_is_allowed()
     if allowed:
         return ""
@@ -83,7 +103,8 @@ def _throttled(device):
     return f"Too many wrong codes. Wait{when} and try again."
 
 
-def device_for_code(user, code, *, for_verify=False):
+def device_for_code(user: User, code: str | None, *,
+                    for_verify: bool = False) -> Device | None:
     """The one device a code of this shape belongs to: six digits for the app, else backup."""
     model = TOTPDevice if _TOTP_CODE.match(normalise_code(code)) else StaticDevice
     devices = model.objects.filter(user=user, confirmed=True)
@@ -92,18 +113,18 @@ def device_for_code(user, code, *, for_verify=False):
     return devices.first()
 
 
-def start_totp_enrolment(user):
+def start_totp_enrolment(user: User) -> TOTPDevice:
     """A fresh, unconfirmed authenticator device; it counts once its first code is entered."""
     TOTPDevice.objects.filter(user=user, confirmed=False).delete()
     return TOTPDevice.objects.create(user=user, name=TOTP_DEVICE_NAME, confirmed=False)
 
 
-def pending_totp_device(user):
+def pending_totp_device(user: User) -> TOTPDevice | None:
     return TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-id").first()
 
 
 @transaction.atomic
-def confirm_totp(user, device):
+def confirm_totp(user: User, device: TOTPDevice) -> None:
     """Make `device` the person's authenticator app, replacing any earlier one."""
     TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
     device.confirmed = True
@@ -111,7 +132,7 @@ def confirm_totp(user, device):
 
 
 @transaction.atomic
-def new_backup_codes(user):
+def new_backup_codes(user: User) -> list[str]:
     """Replace every backup code with ten new ones and return them (shown once, never again)."""
     device, _ = StaticDevice.objects.get_or_create(
         user=user, name=BACKUP_DEVICE_NAME, defaults={"confirmed": True}

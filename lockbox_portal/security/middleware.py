@@ -1,10 +1,14 @@
 """Every page needs a signed-in person with a verified second factor, unless it is listed here."""
 
+from __future__ import annotations
+
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import redirect
 from django.urls import Resolver404, resolve, reverse
 
@@ -37,8 +41,10 @@ PASSWORD_ONLY = {
 SIGNED_IN_AT = "lockbox_signed_in_at"
 LAST_SEEN = "lockbox_last_seen"
 
+GetResponse = Callable[[HttpRequest], HttpResponseBase]
 
-def _view_name(request):
+
+def _view_name(request: HttpRequest) -> str | None:
     """The resolved view name, or "api" for the API views, which read bearer tokens."""
     try:
         match = resolve(request.path_info)
@@ -55,10 +61,10 @@ class RequireSecondFactorMiddleware:
     The Django admin is no exception: it is reached through the same sign-in as every page.
     """
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         name = _view_name(request)
         if name is None or name in PUBLIC or name == "api":
             return self.get_response(request)
@@ -66,7 +72,7 @@ class RequireSecondFactorMiddleware:
         here = request.get_full_path()
         if not user.is_authenticated:
             return redirect(f"{reverse('account_login')}?{urlencode({'next': here})}")
-        if user.is_verified() or name in PASSWORD_ONLY:
+        if mfa.is_verified(user) or name in PASSWORD_ONLY:
             return self.get_response(request)
         step = "mfa_verify" if mfa.has_second_factor(user) else "mfa_setup"
         return redirect(f"{reverse(step)}?{urlencode({'next': here})}")
@@ -79,10 +85,10 @@ class SessionLimitsMiddleware:
     # Writing the session on every request costs a database write; a minute's precision is plenty.
     TOUCH_EVERY = 60
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         if request.user.is_authenticated:
             ended = self._check(request)
             if ended:
@@ -92,7 +98,7 @@ class SessionLimitsMiddleware:
                                 f"{urlencode({'next': request.get_full_path()})}")
         return self.get_response(request)
 
-    def _check(self, request):
+    def _check(self, request: HttpRequest) -> str:
         now = clock.now().timestamp()
         session = request.session
         signed_in_at = session.setdefault(SIGNED_IN_AT, now)

@@ -13,12 +13,13 @@ import logging
 from django.contrib.sessions import middleware
 from django.contrib.sessions.exceptions import SessionInterrupted
 from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse
 
 log = logging.getLogger(__name__)
 
 
 class SessionMiddleware(middleware.SessionMiddleware):
-    def process_response(self, request, response):
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         try:
             return super().process_response(request, response)
         except (SessionInterrupted, DatabaseError):

@@ -24,7 +24,7 @@ def consume(request: HttpRequest, login: str, usage: ratelimit.RateLimitUsage) -
     What was counted is added to `usage` (allauth's RateLimitUsage for the attempt), which allauth
     rolls back when the password turns out right.
     """
-    taken = []
+    taken: list[ratelimit.RateLimitUsage] = []
     for action, key in _counts(request, login):
         used = ratelimit.consume(request, app=APP, action=action, key=key)
         if not used:

@@ -1,11 +1,15 @@
 """Second-factor pages: set up, verify, backup codes, the security overview, CSRF failures."""
 
+from __future__ import annotations
+
 import base64
 from io import BytesIO
+from typing import TYPE_CHECKING, cast
 
 import qrcode
 import qrcode.image.svg
 from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -15,27 +19,35 @@ from lockbox_portal.security import factors, mfa, stepup
 from lockbox_portal.security.forms import CodeForm
 from lockbox_portal.security.redirects import safe_next
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
-def _qr_data_uri(text):
+
+def _person(request: HttpRequest) -> User:
+    """The signed-in person: RequireSecondFactorMiddleware sends anyone else to sign in first."""
+    return cast("User", request.user)
+
+
+def _qr_data_uri(text: str) -> str:
     image = qrcode.make(text, image_factory=qrcode.image.svg.SvgPathImage, box_size=12)
     buffer = BytesIO()
     image.save(buffer)
     return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def _grouped(secret_b32):
+def _grouped(secret_b32: str) -> str:
     return " ".join(secret_b32[i:i + 4] for i in range(0, len(secret_b32), 4))
 
 
-def setup(request):
+def setup(request: HttpRequest) -> HttpResponse:
     """Set up (or replace) the authenticator app.
 
     First time: scan, enter a code, receive ten backup codes. Replacing one needs a step-up with
     the current factor first, so a stolen session cannot swap in someone else's phone.
     """
-    user = request.user
+    user = _person(request)
     current = mfa.totp_device(user)
-    if not user.is_verified() and mfa.has_second_factor(user):
+    if not mfa.is_verified(user) and mfa.has_second_factor(user):
         return redirect(f"{reverse('mfa_verify')}?next={request.get_full_path()}")
     if request.method == "POST" and request.POST.get("step") == "replace":
         problem = stepup.confirm(request, "mfa:replace", request.POST.get("code"))
@@ -71,10 +83,10 @@ def setup(request):
     })
 
 
-def verify(request):
+def verify(request: HttpRequest) -> HttpResponse:
     """The second step of signing in."""
-    user = request.user
-    if user.is_verified():
+    user = _person(request)
+    if mfa.is_verified(user):
         return redirect(safe_next(request))
     if not mfa.has_second_factor(user):
         return redirect(f"{reverse('mfa_setup')}?next={safe_next(request)}")
@@ -97,8 +109,8 @@ def verify(request):
     })
 
 
-def security(request):
-    user = request.user
+def security(request: HttpRequest) -> HttpResponse:
+    user = _person(request)
     return render(request, "security/overview.html", {
         "totp": mfa.totp_device(user),
         "backup_codes_left": mfa.backup_codes_left(user),
@@ -107,27 +119,27 @@ def security(request):
 
 
 @require_POST
-def backup_codes(request):
+def backup_codes(request: HttpRequest) -> HttpResponse:
     problem = stepup.confirm(request, "mfa:backup-codes", request.POST.get("code"))
     if problem:
         messages.error(request, problem)
         return redirect("account_security")
-    codes = factors.renew_backup_codes(request.user)
+    codes = factors.renew_backup_codes(_person(request))
     return render(request, "security/backup_codes.html",
                   {"codes": codes, "next": reverse("account_security")})
 
 
 @require_POST
-def remove_passkey(request, pk):
-    passkey = get_object_or_404(mfa.passkeys(request.user), pk=pk)
+def remove_passkey(request: HttpRequest, pk: int) -> HttpResponse:
+    passkey = get_object_or_404(mfa.passkeys(_person(request)), pk=pk)
     problem = stepup.confirm(request, f"mfa:remove-passkey:{pk}", request.POST.get("code"))
     if problem:
         messages.error(request, problem)
         return redirect("account_security")
-    name = factors.remove_passkey(request.user, passkey)
+    name = factors.remove_passkey(_person(request), passkey)
     messages.success(request, f"The passkey “{name}” was removed.")
     return redirect("account_security")
 
 
-def csrf_failure(request, reason=""):
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     return render(request, "security/csrf_failure.html", status=403)

@@ -14,13 +14,18 @@ fails at once, instead of each one spending its whole time limit on a path known
 Workers stay free to answer, and a flood of access checks does not queue up behind the timeouts.
 """
 
+from __future__ import annotations
+
 import math
 import threading
 import time
+from types import ModuleType
+from typing import Any, TypeVar, cast
 
 import psycopg
 from django.conf import settings
 from django.db.backends.postgresql import base
+from psycopg.abc import PQGen
 
 from lockbox_portal.db import limits
 
@@ -28,9 +33,12 @@ from lockbox_portal.db import limits
 # tests in tests/test_bounded_time.py fail if a psycopg upgrade changes it.
 _WaitTimeout = psycopg.errors._WaitTimeout
 
+RV = TypeVar("RV")
+Target = tuple[str | None, str | None, str | None]
+
 
 class BoundedConnection(psycopg.Connection):
-    def wait(self, gen, interval=0.1, timeout=None):
+    def wait(self, gen: PQGen[RV], interval: float = 0.1, timeout: float | None = None) -> RV:
         limit = limits.remaining()
         if limit is not None:
             timeout = limit if timeout is None else min(timeout, limit)
@@ -45,18 +53,18 @@ class BoundedConnection(psycopg.Connection):
 
 
 # Per server: time.monotonic() before which this process does not try to connect to it again.
-_retry_at = {}
+_retry_at: dict[Target, float] = {}
 
 
-def _target(params):
+def _target(params: dict[str, Any]) -> Target:
     return (params.get("host"), params.get("port"), params.get("dbname"))
 
 
-def _unreachable(target):
+def _unreachable(target: Target) -> None:
     _retry_at[target] = time.monotonic() + settings.LOCKBOX_DB_RETRY_AFTER
 
 
-def connect(**params):
+def connect(**params: Any) -> BoundedConnection:
     target = _target(params)
     wait = _retry_at.get(target, 0.0) - time.monotonic()
     if wait > 0:
@@ -66,9 +74,10 @@ def connect(**params):
     if limit is None:
         return BoundedConnection.connect(**params)
     params.setdefault("connect_timeout", max(2, math.ceil(limit)))
-    outcome, lock, done = {}, threading.Lock(), threading.Event()
+    outcome: dict[str, Any] = {}
+    lock, done = threading.Lock(), threading.Event()
 
-    def attempt():
+    def attempt() -> None:
         try:
             made = BoundedConnection.connect(**params)
         except BaseException as error:  # handed to the caller, who may have gone
@@ -99,9 +108,11 @@ class _Psycopg:
 
     connect = staticmethod(connect)
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(psycopg, name)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
-    Database = _Psycopg()
+    # Django reads only attributes from it (connect, the exception classes), which _Psycopg has;
+    # the stubs type it as the psycopg module itself.
+    Database = cast(ModuleType, _Psycopg())
