@@ -1,6 +1,18 @@
 """Who holds which role. Each check is one query, run inside the caller's transaction."""
 
-from approvals.models import ProviderMembership, ProviderRole, TenantMembership, TenantRole
+from typing import TYPE_CHECKING
+
+from approvals.errors import NotPermitted
+from approvals.models import (
+    ProviderMembership,
+    ProviderRole,
+    Tenant,
+    TenantMembership,
+    TenantRole,
+)
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 def has_provider_role(user, role):
@@ -34,3 +46,10 @@ def is_tenant_approver(user, tenant):
 def may_revoke_for_tenant(user, tenant):
     # Revoking only ever takes access away, so the tenant's admins may do it as well as approvers.
     return has_tenant_role(user, tenant, TenantRole.APPROVER, TenantRole.ADMIN)
+
+
+def require_tenant_admin(actor: "User | None", tenant: Tenant) -> None:
+    """Refuse (NotPermitted) anyone but the tenant's admins: the guard of every settings change
+    (policy, people, notification addresses, webhooks)."""
+    if not has_tenant_role(actor, tenant, TenantRole.ADMIN):
+        raise NotPermitted(f"Only {tenant.name}'s admins can change its settings.")

@@ -13,7 +13,6 @@ from django.db import transaction
 
 from approvals import roles as role_checks
 from approvals.api.tokens import revoke_tenant_tokens_of
-from approvals.errors import NotPermitted
 from approvals.models import (
     ProviderMembership,
     ProviderRole,
@@ -104,7 +103,7 @@ POLICY_FIELDS = ("lockbox_enabled", "customer_approval_window", "max_access_dura
 
 def update_policy(*, tenant, actor, now=None, **values):
     """Change the tenant's Lockbox policy. Returns the changes made ({} when nothing changed)."""
-    _require_admin(actor, tenant)
+    role_checks.require_tenant_admin(actor, tenant)
     unknown = set(values) - set(POLICY_FIELDS)
     if unknown:
         raise ValidationError(f"Unknown policy fields: {', '.join(sorted(unknown))}.")
@@ -146,7 +145,7 @@ def _check_policy(tenant):
 
 
 def set_notification_emails(*, tenant, actor, emails, now=None):
-    _require_admin(actor, tenant)
+    role_checks.require_tenant_admin(actor, tenant)
     cleaned = []
     for raw in emails:
         address = raw.strip().lower()
@@ -189,7 +188,7 @@ def invite_member(*, tenant, email, roles, actor, now=None):
        (DESIGN: provider roles never decide for a customer), so nothing is granted; the
        provider's chain records the refusal, and the person is told.
     """
-    _require_admin(actor, tenant)
+    role_checks.require_tenant_admin(actor, tenant)
     email = (email or "").strip().lower()
     try:
         validate_email(email)
@@ -231,7 +230,7 @@ def _is_provider_staff(user):
 
 
 def set_member_roles(*, tenant, user, roles, actor, now=None):
-    _require_admin(actor, tenant)
+    role_checks.require_tenant_admin(actor, tenant)
     roles = _clean_roles(roles)
     now = now or clock.now()
     with transaction.atomic():
@@ -256,7 +255,7 @@ def set_member_roles(*, tenant, user, roles, actor, now=None):
 
 
 def remove_member(*, tenant, user, actor, now=None):
-    _require_admin(actor, tenant)
+    role_checks.require_tenant_admin(actor, tenant)
     now = now or clock.now()
     with transaction.atomic():
         Tenant.objects.select_for_update().get(pk=tenant.pk)
@@ -271,11 +270,6 @@ def remove_member(*, tenant, user, actor, now=None):
                      data={"email": user.email, "old": old})
         revoke_tenant_tokens_of(owner=user, tenant=tenant, now=now,
                                 reason="Its owner was removed from the tenant.")
-
-
-def _require_admin(actor, tenant):
-    if not role_checks.has_tenant_role(actor, tenant, TenantRole.ADMIN):
-        raise NotPermitted(f"Only {tenant.name}'s admins can change its settings.")
 
 
 def _clean_roles(roles):

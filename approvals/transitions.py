@@ -25,7 +25,7 @@ from approvals.models import (
     Transition,
     Verdict,
 )
-from approvals.notifications import outbox
+from approvals.notifications import recipients
 from approvals.selectors import standing_approvals
 from audit.services import record_event
 from lockbox_portal import clock
@@ -104,7 +104,7 @@ def submit_request(*, requester, tenant, case_reference, justification, reason_t
                 **_via(via),
             },
         )
-        outbox.request_event(request, event)
+        recipients.request_event(request, event)
     return request
 
 
@@ -355,7 +355,7 @@ def _move(req, to_state, verb, actor, now, *, action, note="", data=None):
               **(data or {})},
     )
     # Telling people is part of the same transaction: the outbox rows commit with the move.
-    outbox.request_event(req, event)
+    recipients.request_event(req, event)
 
 
 def _history(req, from_state, verb, actor, now, note=""):

@@ -14,7 +14,7 @@ from approvals import transitions as t
 from approvals.errors import TransitionError
 from approvals.forms import DecisionForm, HistoryFilterForm
 from approvals.models import Decision, DecisionLevel, State, TenantRole
-from approvals.notifications import outbox
+from approvals.notifications.selectors import who_is_asked
 from approvals.views.access import tenant_page
 from lockbox_portal import clock
 from lockbox_portal.security import stepup
@@ -98,7 +98,7 @@ def request_detail(request, tenant, pk):
         "attestation": getattr(req, "attestation", None),
         "can_answer": bool({APPROVER, ADMIN} & request.tenant_roles),
         "can_decide": _can_decide(request, req, decisions, now),
-        "asked": outbox.who_is_asked(req, now) if policy.effective_state(req, now)
+        "asked": who_is_asked(req, now) if policy.effective_state(req, now)
         == State.PENDING_CUSTOMER else None,
         "can_revoke": (bool({APPROVER, ADMIN} & request.tenant_roles)
                        and policy.is_access_active(req, now)),

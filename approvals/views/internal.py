@@ -19,7 +19,7 @@ from approvals.forms import (
     QueueFilterForm,
 )
 from approvals.models import PENDING_STATES, ProviderRole, State, Tenant
-from approvals.notifications import outbox
+from approvals.notifications.selectors import who_is_asked
 from approvals.views.access import provider_page
 from lockbox_portal import clock
 from lockbox_portal.security import stepup
@@ -110,7 +110,7 @@ def request_detail(request, pk):
         "events": events,
         "out_of_scope": sum(e.action == "activity.out_of_scope" for e, _ in events),
         "notes": req.notes.select_related("author"),
-        "asked": outbox.who_is_asked(req, now) if policy.effective_state(req, now)
+        "asked": who_is_asked(req, now) if policy.effective_state(req, now)
         in PENDING_STATES else None,
         "note_form": NoteForm() if (mine or roles & {MANAGER, AUDITOR}) else None,
         "can_decide": MANAGER in roles and pending_internal and not mine,
