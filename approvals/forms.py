@@ -217,7 +217,7 @@ class WebhookForm(StepUpMixin, forms.Form):
 
     def __init__(self, *args, **kwargs):
         from approvals.actions import label as action_label
-        from approvals.notifications.webhooks import EVENT_TYPES
+        from approvals.notifications.webhooks.endpoints import EVENT_TYPES
 
         super().__init__(*args, **kwargs)
         self.fields["event_types"].choices = [(e, f"{action_label(e)} ({e})")

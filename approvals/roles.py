@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from approvals.errors import NotPermitted
 from approvals.models import (
     ProviderMembership,
     ProviderRole,
@@ -51,3 +52,10 @@ def is_tenant_approver(user: Person, tenant: Tenant) -> bool:
 def may_revoke_for_tenant(user: Person, tenant: Tenant) -> bool:
     # Revoking only ever takes access away, so the tenant's admins may do it as well as approvers.
     return has_tenant_role(user, tenant, TenantRole.APPROVER, TenantRole.ADMIN)
+
+
+def require_tenant_admin(actor: User | None, tenant: Tenant) -> None:
+    """Refuse (NotPermitted) anyone but the tenant's admins: the guard of every settings change
+    (policy, people, notification addresses, webhooks)."""
+    if not has_tenant_role(actor, tenant, TenantRole.ADMIN):
+        raise NotPermitted(f"Only {tenant.name}'s admins can change its settings.")

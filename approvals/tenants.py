@@ -16,7 +16,6 @@ from django.db import transaction
 
 from approvals import roles as role_checks
 from approvals.actions import Action
-from approvals.errors import NotPermitted
 from approvals.models import (
     ProviderMembership,
     ProviderRole,
@@ -117,7 +116,7 @@ POLICY_FIELDS = ("lockbox_enabled", "customer_approval_window", "max_access_dura
 def update_policy(*, tenant: Tenant, actor: User, now: datetime | None = None,
                   **values: Any) -> dict[str, tuple[Any, Any]]:
     """Change the tenant's Lockbox policy. Returns the changes made ({} when nothing changed)."""
-    _require_admin(actor, tenant)
+    role_checks.require_tenant_admin(actor, tenant)
     unknown = set(values) - set(POLICY_FIELDS)
     if unknown:
         raise ValidationError(f"Unknown policy fields: {', '.join(sorted(unknown))}.")
@@ -160,7 +159,7 @@ def _check_policy(tenant: Tenant) -> None:
 
 def set_notification_emails(*, tenant: Tenant, actor: User, emails: list[str],
                             now: datetime | None = None) -> bool:
-    _require_admin(actor, tenant)
+    role_checks.require_tenant_admin(actor, tenant)
     cleaned: list[str] = []
     for raw in emails:
         address = raw.strip().lower()
@@ -204,7 +203,7 @@ def invite_member(*, tenant: Tenant, email: str | None, roles: list[str], actor:
        (DESIGN: provider roles never decide for a customer), so nothing is granted; the
        provider's chain records the refusal, and the person is told.
     """
-    _require_admin(actor, tenant)
+    role_checks.require_tenant_admin(actor, tenant)
     email = (email or "").strip().lower()
     try:
         validate_email(email)
@@ -247,7 +246,7 @@ def _is_provider_staff(user: User) -> bool:
 
 def set_member_roles(*, tenant: Tenant, user: User, roles: list[str], actor: User,
                      now: datetime | None = None) -> bool:
-    _require_admin(actor, tenant)
+    role_checks.require_tenant_admin(actor, tenant)
     roles = _clean_roles(roles)
     now = now or clock.now()
     with transaction.atomic():
@@ -273,7 +272,7 @@ def set_member_roles(*, tenant: Tenant, user: User, roles: list[str], actor: Use
 
 def remove_member(*, tenant: Tenant, user: User, actor: User,
                   now: datetime | None = None) -> None:
-    _require_admin(actor, tenant)
+    role_checks.require_tenant_admin(actor, tenant)
     now = now or clock.now()
     with transaction.atomic():
         Tenant.objects.select_for_update().get(pk=tenant.pk)
@@ -288,11 +287,6 @@ def remove_member(*, tenant: Tenant, user: User, actor: User,
                      now=now, data={"email": user.email, "old": old})
         revoke_tenant_tokens_of(owner=user, tenant=tenant, now=now,
                                 reason="Its owner was removed from the tenant.")
-
-
-def _require_admin(actor, tenant):
-    if not role_checks.has_tenant_role(actor, tenant, TenantRole.ADMIN):
-        raise NotPermitted(f"Only {tenant.name}'s admins can change its settings.")
 
 
 def _clean_roles(roles: list[str] | None) -> list[str]:

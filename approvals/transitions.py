@@ -33,7 +33,7 @@ from approvals.models import (
     Transition,
     Verdict,
 )
-from approvals.notifications import outbox
+from approvals.notifications import recipients
 from approvals.policy import FINAL_STATES, Verb
 from approvals.selectors import standing_approvals
 from audit.services import record_event
@@ -92,7 +92,7 @@ def submit_request(*, requester: User, tenant: Tenant | str, case_reference: str
                 **_via(via),
             },
         )
-        outbox.request_event(request, event)
+        recipients.request_event(request, event)
     return request
 
 
@@ -338,7 +338,7 @@ def _move(req: AccessRequest, to_state: State, verb: Verb, actor: User | None, n
               **(data or {})},
     )
     # Telling people is part of the same transaction: the outbox rows commit with the move.
-    outbox.request_event(req, event)
+    recipients.request_event(req, event)
 
 
 def _history(req: AccessRequest, from_state: str, verb: Verb, actor: User | None,

@@ -11,7 +11,7 @@ from django.utils import timezone
 from approvals import transitions as t
 from approvals.api.models import ApiToken
 from approvals.models import AccessRequest, State
-from approvals.notifications import outbox
+from approvals.notifications import delivery
 from audit.chain import verify_chain
 from audit.models import AuditEvent
 from tests import factories
@@ -212,7 +212,7 @@ def test_out_of_scope_activity_is_flagged_and_notified(data_plane, grant, approv
         "No grant was open at that time."]
     page = signed_in(approver_a).get(f"/t/tenant-a/requests/{grant.pk}/").content.decode()
     assert "3 actions outside the grant." in page and "OUTSIDE THE GRANT" in page
-    outbox.retry_due()
+    delivery.retry_due()
     told = {m.to[0] for m in mail.outbox if "outside any grant" in m.subject}
     assert {"approver@a.test", "auditor@provider.test"} <= told
     assert verify_chain("tenant:tenant-a").ok

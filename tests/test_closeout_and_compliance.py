@@ -12,7 +12,7 @@ from approvals import attestations
 from approvals import transitions as t
 from approvals.errors import IllegalTransition, NotPermitted
 from approvals.models import AttestationStatus, State
-from approvals.notifications import outbox
+from approvals.notifications import delivery
 from audit.models import AuditEvent
 from audit.selectors import keyset_page, search_events
 from audit.services import record_event
@@ -94,7 +94,7 @@ def test_a_dispute_tells_the_auditors_and_stays_visible_until_resolved(ended, en
     assert "Say what you dispute." in refused.content.decode()
     client.post(f"/t/tenant-a/requests/{ended.pk}/attestation/",
                 {"answer": "dispute", "comment": "You also opened messages."})
-    outbox.retry_due()
+    delivery.retry_due()
     assert any(m.to == [auditor.email] and "disputes the summary" in m.subject
                for m in mail.outbox)
     assert "Disputed" in client.get("/t/tenant-a/").content.decode()

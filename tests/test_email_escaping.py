@@ -17,10 +17,10 @@ from django.utils import timezone
 from approvals import activity, attestations, tenants
 from approvals import transitions as t
 from approvals.models import ReasonType, TenantRole
-from approvals.notifications import outbox
+from approvals.notifications import delivery, reminders
 from approvals.notifications.emails import BUILDERS
 from approvals.notifications.models import Channel, OutboxMessage, WebhookEndpoint
-from approvals.notifications.webhooks import create_endpoint, disable_after_failures
+from approvals.notifications.webhooks.endpoints import create_endpoint, disable_after_failures
 from tests import factories
 
 LONG_WORD = "Supercalifragilistic" * 20
@@ -100,7 +100,7 @@ def every_message(engineer, manager, auditor, settings):
 
     granted = _submit(engineer, tenant, start)
     t.internal_approve(request=granted, actor=manager, comment=COMMENT, now=start)
-    assert outbox.reminders_due(minutes(50))  # past 75% of the customer's hour
+    assert reminders.reminders_due(minutes(50))  # past 75% of the customer's hour
     t.customer_approve(request=granted, actor=approver, comment=COMMENT, now=minutes(55))
     t.release(request=granted, actor=engineer, now=minutes(60))
     attestation = attestations.file(request=granted, actor=engineer, summary=SUMMARY,
@@ -133,7 +133,7 @@ def every_message(engineer, manager, auditor, settings):
     messages = {}
     for row in OutboxMessage.objects.filter(channel=Channel.EMAIL).order_by("id"):
         mail.outbox.clear()
-        outbox.deliver(row.pk)
+        delivery.deliver(row.pk)
         messages.setdefault(row.kind, mail.outbox[-1])
     return messages
 

@@ -13,8 +13,8 @@ import sys
 import pytest
 from django.utils import timezone
 
-from approvals.notifications import webhooks
 from approvals.notifications.models import OutboxMessage, Status, WebhookEndpoint
+from approvals.notifications.webhooks import endpoints
 from lockbox_portal.celery import app
 from tests.processes import (
     ROOT,
@@ -114,7 +114,7 @@ def test_a_celery_worker_as_the_readme_says_runs_production(tmp_path, transactio
         endpoint = WebhookEndpoint.objects.create(
             tenant=tenant_a, url=receiver.url, secret="s" * 64, event_types=["webhook.test"],
             created_at=timezone.now())
-        key = webhooks.send_test(endpoint=endpoint, actor=admin_a)
+        key = endpoints.send_test(endpoint=endpoint, actor=admin_a)
         tried = (Status.SENT, Status.FAILED, Status.RETRYING)
         wait_for(lambda: OutboxMessage.objects.get(key=key).status in tried, 60,
                  "the worker to try the delivery")

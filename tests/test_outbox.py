@@ -9,7 +9,7 @@ from django.utils import timezone
 from approvals import transitions as t
 from approvals.errors import TransitionError
 from approvals.models import State
-from approvals.notifications import outbox
+from approvals.notifications import delivery, recipients, reminders, selectors
 from approvals.notifications.models import DeliveryAttempt, OutboxMessage, Status
 from tests import factories
 
@@ -60,8 +60,8 @@ def test_the_same_event_is_queued_once(submitted):
     from audit.models import AuditEvent
 
     event = AuditEvent.objects.get(request_id=submitted.pk, action="request.submitted")
-    outbox.request_event(submitted, event)
-    outbox.request_event(submitted, event)
+    recipients.request_event(submitted, event)
+    recipients.request_event(submitted, event)
     assert OutboxMessage.objects.filter(request=submitted).count() == 2
 
 
@@ -75,8 +75,8 @@ def test_rows_are_handed_to_workers_only_after_commit(submitted, manager, approv
 
 def test_delivery_sends_once_and_records_it(submitted):
     row = OutboxMessage.objects.filter(request=submitted).first()
-    assert outbox.deliver(row.pk) == Status.SENT
-    assert outbox.deliver(row.pk) is None  # already sent: nobody claims it again
+    assert delivery.deliver(row.pk) == Status.SENT
+    assert delivery.deliver(row.pk) is None  # already sent: nobody claims it again
     row.refresh_from_db()
     assert (row.status, row.attempts) == (Status.SENT, 1)
     assert len(mail.outbox) == 1
@@ -92,15 +92,15 @@ def test_a_failed_delivery_is_retried_with_backoff_then_given_up(submitted, monk
     monkeypatch.setattr(emails, "send_outbox_email", broken)
     row = OutboxMessage.objects.filter(request=submitted).first()
     now = timezone.now()
-    assert outbox.deliver(row.pk, now=now) == Status.RETRYING
+    assert delivery.deliver(row.pk, now=now) == Status.RETRYING
     row.refresh_from_db()
     assert row.next_attempt_at == now + timedelta(seconds=30)
     assert "mail server down" in row.last_error
-    assert outbox.deliver(row.pk, now=now) is None  # not due yet
+    assert delivery.deliver(row.pk, now=now) is None  # not due yet
     waits = []
     for _ in range(7):
         now = row.next_attempt_at
-        status = outbox.deliver(row.pk, now=now)
+        status = delivery.deliver(row.pk, now=now)
         row.refresh_from_db()
         waits.append(row.next_attempt_at - now)
     assert status == Status.FAILED and row.attempts == 8
@@ -121,9 +121,9 @@ def test_a_broker_that_is_down_loses_nothing(submitted, manager, approver_a, mon
     assert submitted.state == State.PENDING_CUSTOMER
     queued = OutboxMessage.objects.filter(request=submitted, kind="awaiting_customer")
     assert {row.status for row in queued} == {Status.QUEUED}
-    result = outbox.retry_due()
+    result = delivery.retry_due()
     assert result["sent"] == queued.count() + 2  # and the two submission e-mails
-    assert outbox.retry_due()["due"] == 0
+    assert delivery.retry_due()["due"] == 0
     assert len(mail.outbox) == result["sent"]
 
 
@@ -132,9 +132,9 @@ def test_a_delivery_whose_worker_died_is_taken_up_after_the_lease(submitted, set
     now = timezone.now()
     OutboxMessage.objects.filter(pk=row.pk).update(status=Status.SENDING, claimed_at=now,
                                                    attempts=1)
-    assert outbox.retry_due(now=now + MINUTE)["due"] == 1  # the other row only
+    assert delivery.retry_due(now=now + MINUTE)["due"] == 1  # the other row only
     settings.LOCKBOX_OUTBOX_LEASE = timedelta(minutes=5)
-    outbox.retry_due(now=now + 6 * MINUTE)
+    delivery.retry_due(now=now + 6 * MINUTE)
     row.refresh_from_db()
     assert (row.status, row.attempts) == (Status.SENT, 2)
     assert [m.to for m in mail.outbox].count([row.recipient]) == 1
@@ -164,13 +164,13 @@ def test_the_customer_email_links_to_the_request_in_the_portal(submitted, manage
 
 def test_provider_emails_link_to_the_internal_site(submitted, settings):
     settings.LOCKBOX_INTERNAL_URL = "https://lockbox.internal.example"
-    outbox.retry_due()
+    delivery.retry_due()
     message = _sent_to("manager@provider.test")
     assert f"https://lockbox.internal.example/internal/requests/{submitted.pk}/" in message.body
 
 
 def test_emails_carry_no_secrets(submitted, manager, approver_a, tenant_a, admin_a, settings):
-    from approvals.notifications.webhooks import create_endpoint
+    from approvals.notifications.webhooks.endpoints import create_endpoint
 
     settings.LOCKBOX_WEBHOOK_ALLOW_PRIVATE = True  # no DNS here; the address is never called
 
@@ -178,7 +178,7 @@ def test_emails_carry_no_secrets(submitted, manager, approver_a, tenant_a, admin
                                event_types=["request.approved"])
     t.internal_approve(request=submitted, actor=manager)
     t.customer_approve(request=submitted, actor=approver_a)
-    outbox.retry_due()
+    delivery.retry_due()
     for message in mail.outbox:
         text = message.body + message.alternatives[0][0]
         assert endpoint.secret not in text
@@ -190,7 +190,7 @@ def test_the_engineer_is_told_when_access_starts_and_ends(submitted, manager, ap
     t.internal_approve(request=submitted, actor=manager)
     t.customer_approve(request=submitted, actor=approver_a)
     t.release(request=submitted, actor=engineer, comment="Done.")
-    outbox.retry_due()
+    delivery.retry_due()
     subjects = [m.subject for m in mail.outbox if m.to == ["engineer@provider.test"]]
     assert any("Your access to Tenant A is open until" in s for s in subjects)
     assert any(s.startswith("[Lockbox] Access ended") for s in subjects)
@@ -210,7 +210,7 @@ def test_approvers_are_told_of_a_revocation_and_an_expiry(submitted, manager, ap
                               now=timezone.now() - timedelta(hours=3))
     t.internal_approve(request=lapsed, actor=manager, now=timezone.now() - timedelta(hours=3))
     t.expire(request=lapsed, now=timezone.now())
-    outbox.retry_due()
+    delivery.retry_due()
     to_a2 = [m.subject for m in mail.outbox if m.to == ["approver2@a.test"]]
     assert any("Access revoked" in s for s in to_a2)
     assert any("expired without a decision" in s for s in to_a2)
@@ -222,9 +222,9 @@ def test_a_reminder_goes_at_75_percent_of_the_window_once(submitted, manager, ap
                                                           approver_a2):
     start = timezone.now()
     t.internal_approve(request=submitted, actor=manager, now=start)
-    assert outbox.reminders_due(start + timedelta(hours=8, minutes=59)) == 0
-    assert outbox.reminders_due(start + timedelta(hours=9)) == 2
-    assert outbox.reminders_due(start + timedelta(hours=9, minutes=5)) == 2
+    assert reminders.reminders_due(start + timedelta(hours=8, minutes=59)) == 0
+    assert reminders.reminders_due(start + timedelta(hours=9)) == 2
+    assert reminders.reminders_due(start + timedelta(hours=9, minutes=5)) == 2
     assert _rows(request=submitted, kind="reminder") == [("reminder", "approver2@a.test"),
                                                          ("reminder", "approver@a.test")]
 
@@ -234,11 +234,11 @@ def test_who_is_asked_shows_each_persons_notification(submitted, manager, approv
     now = timezone.now()
     t.internal_approve(request=submitted, actor=manager, now=now)
     rows = {r.recipient: r for r in OutboxMessage.objects.filter(kind="awaiting_customer")}
-    outbox.deliver(rows["approver@a.test"].pk)
+    delivery.deliver(rows["approver@a.test"].pk)
     OutboxMessage.objects.filter(pk=rows["approver2@a.test"].pk).update(
         status=Status.FAILED, last_error="550 mailbox unavailable")
     submitted.refresh_from_db()
     asked = {p.email: (status, detail) for p, status, detail in
-             outbox.who_is_asked(submitted, now + MINUTE)}
+             selectors.who_is_asked(submitted, now + MINUTE)}
     assert asked["approver@a.test"][0] == "sent"
     assert asked["approver2@a.test"] == ("failed", "550 mailbox unavailable")

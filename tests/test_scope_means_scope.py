@@ -14,7 +14,7 @@ from approvals import access_cache, resources
 from approvals import transitions as t
 from approvals.access import check_access
 from approvals.models import AccessRequest
-from approvals.notifications import outbox
+from approvals.notifications import delivery
 from audit.chain import verify_chain
 from audit.models import AuditEvent
 from tests import factories
@@ -223,7 +223,7 @@ def test_activity_on_a_bad_identifier_is_recorded_flagged_and_never_covered(
     assert verify_chain("tenant:tenant-a").ok
     page = signed_in(approver_a).get(f"/t/tenant-a/requests/{alice_grant.pk}/").content.decode()
     assert f"{len(ESCAPES)} actions outside the grant." in page
-    outbox.retry_due()
+    delivery.retry_due()
     told = {m.to[0] for m in mail.outbox if "outside any grant" in m.subject}
     assert {"approver@a.test", "auditor@provider.test"} <= told
 

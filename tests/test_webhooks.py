@@ -16,8 +16,9 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from approvals import transitions as t
-from approvals.notifications import outbox, webhooks
+from approvals.notifications import delivery
 from approvals.notifications.models import OutboxMessage, Status, WebhookEndpoint
+from approvals.notifications.webhooks import endpoints, signing, transport
 from audit.models import AuditEvent
 from tests import factories, processes
 from tests.portal import signed_in
@@ -73,8 +74,8 @@ def receiver(settings):
 
 @pytest.fixture
 def endpoint(receiver, tenant_a, admin_a):
-    return webhooks.create_endpoint(tenant=tenant_a, actor=admin_a, url=receiver.url,
-                                    event_types=webhooks.EVENT_TYPES)
+    return endpoints.create_endpoint(tenant=tenant_a, actor=admin_a, url=receiver.url,
+                                    event_types=endpoints.EVENT_TYPES)
 
 
 @pytest.fixture
@@ -91,7 +92,7 @@ def _webhook_rows(kind):
 
 def test_the_signature_is_hmac_sha256_over_timestamp_and_body():
     body = b'{"type":"request.approved"}'
-    header = webhooks.sign("s3cret", 1764000000, body)
+    header = signing.sign("s3cret", 1764000000, body)
     expected = hmac.new(b"s3cret", b"1764000000." + body, hashlib.sha256).hexdigest()
     assert header == f"t=1764000000,v1={expected}"
     assert verify_signature("s3cret", header, body, now=1764000100)
@@ -102,7 +103,7 @@ def test_the_signature_is_hmac_sha256_over_timestamp_and_body():
 
 def test_a_delivery_is_signed_and_names_itself(receiver, endpoint, granted):
     row = _webhook_rows("request.approved").get()
-    assert outbox.deliver(row.pk) == Status.SENT
+    assert delivery.deliver(row.pk) == Status.SENT
     headers, body = receiver.received[-1]
     assert verify_signature(endpoint.secret, headers["Lockbox-Signature"], body,
                             now=int(time.time()))
@@ -118,21 +119,21 @@ def test_a_delivery_is_signed_and_names_itself(receiver, endpoint, granted):
 def test_a_receiver_answering_500_is_retried_and_logged(receiver, endpoint, granted):
     receiver.status = 500
     row = _webhook_rows("request.approved").get()
-    assert outbox.deliver(row.pk) == Status.RETRYING
+    assert delivery.deliver(row.pk) == Status.RETRYING
     row.refresh_from_db()
     assert row.last_error == "The receiver answered HTTP 500."
     attempt = row.attempt_log.get()
     assert (attempt.ok, attempt.status_code) == (False, 500)
     receiver.status = 200
-    assert outbox.deliver(row.pk, now=row.next_attempt_at) == Status.SENT
+    assert delivery.deliver(row.pk, now=row.next_attempt_at) == Status.SENT
 
 
 def test_a_receiver_that_hangs_times_out_and_is_logged(receiver, endpoint, granted,
                                                        monkeypatch):
-    monkeypatch.setattr(webhooks, "TIMEOUT_SECONDS", 0.3)
+    monkeypatch.setattr(transport, "TIMEOUT_SECONDS", 0.3)
     receiver.delay = 1
     row = _webhook_rows("request.approved").get()
-    assert outbox.deliver(row.pk) == Status.RETRYING
+    assert delivery.deliver(row.pk) == Status.RETRYING
     row.refresh_from_db()
     assert "timed out" in row.last_error
 
@@ -140,26 +141,26 @@ def test_a_receiver_that_hangs_times_out_and_is_logged(receiver, endpoint, grant
 def test_webhooks_give_up_after_24_hours(receiver, endpoint, granted):
     receiver.status = 503
     row = _webhook_rows("request.approved").get()
-    assert outbox.deliver(row.pk, now=row.created_at + timedelta(hours=23)) == Status.RETRYING
+    assert delivery.deliver(row.pk, now=row.created_at + timedelta(hours=23)) == Status.RETRYING
     row.refresh_from_db()
-    assert outbox.deliver(row.pk, now=row.created_at + timedelta(hours=24)) == Status.FAILED
+    assert delivery.deliver(row.pk, now=row.created_at + timedelta(hours=24)) == Status.FAILED
 
 
 def test_repeated_failures_switch_the_webhook_off_and_tell_the_admins(
         receiver, endpoint, granted, admin_a):
     receiver.status = 500
-    test_key = webhooks.send_test(endpoint=endpoint, actor=admin_a)
+    test_key = endpoints.send_test(endpoint=endpoint, actor=admin_a)
     rows = [*_webhook_rows("request.approved"), OutboxMessage.objects.get(key=test_key)]
     later = timezone.now()
-    for _ in range(outbox.WEBHOOK_DISABLE_AFTER):
+    for _ in range(endpoints.DISABLE_AFTER):
         later += timedelta(hours=2)
         for row in rows:
-            outbox.deliver(row.pk, now=later)
+            delivery.deliver(row.pk, now=later)
     endpoint.refresh_from_db()
     assert not endpoint.is_active
     assert "failed deliveries in a row" in endpoint.disabled_reason
     assert AuditEvent.objects.filter(action="webhook.disabled").exists()
-    outbox.retry_due()
+    delivery.retry_due()
     notice = [m for m in mail.outbox if m.to == [admin_a.email]
               and "switched off after repeated failures" in m.subject]
     assert len(notice) == 1 and receiver.url in notice[0].body
@@ -176,7 +177,7 @@ def test_repeated_failures_switch_the_webhook_off_and_tell_the_admins(
 def test_bad_addresses_are_refused_when_saved(url, problem, tenant_a, admin_a, settings):
     settings.LOCKBOX_WEBHOOK_ALLOW_PRIVATE = False
     with pytest.raises(ValidationError) as refused:
-        webhooks.create_endpoint(tenant=tenant_a, actor=admin_a, url=url,
+        endpoints.create_endpoint(tenant=tenant_a, actor=admin_a, url=url,
                                  event_types=["request.approved"])
     assert problem in str(refused.value)
     assert not WebhookEndpoint.objects.exists()
@@ -184,7 +185,7 @@ def test_bad_addresses_are_refused_when_saved(url, problem, tenant_a, admin_a, s
 
 def test_a_public_address_is_accepted(tenant_a, admin_a, settings):
     settings.LOCKBOX_WEBHOOK_ALLOW_PRIVATE = False
-    endpoint = webhooks.create_endpoint(tenant=tenant_a, actor=admin_a,
+    endpoint = endpoints.create_endpoint(tenant=tenant_a, actor=admin_a,
                                         url="https://93.184.216.34/hook",
                                         event_types=["request.approved"])
     created = AuditEvent.objects.get(action="webhook.created")
@@ -195,7 +196,7 @@ def test_a_webhook_later_pointing_inside_is_refused_at_delivery(receiver, endpoi
                                                                 settings):
     settings.LOCKBOX_WEBHOOK_ALLOW_PRIVATE = False
     row = _webhook_rows("request.approved").get()
-    assert outbox.deliver(row.pk) == Status.FAILED
+    assert delivery.deliver(row.pk) == Status.FAILED
     assert receiver.received == []
 
 
@@ -290,6 +291,6 @@ def test_a_delivery_goes_to_the_address_that_was_checked(rebinding, tenant_a):
                             recipient=endpoint.url, tenant=tenant_a, endpoint=endpoint,
                             payload={"id": "k"}, created_at=timezone.now(),
                             next_attempt_at=timezone.now())
-    assert webhooks.post(message) == 204
+    assert transport.post(message) == 204
     assert len(public.bodies) == 1 and internal.bodies == []
     assert lookups == ["hooks.rebind.test"]  # resolved once, for the check, and used as checked

@@ -18,8 +18,8 @@ from django.utils import timezone
 from approvals import transitions as t
 from approvals.access import check_access
 from approvals.models import ProviderRole, State, TenantRole
-from approvals.notifications import webhooks
 from approvals.notifications.models import OutboxMessage, Status
+from approvals.notifications.webhooks import endpoints
 from audit.models import AuditEvent
 from lockbox_portal.celery import app
 from tests import factories
@@ -169,7 +169,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing_and_repeats_nothing(workers,
                                                                         settings):
     settings.LOCKBOX_WEBHOOK_ALLOW_PRIVATE = True
     receiver = HoldingReceiver()
-    webhooks.create_endpoint(tenant=cast["tenant"], actor=cast["admin"], url=receiver.url,
+    endpoints.create_endpoint(tenant=cast["tenant"], actor=cast["admin"], url=receiver.url,
                              event_types=["request.internal_approved"])
     first = workers.start()
     req = factories.submit(engineer=cast["engineer"], tenant=cast["tenant"],

@@ -32,7 +32,7 @@ class WebhookEndpoint(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.url
 
 
@@ -67,7 +67,7 @@ class OutboxMessage(models.Model):
             models.Index(fields=["request", "recipient"], name="outbox_request_idx"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.kind} to {self.recipient} ({self.status})"
 
 
@@ -85,5 +85,5 @@ class DeliveryAttempt(models.Model):
     class Meta:
         ordering = ["-at", "-id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{'ok' if self.ok else 'failed'} at {self.at:%Y-%m-%d %H:%M:%S}"

@@ -14,7 +14,7 @@ from approvals import transitions as t
 from approvals.errors import TransitionError
 from approvals.forms import DecisionForm, HistoryFilterForm
 from approvals.models import Decision, DecisionLevel, State, TenantRole
-from approvals.notifications import outbox
+from approvals.notifications.selectors import who_is_asked
 from approvals.policy import Person, Verb
 from approvals.views.access import tenant_page
 from lockbox_portal import clock
@@ -102,7 +102,7 @@ def request_detail(request, tenant, pk):
         "attestation": getattr(req, "attestation", None),
         "can_answer": bool({APPROVER, ADMIN} & request.tenant_roles),
         "can_decide": Verb.CUSTOMER_APPROVE in verbs,
-        "asked": outbox.who_is_asked(req, now) if policy.is_awaiting_decision(
+        "asked": who_is_asked(req, now) if policy.is_awaiting_decision(
             req, now, stage=State.PENDING_CUSTOMER) else None,
         "can_revoke": Verb.REVOKE in verbs,
         "now": now,

@@ -19,7 +19,7 @@ from approvals.forms import (
     QueueFilterForm,
 )
 from approvals.models import ProviderRole, State, Tenant
-from approvals.notifications import outbox
+from approvals.notifications.selectors import who_is_asked
 from approvals.policy import Person, Verb
 from approvals.views.access import provider_page
 from lockbox_portal import clock
@@ -111,7 +111,7 @@ def request_detail(request, pk):
         "events": events,
         "out_of_scope": sum(e.action == "activity.out_of_scope" for e, _ in events),
         "notes": req.notes.select_related("author"),
-        "asked": outbox.who_is_asked(req, now) if policy.is_awaiting_decision(req, now)
+        "asked": who_is_asked(req, now) if policy.is_awaiting_decision(req, now)
         else None,
         "note_form": NoteForm() if (mine or roles & {MANAGER, AUDITOR}) else None,
         "can_decide": Verb.INTERNAL_APPROVE in verbs,

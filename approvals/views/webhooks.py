@@ -8,8 +8,8 @@ from django.views.decorators.http import require_POST
 
 from approvals.forms import ConfirmForm, WebhookForm
 from approvals.models import TenantRole
-from approvals.notifications import webhooks
 from approvals.notifications.models import WebhookEndpoint
+from approvals.notifications.webhooks import endpoints
 from approvals.views.access import tenant_page
 from approvals.views.tenant_settings import _apply, _form, _guarded
 
@@ -20,7 +20,7 @@ ADMIN = TenantRole.ADMIN
 def webhook_list(request, tenant):
     form = _form(request, WebhookForm, f"settings:{tenant.slug}:webhook-new")
     created = []
-    if _guarded(request, form) and _apply(form, lambda: created.append(webhooks.create_endpoint(
+    if _guarded(request, form) and _apply(form, lambda: created.append(endpoints.create_endpoint(
             tenant=tenant, actor=request.user, url=form.cleaned_data["url"],
             event_types=form.cleaned_data["event_types"]))):
         # Shown once, here; the page after a reload no longer has it.
@@ -54,7 +54,7 @@ def webhook_test(request, tenant, pk):
     if not endpoint.is_active:
         messages.error(request, "Switch the webhook on before sending a test event.")
     else:
-        webhooks.send_test(endpoint=endpoint, actor=request.user)
+        endpoints.send_test(endpoint=endpoint, actor=request.user)
         messages.success(request, "Test event queued; its delivery appears below.")
     return redirect("portal:webhook", tenant.slug, endpoint.pk)
 
@@ -70,10 +70,10 @@ def webhook_change(request, tenant, pk, change):
         return redirect("portal:webhook", tenant.slug, endpoint.pk)
     try:
         if change == "delete":
-            webhooks.delete_endpoint(endpoint=endpoint, actor=request.user)
+            endpoints.delete_endpoint(endpoint=endpoint, actor=request.user)
             messages.success(request, f"The webhook to {endpoint.url} was deleted.")
             return redirect("portal:webhooks", tenant.slug)
-        webhooks.set_active(endpoint=endpoint, actor=request.user, active=change == "enable")
+        endpoints.set_active(endpoint=endpoint, actor=request.user, active=change == "enable")
     except ValidationError as invalid:
         messages.error(request, invalid.messages[0])
     else:

@@ -2,7 +2,8 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from approvals.notifications.outbox import reminders_due, retry_due
+from approvals.notifications.delivery import retry_due
+from approvals.notifications.reminders import reminders_due
 from approvals.sweep import sweep
 from audit.checkpoints import checkpoint_chains
 from lockbox_portal import clock
