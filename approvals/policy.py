@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -189,7 +189,18 @@ def has_lapsed(request: AccessRequest, now: datetime) -> bool:
     return request.state in PENDING_STATES and not window_open(pending_expires_at(request), now)
 
 
-def is_access_active(request: AccessRequest, now: datetime) -> bool:
+class TimeBoxed(Protocol):
+    """What the time-box rule reads: a request, or a grant as the access check's query reads it."""
+
+    @property
+    def state(self) -> str: ...
+    @property
+    def access_starts_at(self) -> datetime | None: ...
+    @property
+    def access_ends_at(self) -> datetime | None: ...
+
+
+def is_access_active(request: TimeBoxed, now: datetime) -> bool:
     """Access is active only while APPROVED and inside the time box: end is exclusive.
     selectors.access_active."""
     return (

@@ -67,10 +67,7 @@ def request_json(req: AccessRequest, now: datetime) -> dict[str, Any]:
     }
 
 
-def _text(data: dict[str, Any], field: str, *, required: bool = True,
-          limit: int = 512) -> str | None:
-    if field not in data and not required:
-        return None
+def _text(data: dict[str, Any], field: str, *, limit: int = 512) -> str:
     value = data.get(field)
     if not isinstance(value, str) or not value.strip() or len(value) > limit:
         raise ApiError(400, "invalid", f"{field}: a non-empty string of at most {limit}.")
@@ -100,7 +97,8 @@ def access_check(request: HttpRequest) -> ViewResult:
             raise ApiError(400, "invalid", "access_level: read_only or read_write.")
         engineer, tenant = _text(data, "engineer", limit=254), _text(data, "tenant", limit=63)
         resource = _text(data, "resource")
-        _text(data, "operation", required=False, limit=64)
+        if "operation" in data:
+            _text(data, "operation", limit=64)
     except ApiError:
         # As on every endpoint, who is asking is settled before what they sent.
         authenticate_request(request, [Scope.ACCESS_CHECK])
@@ -109,7 +107,7 @@ def access_check(request: HttpRequest) -> ViewResult:
     token, problem, answer = check_access_with_token(
         raw_token=raw, engineer_email=engineer, tenant_slug=tenant, resource=resource,
         level=level, now=now)
-    if token is None:
+    if token is None or answer is None:  # both or neither (check_access_with_token)
         raise refused(problem)
     require_scopes(token.scopes, [Scope.ACCESS_CHECK])
     note_use(token, now)
