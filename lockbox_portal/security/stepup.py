@@ -77,6 +77,7 @@ class StepUpForm(Protocol):
 
     needs_code: bool
     fields: dict[str, Any]
+    cleaned_data: dict[str, Any]
 
     @property
     def errors(self) -> Any: ...

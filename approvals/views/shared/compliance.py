@@ -1,11 +1,16 @@
 """The compliance dashboard's charts, tables and CSV files, for one tenant or for all of them
 (None). Every chart's numbers are also a table and a CSV file."""
 
+from __future__ import annotations
+
 import csv
+from datetime import datetime
+from typing import Any
 
 from django.http import Http404, HttpResponse
 
 from approvals import compliance
+from approvals.models import Tenant
 from approvals.views.shared.charts import bar_chart
 
 CHARTS = {
@@ -20,7 +25,7 @@ CHARTS = {
 }
 
 
-def _charts(now, tenant):
+def _charts(now: datetime, tenant: Tenant | None) -> list[dict[str, Any]]:
     charts = []
     for name, (title, first_column, data) in CHARTS.items():
         labels, series = data(now, tenant)
@@ -30,7 +35,7 @@ def _charts(now, tenant):
     return charts
 
 
-def csv_download(name, now, tenant):
+def csv_download(name: str, now: datetime, tenant: Tenant | None) -> HttpResponse:
     if name not in CHARTS:
         raise Http404
     _, first_column, data = CHARTS[name]
@@ -44,6 +49,6 @@ def csv_download(name, now, tenant):
     return response
 
 
-def dashboard_context(now, tenant):
+def dashboard_context(now: datetime, tenant: Tenant | None) -> dict[str, Any]:
     return {"charts": _charts(now, tenant), "active": compliance.active_now(now, tenant),
             "median_minutes": compliance.decision_times(now, tenant)[2], "now": now}
