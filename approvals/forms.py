@@ -4,7 +4,10 @@ from datetime import UTC, datetime, time, timedelta
 
 from django import forms
 
+from approvals.actions import label as action_label
 from approvals.models import AccessLevel, ReasonType, State, TenantRole
+from approvals.notifications.webhooks.endpoints import EVENT_TYPES
+from audit.models import ChainHead
 from lockbox_portal.security.forms import StepUpMixin
 
 MAX_COMMENT = 2000
@@ -56,6 +59,49 @@ class DateRangeForm(forms.Form):
 class HistoryFilterForm(DateRangeForm):
     state = forms.ChoiceField(label="State", required=False,
                               choices=[("", "Any state"), *State.choices])
+
+
+class AuditSearchForm(DateRangeForm):
+    actor = forms.CharField(label="Person", required=False, max_length=254,
+                            widget=forms.TextInput(attrs={"placeholder": "e-mail or part of it"}))
+    action = forms.ChoiceField(label="What happened", required=False)
+    request = forms.CharField(label="Request", required=False, max_length=36,
+                              widget=forms.TextInput(attrs={"placeholder": "e.g. 53AE546C"}))
+    q = forms.CharField(label="Text", required=False, max_length=200,
+                        widget=forms.TextInput(attrs={"placeholder": "words in the event"}))
+
+    def __init__(self, *args, actions=(), every_chain=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if every_chain:
+            # Provider auditors search one chain or all of them. Typed, not picked: there is a
+            # chain per tenant, and a provider may have thousands.
+            self.fields["chain"] = forms.CharField(
+                label="Chain", required=False, max_length=120,
+                widget=forms.TextInput(attrs={"placeholder": "every chain, or a tenant's slug"}))
+            self.order_fields(["chain"])
+        self.fields["action"].choices = [("", "Anything"),
+                                         *[(a, action_label(a)) for a in actions]]
+
+    def clean_chain(self):
+        value = self.cleaned_data.get("chain", "").strip()
+        if not value:
+            return ""
+        for chain in (value, f"tenant:{value}"):
+            if ChainHead.objects.filter(chain=chain).exists():
+                return chain
+        raise forms.ValidationError(f"There is no audit chain {value!r}. Give a tenant's slug, "
+                                    "a chain's full name (tenant:…, provider), or leave it empty.")
+
+    def filters(self):
+        since, until = self.bounds()
+        data = self.cleaned_data if self.is_valid() else {}
+        return {
+            "since": since, "until": until,
+            "actor": data.get("actor", "").strip(),
+            "action": data.get("action", ""),
+            "request": data.get("request", "").strip(),
+            "text": data.get("q", "").strip(),
+        }
 
 
 class PolicyForm(StepUpMixin, forms.Form):
@@ -216,9 +262,6 @@ class WebhookForm(StepUpMixin, forms.Form):
     event_types = forms.MultipleChoiceField(label="Events", widget=forms.CheckboxSelectMultiple)
 
     def __init__(self, *args, **kwargs):
-        from approvals.actions import label as action_label
-        from approvals.notifications.webhooks.endpoints import EVENT_TYPES
-
         super().__init__(*args, **kwargs)
         self.fields["event_types"].choices = [(e, f"{action_label(e)} ({e})")
                                               for e in EVENT_TYPES]

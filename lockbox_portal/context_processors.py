@@ -5,7 +5,7 @@ from lockbox_portal import clock
 
 def navigation(request):
     """The navigation of the page's site: the tenant a portal page is about, or the roles of
-    the provider's staff on an internal page (both set by approvals.views.access)."""
+    the provider's staff on an internal page (both set by approvals.views.shared.guards)."""
     provider_roles = getattr(request, "provider_roles", None)
     if provider_roles is not None:
         return {

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from approvals import transitions as t
-from approvals.views.customer import DASHBOARD_ROWS
+from approvals.views.portal.dashboard import DASHBOARD_ROWS
 from tests import factories
 from tests.portal import signed_in
 

@@ -9,6 +9,7 @@ from approvals.actions import label as _action_label
 from approvals.models import State
 from approvals.policy import format_duration
 from lockbox_portal import clock
+from lockbox_portal.security.mfa import passkeys
 
 register = template.Library()
 
@@ -33,8 +34,6 @@ def action_label(action):
 
 @register.filter
 def has_passkeys(user):
-    from lockbox_portal.security.mfa import passkeys
-
     return user.is_authenticated and passkeys(user).exists()
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol, cast
 
 from django.db import transaction
 from django.db.models import QuerySet
+from django.http import HttpRequest
 from django_otp import devices_for_user
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -30,6 +31,12 @@ if TYPE_CHECKING:
 
 class _VerifiableUser(Protocol):
     def is_verified(self) -> bool: ...
+
+
+def signed_in(request: HttpRequest) -> User:
+    """The signed-in person of a page or form: RequireSecondFactorMiddleware sends anyone else
+    to sign in before a view runs."""
+    return cast("User", request.user)
 
 
 def is_verified(user: User | AnonymousUser) -> bool:

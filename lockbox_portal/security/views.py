@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from io import BytesIO
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import qrcode
 import qrcode.image.svg
@@ -20,12 +20,8 @@ from lockbox_portal.security.forms import CodeForm
 from lockbox_portal.security.redirects import safe_next
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import User
+    pass
 
-
-def _person(request: HttpRequest) -> User:
-    """The signed-in person: RequireSecondFactorMiddleware sends anyone else to sign in first."""
-    return cast("User", request.user)
 
 
 def _qr_data_uri(text: str) -> str:
@@ -45,7 +41,7 @@ def setup(request: HttpRequest) -> HttpResponse:
     First time: scan, enter a code, receive ten backup codes. Replacing one needs a step-up with
     the current factor first, so a stolen session cannot swap in someone else's phone.
     """
-    user = _person(request)
+    user = mfa.signed_in(request)
     current = mfa.totp_device(user)
     if not mfa.is_verified(user) and mfa.has_second_factor(user):
         return redirect(f"{reverse('mfa_verify')}?next={request.get_full_path()}")
@@ -85,7 +81,7 @@ def setup(request: HttpRequest) -> HttpResponse:
 
 def verify(request: HttpRequest) -> HttpResponse:
     """The second step of signing in."""
-    user = _person(request)
+    user = mfa.signed_in(request)
     if mfa.is_verified(user):
         return redirect(safe_next(request))
     if not mfa.has_second_factor(user):
@@ -110,7 +106,7 @@ def verify(request: HttpRequest) -> HttpResponse:
 
 
 def security(request: HttpRequest) -> HttpResponse:
-    user = _person(request)
+    user = mfa.signed_in(request)
     return render(request, "security/overview.html", {
         "totp": mfa.totp_device(user),
         "backup_codes_left": mfa.backup_codes_left(user),
@@ -124,19 +120,19 @@ def backup_codes(request: HttpRequest) -> HttpResponse:
     if problem:
         messages.error(request, problem)
         return redirect("account_security")
-    codes = factors.renew_backup_codes(_person(request))
+    codes = factors.renew_backup_codes(mfa.signed_in(request))
     return render(request, "security/backup_codes.html",
                   {"codes": codes, "next": reverse("account_security")})
 
 
 @require_POST
 def remove_passkey(request: HttpRequest, pk: int) -> HttpResponse:
-    passkey = get_object_or_404(mfa.passkeys(_person(request)), pk=pk)
+    passkey = get_object_or_404(mfa.passkeys(mfa.signed_in(request)), pk=pk)
     problem = stepup.confirm(request, f"mfa:remove-passkey:{pk}", request.POST.get("code"))
     if problem:
         messages.error(request, problem)
         return redirect("account_security")
-    name = factors.remove_passkey(_person(request), passkey)
+    name = factors.remove_passkey(mfa.signed_in(request), passkey)
     messages.success(request, f"The passkey “{name}” was removed.")
     return redirect("account_security")
 

@@ -1,6 +1,10 @@
 """The one way a portal view finds its tenant: from the URL, for a member of it."""
 
+from __future__ import annotations
+
+from collections.abc import Callable
 from functools import wraps
+from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -8,19 +12,21 @@ from django.http import Http404
 from approvals import selectors
 from approvals.models import ProviderMembership, ProviderRole, TenantRole
 
+View = Callable[..., Any]
+
 ROLE_NAMES = {r.value: r.label for r in TenantRole}
 
 
-def tenant_page(*roles):
+def tenant_page(*roles: str) -> Callable[[View], View]:
     """Give the view the tenant named in the URL and the user's roles in it.
 
     Not a member: 404, so nobody learns which tenants exist. A member without any of `roles`:
     403, with the roles that would allow it.
     """
 
-    def decorate(view):
+    def decorate(view: View) -> View:
         @wraps(view)
-        def wrapper(request, slug, *args, **kwargs):
+        def wrapper(request: Any, slug: str, *args: Any, **kwargs: Any) -> Any:
             tenant, held = selectors.get_tenant_for_user(request.user, slug)
             if roles and not held & set(roles):
                 needed = " or ".join(ROLE_NAMES[r].lower() for r in roles)
@@ -36,13 +42,13 @@ def tenant_page(*roles):
 PROVIDER_ROLE_NAMES = {r.value: r.label for r in ProviderRole}
 
 
-def provider_page(*roles):
+def provider_page(*roles: str) -> Callable[[View], View]:
     """For the provider's staff only. Someone with no provider role gets a 404, so the internal
     site reveals nothing to customer accounts; staff without any of `roles` get a 403."""
 
-    def decorate(view):
+    def decorate(view: View) -> View:
         @wraps(view)
-        def wrapper(request, *args, **kwargs):
+        def wrapper(request: Any, *args: Any, **kwargs: Any) -> Any:
             held = set(ProviderMembership.objects.filter(user=request.user)
                        .values_list("role", flat=True))
             if not held or not request.user.is_active:

@@ -5,67 +5,25 @@ and new values by approvals.tenants.
 """
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, redirect
 
 from approvals import tenants
 from approvals.forms import ConfirmForm, InviteForm, NotificationsForm, PolicyForm, RolesForm
 from approvals.models import TenantMembership, TenantRole
-from approvals.views.access import tenant_page
+from approvals.views.shared.guards import tenant_page
 from lockbox_portal.security import stepup
 
 ADMIN = TenantRole.ADMIN
 
 
-def _form(request, form_class, action, **kwargs):
-    """The form, with the step-up code checked first on a POST (bound to `action`)."""
-    problem = stepup.confirm(request, action, request.POST.get("code")) \
-        if request.method == "POST" else ""
-    form = form_class(request.POST if request.method == "POST" else None, **kwargs,
-                      needs_code=bool(problem) or not stepup.is_fresh(request, action))
-    form.step_up_problem = problem
-    if form.needs_code:
-        stepup.offer(request, action)
-    return form
-
-
-def _guarded(request, form):
-    """True when the form is valid and its step-up check passed; errors land on the form."""
-    if request.method != "POST":
-        return False
-    valid = form.is_valid()
-    if form.step_up_problem:
-        form.add_error("code", form.step_up_problem)
-        return False
-    return valid
-
-
-def _apply(form, call):
-    """Run a service; put its validation errors on the form. True when it succeeded."""
-    try:
-        call()
-    except ValidationError as invalid:
-        errors = invalid.message_dict if hasattr(invalid, "error_dict") else {
-            None: invalid.messages}
-        for field, problems in errors.items():
-            for problem in problems:
-                form.add_error(field if field in form.fields else None, problem)
-        return False
-    return True
-
-
-def _render(request, template, context, form):
-    return render(request, template, context, status=400 if form.errors else 200)
-
-
 @tenant_page(ADMIN)
 def policy(request, tenant):
-    form = _form(request, PolicyForm, f"settings:{tenant.slug}:policy",
-                 initial=PolicyForm.initial_for(tenant))
-    if _guarded(request, form) and _apply(form, lambda: _update(request, tenant, form)):
+    confirmation = stepup.Confirmation(request, f"settings:{tenant.slug}:policy", PolicyForm,
+                                       initial=PolicyForm.initial_for(tenant))
+    form = confirmation.form
+    if confirmation.passed() and confirmation.apply(lambda: _update(request, tenant, form)):
         return redirect("portal:settings", tenant.slug)
-    return _render(request, "customer/settings/policy.html", {"tenant": tenant, "form": form},
-                   form)
+    return confirmation.render("customer/settings/policy.html", {"tenant": tenant, "form": form})
 
 
 def _update(request, tenant, form):
@@ -75,11 +33,12 @@ def _update(request, tenant, form):
 
 @tenant_page(ADMIN)
 def members(request, tenant):
-    form = _form(request, InviteForm, f"settings:{tenant.slug}:invite")
-    if _guarded(request, form) and _apply(form, lambda: _invite(request, tenant, form)):
+    confirmation = stepup.Confirmation(request, f"settings:{tenant.slug}:invite", InviteForm)
+    form = confirmation.form
+    if confirmation.passed() and confirmation.apply(lambda: _invite(request, tenant, form)):
         return redirect("portal:members", tenant.slug)
-    return _render(request, "customer/settings/members.html",
-                   {"tenant": tenant, "form": form, "people": _people(tenant)}, form)
+    return confirmation.render("customer/settings/members.html",
+                               {"tenant": tenant, "form": form, "people": _people(tenant)})
 
 
 def _people(tenant):
@@ -120,37 +79,41 @@ def member(request, tenant, number):
     person = _member(tenant, number)
     current = list(TenantMembership.objects.filter(tenant=tenant, user=person)
                    .values_list("role", flat=True))
-    form = _form(request, RolesForm, f"settings:{tenant.slug}:member:{person.pk}",
-                 initial={"roles": current})
-    if _guarded(request, form) and _apply(form, lambda: tenants.set_member_roles(
+    confirmation = stepup.Confirmation(request, f"settings:{tenant.slug}:member:{person.pk}",
+                                       RolesForm, initial={"roles": current})
+    form = confirmation.form
+    if confirmation.passed() and confirmation.apply(lambda: tenants.set_member_roles(
             tenant=tenant, user=person, roles=form.cleaned_data["roles"], actor=request.user)):
         messages.success(request, f"Roles of {person.email} saved.")
         return redirect("portal:members", tenant.slug)
-    return _render(request, "customer/settings/member.html",
-                   {"tenant": tenant, "form": form, "person": person}, form)
+    return confirmation.render("customer/settings/member.html",
+                               {"tenant": tenant, "form": form, "person": person})
 
 
 @tenant_page(ADMIN)
 def remove_member(request, tenant, number):
     person = _member(tenant, number)
-    form = _form(request, ConfirmForm, f"settings:{tenant.slug}:remove:{person.pk}")
-    if _guarded(request, form) and _apply(form, lambda: tenants.remove_member(
+    confirmation = stepup.Confirmation(request, f"settings:{tenant.slug}:remove:{person.pk}",
+                                       ConfirmForm)
+    if confirmation.passed() and confirmation.apply(lambda: tenants.remove_member(
             tenant=tenant, user=person, actor=request.user)):
         messages.success(request, f"{person.email} no longer has any role in {tenant.name}.")
         return redirect("portal:members", tenant.slug)
-    return _render(request, "customer/settings/remove_member.html",
-                   {"tenant": tenant, "form": form, "person": person}, form)
+    return confirmation.render("customer/settings/remove_member.html",
+                               {"tenant": tenant, "form": confirmation.form, "person": person})
 
 
 @tenant_page(ADMIN)
 def notifications(request, tenant):
-    form = _form(request, NotificationsForm, f"settings:{tenant.slug}:notifications",
-                 initial={"emails": "\n".join(tenant.notification_emails)})
-    if _guarded(request, form) and _apply(form, lambda: _save_addresses(
+    confirmation = stepup.Confirmation(
+        request, f"settings:{tenant.slug}:notifications", NotificationsForm,
+        initial={"emails": "\n".join(tenant.notification_emails)})
+    form = confirmation.form
+    if confirmation.passed() and confirmation.apply(lambda: _save_addresses(
             request, tenant, form)):
         return redirect("portal:notifications", tenant.slug)
-    return _render(request, "customer/settings/notifications.html",
-                   {"tenant": tenant, "form": form}, form)
+    return confirmation.render("customer/settings/notifications.html",
+                               {"tenant": tenant, "form": form})
 
 
 def _save_addresses(request, tenant, form):

@@ -1,16 +1,17 @@
-"""The compliance dashboard: for a tenant's compliance readers and admins, and for provider
-auditors across tenants. Every chart's numbers are also a table and a CSV file."""
+"""The compliance dashboard's charts, tables and CSV files, for one tenant or for all of them
+(None). Every chart's numbers are also a table and a CSV file."""
+
+from __future__ import annotations
 
 import csv
+from datetime import datetime
+from typing import Any
 
 from django.http import Http404, HttpResponse
-from django.shortcuts import render
 
 from approvals import compliance
-from approvals.charts import bar_chart
-from approvals.models import ProviderRole, Tenant, TenantRole
-from approvals.views.access import provider_page, tenant_page
-from lockbox_portal import clock
+from approvals.models import Tenant
+from approvals.views.shared.charts import bar_chart
 
 CHARTS = {
     "outcomes": ("Requests per week, by outcome", "Week of", compliance.requests_by_week),
@@ -24,7 +25,7 @@ CHARTS = {
 }
 
 
-def _charts(now, tenant):
+def _charts(now: datetime, tenant: Tenant | None) -> list[dict[str, Any]]:
     charts = []
     for name, (title, first_column, data) in CHARTS.items():
         labels, series = data(now, tenant)
@@ -34,7 +35,7 @@ def _charts(now, tenant):
     return charts
 
 
-def _csv(name, now, tenant):
+def csv_download(name: str, now: datetime, tenant: Tenant | None) -> HttpResponse:
     if name not in CHARTS:
         raise Http404
     _, first_column, data = CHARTS[name]
@@ -48,40 +49,6 @@ def _csv(name, now, tenant):
     return response
 
 
-def _context(now, tenant):
+def dashboard_context(now: datetime, tenant: Tenant | None) -> dict[str, Any]:
     return {"charts": _charts(now, tenant), "active": compliance.active_now(now, tenant),
             "median_minutes": compliance.decision_times(now, tenant)[2], "now": now}
-
-
-@tenant_page(TenantRole.COMPLIANCE_READER, TenantRole.ADMIN)
-def portal_dashboard(request, tenant):
-    return render(request, "compliance/dashboard.html",
-                  {"tenant": tenant, "base": "base.html", **_context(clock.now(), tenant)})
-
-
-@tenant_page(TenantRole.COMPLIANCE_READER, TenantRole.ADMIN)
-def portal_csv(request, tenant, name):
-    return _csv(name, clock.now(), tenant)
-
-
-def _chosen_tenant(request):
-    slug = request.GET.get("tenant")
-    if not slug:
-        return None
-    tenant = Tenant.objects.filter(slug=slug).first()
-    if tenant is None:
-        raise Http404("No such tenant.")
-    return tenant
-
-
-@provider_page(ProviderRole.AUDITOR)
-def internal_dashboard(request):
-    tenant = _chosen_tenant(request)
-    return render(request, "compliance/dashboard.html", {
-        "tenant": tenant, "base": "internal/base.html", "tenants": Tenant.objects.all(),
-        "internal": True, **_context(clock.now(), tenant)})
-
-
-@provider_page(ProviderRole.AUDITOR)
-def internal_csv(request, name):
-    return _csv(name, clock.now(), _chosen_tenant(request))

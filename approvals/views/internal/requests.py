@@ -1,14 +1,14 @@
-"""The provider's internal site: engineers request, managers decide, everyone reads the story."""
+"""Requests on the internal site: engineers ask, managers decide, everyone reads the story."""
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
 
-from approvals import notes, policy, selectors, timeline
+from approvals import policy, selectors, timeline
 from approvals import transitions as t
+from approvals.actions import Action
 from approvals.errors import TransitionError
 from approvals.forms import (
     REQUEST_FORM_FIELDS,
@@ -16,12 +16,11 @@ from approvals.forms import (
     ChooseTenantForm,
     DecisionForm,
     NoteForm,
-    QueueFilterForm,
 )
 from approvals.models import ProviderRole, State, Tenant
 from approvals.notifications.selectors import who_is_asked
 from approvals.policy import Person, Verb
-from approvals.views.access import provider_page
+from approvals.views.shared.guards import provider_page
 from lockbox_portal import clock
 from lockbox_portal.security import stepup
 
@@ -29,16 +28,6 @@ ENGINEER = ProviderRole.ENGINEER
 MANAGER = ProviderRole.INTERNAL_APPROVER
 AUDITOR = ProviderRole.AUDITOR
 PAGE_SIZE = 25
-
-
-@provider_page()
-def home(request):
-    """Straight to the page a person's main role needs."""
-    for role, name in ((MANAGER, "internal:queue"), (ENGINEER, "internal:my_requests"),
-                       (AUDITOR, "internal:audit")):
-        if role in request.provider_roles:
-            return redirect(name)
-    raise AssertionError("provider_page admits only provider staff")
 
 
 @provider_page(ENGINEER)
@@ -79,20 +68,6 @@ def my_requests(request):
     })
 
 
-@provider_page(MANAGER)
-def queue(request):
-    now = clock.now()
-    form = QueueFilterForm(request.GET or None)
-    filters = form.cleaned_data if form.is_valid() else {}
-    rows = selectors.internal_queue(now, tenant=filters.get("tenant"),
-                                    reason=filters.get("reason"))
-    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
-    return render(request, "internal/queue.html",
-                  {"form": form, "page": page, "now": now, "query": query.urlencode()})
-
-
 @provider_page()
 def request_detail(request, pk):
     now = clock.now()
@@ -109,7 +84,7 @@ def request_detail(request, pk):
         "expires_at": policy.pending_expires_at(req),
         "active": active,
         "events": events,
-        "out_of_scope": sum(e.action == "activity.out_of_scope" for e, _ in events),
+        "out_of_scope": sum(e.action == Action.ACTIVITY_OUT_OF_SCOPE for e, _ in events),
         "notes": req.notes.select_related("author"),
         "asked": who_is_asked(req, now) if policy.is_awaiting_decision(req, now)
         else None,
@@ -151,43 +126,14 @@ def move(request, pk, verb):
     req = selectors.get_request_for_provider(request.user, pk)
     back = reverse("internal:request", args=[req.pk])
     action = f"internal-{verb}:{req.pk}"
-    posted = request.method == "POST"
-    problem = (stepup.confirm(request, action, request.POST.get("code"), now=now)
-               if posted and needs_step_up else "")
-    form = DecisionForm(request.POST if posted else None, comment_required=comment_required,
-                        needs_code=needs_step_up and (bool(problem) or not stepup.is_fresh(
-                            request, action, now=now)))
-    if posted and form.is_valid() and not problem:
-        try:
-            transition(request=req.pk, actor=request.user,
-                       comment=form.cleaned_data["comment"], now=now)
-        except TransitionError as refused:
-            messages.error(request, refused.message)
-        else:
-            messages.success(request, done.format(ref=req.reference))
+    confirmation = stepup.Confirmation(request, action, DecisionForm, needed=needs_step_up,
+                                       now=now, comment_required=comment_required)
+    if confirmation.passed():
+        confirmation.attempt(lambda: transition(
+            request=req.pk, actor=request.user, comment=confirmation.form.cleaned_data["comment"],
+            now=now), refusal=TransitionError, done=done.format(ref=req.reference))
         return redirect(back)
-    if problem:
-        form.add_error("code", problem)
-    if form.needs_code:
-        stepup.offer(request, action)
-    return render(request, "internal/move.html", {
-        "req": req, "verb": verb, "form": form, "button": button, "now": now,
+    return confirmation.render("internal/confirm.html", {
+        "req": req, "verb": verb, "form": confirmation.form, "button": button, "now": now,
         "shown_state": policy.effective_state(req, now),
-    }, status=400 if form.errors else 200)
-
-
-@provider_page()
-@require_POST
-def add_note(request, pk):
-    req = selectors.get_request_for_provider(request.user, pk)
-    form = NoteForm(request.POST)
-    if form.is_valid():
-        try:
-            notes.add_note(request=req, author=request.user, body=form.cleaned_data["body"])
-        except (ValidationError, TransitionError) as refused:
-            messages.error(request, getattr(refused, "message", None) or refused.messages[0])
-        else:
-            messages.success(request, "Note added.")
-    else:
-        messages.error(request, form.errors["body"][0])
-    return redirect("internal:request", req.pk)
+    })

@@ -10,26 +10,29 @@ from approvals.forms import ConfirmForm, WebhookForm
 from approvals.models import TenantRole
 from approvals.notifications.models import WebhookEndpoint
 from approvals.notifications.webhooks import endpoints
-from approvals.views.access import tenant_page
-from approvals.views.tenant_settings import _apply, _form, _guarded
+from approvals.views.shared.guards import tenant_page
+from lockbox_portal.security import stepup
 
 ADMIN = TenantRole.ADMIN
 
 
 @tenant_page(ADMIN)
 def webhook_list(request, tenant):
-    form = _form(request, WebhookForm, f"settings:{tenant.slug}:webhook-new")
+    confirmation = stepup.Confirmation(request, f"settings:{tenant.slug}:webhook-new",
+                                       WebhookForm)
+    form = confirmation.form
     created = []
-    if _guarded(request, form) and _apply(form, lambda: created.append(endpoints.create_endpoint(
-            tenant=tenant, actor=request.user, url=form.cleaned_data["url"],
-            event_types=form.cleaned_data["event_types"]))):
+    if confirmation.passed() and confirmation.apply(lambda: created.append(
+            endpoints.create_endpoint(tenant=tenant, actor=request.user,
+                                      url=form.cleaned_data["url"],
+                                      event_types=form.cleaned_data["event_types"]))):
         # Shown once, here; the page after a reload no longer has it.
         return render(request, "customer/settings/webhook_created.html",
                       {"tenant": tenant, "endpoint": created[0]})
-    return render(request, "customer/settings/webhooks.html", {
+    return confirmation.render("customer/settings/webhooks.html", {
         "tenant": tenant, "form": form,
         "endpoints": WebhookEndpoint.objects.filter(tenant=tenant),
-    }, status=400 if form.errors else 200)
+    })
 
 
 def _endpoint(tenant, pk):
@@ -43,7 +46,8 @@ def webhook_detail(request, tenant, pk):
                   .order_by("-created_at", "-id")[:50])
     return render(request, "customer/settings/webhook.html", {
         "tenant": tenant, "endpoint": endpoint, "deliveries": deliveries,
-        "form": _form(request, ConfirmForm, f"settings:{tenant.slug}:webhook:{endpoint.pk}"),
+        "form": stepup.Confirmation(request, f"settings:{tenant.slug}:webhook:{endpoint.pk}",
+                                    ConfirmForm).form,
     })
 
 
@@ -64,9 +68,10 @@ def webhook_test(request, tenant, pk):
 def webhook_change(request, tenant, pk, change):
     """Switch on, switch off or delete, after a step-up bound to this webhook."""
     endpoint = _endpoint(tenant, pk)
-    form = _form(request, ConfirmForm, f"settings:{tenant.slug}:webhook:{endpoint.pk}")
-    if not _guarded(request, form):
-        messages.error(request, form.errors.get("code", ["Confirm with your second factor."])[0])
+    confirmation = stepup.Confirmation(request, f"settings:{tenant.slug}:webhook:{endpoint.pk}",
+                                       ConfirmForm)
+    if not confirmation.passed():
+        messages.error(request, confirmation.refused())
         return redirect("portal:webhook", tenant.slug, endpoint.pk)
     try:
         if change == "delete":

@@ -1,0 +1,1 @@
+"""The provider's internal site's pages. Nothing here imports the customer portal."""

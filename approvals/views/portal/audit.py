@@ -1,0 +1,30 @@
+"""A tenant's audit log in the portal: search, export, and whether the chain verifies."""
+
+from django.shortcuts import render
+
+from approvals.forms import AuditSearchForm
+from approvals.views.shared import audit_log
+from approvals.views.shared.guards import tenant_page
+from audit import selectors
+from audit.chain import current_status
+
+
+def _search(request, tenant, *, paged=False):
+    form = AuditSearchForm(request.GET or None,
+                           actions=selectors.actions_in_chain(tenant.audit_chain))
+    return form, selectors.search_events(tenant.audit_chain, paged=paged, **form.filters())
+
+
+@tenant_page()
+def search(request, tenant):
+    form, found = _search(request, tenant, paged=True)
+    return render(request, "customer/audit.html", {
+        "tenant": tenant, "form": form, **audit_log.results_page(request, found),
+        "verification": current_status(tenant.audit_chain, must_exist=True),
+    })
+
+
+@tenant_page()
+def download(request, tenant, fmt):
+    return audit_log.download(fmt, lambda: _search(request, tenant)[1],
+                              f"lockbox-audit-{tenant.slug}")

@@ -1,0 +1,20 @@
+"""The compliance dashboard for a tenant's compliance readers and admins."""
+
+from django.shortcuts import render
+
+from approvals.models import TenantRole
+from approvals.views.shared.compliance import csv_download, dashboard_context
+from approvals.views.shared.guards import tenant_page
+from lockbox_portal import clock
+
+
+@tenant_page(TenantRole.COMPLIANCE_READER, TenantRole.ADMIN)
+def dashboard(request, tenant):
+    return render(request, "compliance/dashboard.html",
+                  {"tenant": tenant, "base": "base.html",
+                   **dashboard_context(clock.now(), tenant)})
+
+
+@tenant_page(TenantRole.COMPLIANCE_READER, TenantRole.ADMIN)
+def download(request, tenant, name):
+    return csv_download(name, clock.now(), tenant)
