@@ -1,7 +1,7 @@
 """Data for the benchmarks (`manage.py bench_seed`, run by `make bench`): tenants, people,
 requests in every state and audit chains that verify, written with PostgreSQL's COPY.
 
-The audit rows are built with audit.chain's own canonical encoding and hashing, chain by chain,
+The audit rows are built with audit.encoding's own canonical encoding and hashing, chain by chain,
 in worker processes; the chain heads are set to the last event, and each chain is checkpointed,
 so `verify_audit` passes on the result. One big tenant ("t0000") gets a tenth of the requests
 and a fifth of the events, so single-tenant pages and exports see real volume.
@@ -22,7 +22,7 @@ from typing import NamedTuple
 from django.contrib.auth.hashers import make_password
 from django.db import connection, connections
 
-from audit.chain import GENESIS_HASH, canonical_fields, compute_hash, tenant_chain
+from audit.encoding import GENESIS_HASH, canonical_fields, compute_hash, tenant_chain
 from lockbox_portal import clock
 from lockbox_portal.forking import forget_inherited_connections
 

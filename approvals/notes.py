@@ -6,7 +6,7 @@ from django.db import transaction
 from approvals import roles
 from approvals.errors import NotPermitted
 from approvals.models import RequestNote
-from audit.chain import PROVIDER_CHAIN
+from audit.encoding import PROVIDER_CHAIN
 from audit.services import record_event
 from lockbox_portal import clock
 

@@ -1,7 +1,7 @@
 """Signed receipts of customer decisions, verifiable offline with tools/lockbox_verify.py."""
 
 from approvals.models import Decision, DecisionLevel, Verdict
-from audit.chain import format_time
+from audit.encoding import format_time
 from audit.models import AuditEvent
 from audit.signing import sign
 

@@ -22,7 +22,7 @@ from approvals.models import (
     TenantRole,
 )
 from approvals.notifications import outbox
-from audit.chain import PROVIDER_CHAIN
+from audit.encoding import PROVIDER_CHAIN
 from audit.services import record_event
 from lockbox_portal import clock
 

@@ -6,8 +6,9 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.html import format_html
 
-from audit.chain import all_chains, verify_chain
 from audit.models import AuditEvent
+from audit.selectors import all_chains
+from audit.verification import verify_chain
 from lockbox_portal.admin_site import ReadOnlyAdmin
 
 

@@ -8,7 +8,7 @@ the database, so the shorter the interval, the smaller what an insider could rew
 from django.db.models import F, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
-from audit.chain import format_time
+from audit.encoding import format_time
 from audit.models import ChainHead, Checkpoint
 from audit.signing import publish_active_key, sign
 from lockbox_portal import clock

@@ -16,6 +16,7 @@ moment they exist:
 - sequences: USAGE and SELECT (nextval for new rows).
 """
 
+from django.db import transaction
 from django.db.backends.utils import truncate_name
 
 APPEND_ONLY = ("audit_auditevent", "audit_checkpoint", "audit_signingkey", "audit_chainhead",
@@ -61,8 +62,6 @@ def grant_statements(connection, role: str) -> list[str]:
 
 def grant_runtime(connection, role: str) -> int:
     """Apply grant_statements in one transaction, as the tables' owner; returns how many."""
-    from django.db import transaction
-
     statements = grant_statements(connection, role)
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
         for statement in statements:

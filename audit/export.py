@@ -16,11 +16,9 @@ from django.db.models import TextField
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 
-from audit.chain import format_time
+from audit.encoding import EVENT_COLUMNS, canonical_text, format_time
 from lockbox_portal.db.limits import unbounded_statements
 
-COLUMNS = ["chain", "seq", "occurred_at", "action", "actor_id", "actor_email", "request_id",
-           "data", "prev_hash", "hash"]
 _T = '"audit_auditevent"'  # AuditEvent's table, in the fixed SQL below (no input reaches it)
 # format_time's "2026-11-28T20:42:49.193735Z", written by PostgreSQL.
 _PG_TIME = (f"to_char({_T}.occurred_at AT TIME ZONE 'UTC', "
@@ -49,7 +47,7 @@ class _Echo:
 
 def csv_lines(events):
     writer = csv.writer(_Echo(), lineterminator="\n")
-    yield writer.writerow(COLUMNS)
+    yield writer.writerow(EVENT_COLUMNS)
     if connection.vendor == "postgresql":
         rows = events.order_by("chain", "seq").annotate(
             at_text=RawSQL(_PG_TIME, []),  # noqa: S611 (fixed SQL)
@@ -60,15 +58,14 @@ def csv_lines(events):
         return
     for event in events.order_by("chain", "seq").iterator(chunk_size=2000):
         row = event_record(event)
-        row["data"] = json.dumps(row["data"], sort_keys=True, separators=(",", ":"),
-                                 ensure_ascii=False)
-        yield writer.writerow(["" if row[c] is None else row[c] for c in COLUMNS])
+        row["data"] = canonical_text(row["data"])
+        yield writer.writerow(["" if row[c] is None else row[c] for c in EVENT_COLUMNS])
 
 
 def jsonl_lines(events):
     if connection.vendor == "postgresql":
         pairs = ", ".join(f"'{c}', {_PG_TIME if c == 'occurred_at' else f'{_T}.{c}'}"
-                          for c in COLUMNS)
+                          for c in EVENT_COLUMNS)
         rows = events.order_by("chain", "seq").annotate(
             line=RawSQL(f"jsonb_build_object({pairs})::text", []),  # noqa: S611 (fixed SQL)
         ).values_list("line")

@@ -1,5 +1,7 @@
 from django.db import models
 
+from audit.encoding import format_time
+
 
 class AppendOnlyQuerySet(models.QuerySet):
     """Refuses bulk changes from the ORM; PostgreSQL triggers refuse them in the database too."""
@@ -106,9 +108,7 @@ class Checkpoint(models.Model):
     def __str__(self):
         return f"{self.chain} @ {self.seq}"
 
-    def signed_at_text(self):
-        from audit.chain import format_time
-
+    def signed_at_text(self) -> str:
         return format_time(self.signed_at)
 
 

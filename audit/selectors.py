@@ -18,7 +18,7 @@ from django.db.models import (
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 
-from audit.models import AuditEvent
+from audit.models import AuditEvent, ChainHead, Checkpoint
 
 
 def search_events(chain, *, since=None, until=None, actor="", action="", request="", text="",
@@ -195,6 +195,13 @@ def chains_with_events():
     """Every chain that holds an event; on PostgreSQL by skipping through the (chain, id)
     index, one probe per chain, rather than reading every event."""
     return chains_in(AuditEvent)
+
+
+def all_chains():
+    """Every chain the audit knows of: named by a head, by its events, or by its checkpoints (a
+    chain whose events and head were wiped is still named by its checkpoints)."""
+    heads = set(ChainHead.objects.values_list("chain", flat=True))
+    return sorted(heads | chains_in(Checkpoint) | chains_with_events())
 
 
 def chains_in(model):

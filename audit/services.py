@@ -4,7 +4,7 @@ import re
 
 from django.db import transaction
 
-from audit.chain import GENESIS_HASH, canonical_fields, compute_hash
+from audit.encoding import GENESIS_HASH, canonical_fields, compute_hash
 from audit.models import AuditEvent, ChainHead
 from lockbox_portal import clock
 

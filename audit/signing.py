@@ -8,7 +8,6 @@ retired, for the published keys file; it is never a source of trust.
 """
 
 import base64
-import json
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,12 +18,9 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from audit import keyring
+from audit.encoding import canonical_bytes
 from audit.models import SigningKey
 from lockbox_portal import clock
-
-
-def canonical(body):
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def raw_public(public_key):
@@ -81,7 +77,7 @@ def sign(body, now=None, *, key_id=None):
     """Sign a JSON-able body; returns {"alg", "key_id", "value"}. `key_id`: the active key's,
     when the caller has published it already (a round of many signatures)."""
     key_id = key_id or publish_active_key(now)
-    value = active_key().sign(canonical(body))
+    value = active_key().sign(canonical_bytes(body))
     return {"alg": "Ed25519", "key_id": key_id, "value": base64.b64encode(value).decode()}
 
 
@@ -131,7 +127,7 @@ def verify(body, signature, keys=None):
     if key is None:
         return False
     try:
-        key.verifier().verify(base64.b64decode(signature["value"]), canonical(body))
+        key.verifier().verify(base64.b64decode(signature["value"]), canonical_bytes(body))
     except (InvalidSignature, ValueError, KeyError, TypeError):
         return False
     return True

@@ -6,9 +6,9 @@ from django.shortcuts import render
 from approvals.models import ProviderRole
 from approvals.views.access import provider_page, tenant_page
 from audit import export, selectors
-from audit.chain import current_status
 from audit.forms import AuditSearchForm
 from audit.models import AuditEvent, ChainHead, ChainVerification
+from audit.status import current_status
 from lockbox_portal import clock
 
 FORMATS = {

@@ -23,7 +23,7 @@ resources at one access level, with a quorum of approvers. The mapping, field by
 from approvals import policy
 from approvals.models import AccessLevel, ReasonType, State
 from approvals.selectors import standing_approvals
-from audit.chain import format_time
+from audit.encoding import format_time
 
 REASONS = {
     ReasonType.CUSTOMER_INITIATED_SUPPORT: 1,

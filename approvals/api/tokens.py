@@ -19,7 +19,7 @@ from approvals.access import access_taken_away
 from approvals.api.models import ApiToken, Scope
 from approvals.errors import NotPermitted
 from approvals.models import ProviderMembership, ProviderRole, TenantMembership, TenantRole
-from audit.chain import PROVIDER_CHAIN
+from audit.encoding import PROVIDER_CHAIN
 from audit.services import record_event
 from lockbox_portal import clock
 

@@ -21,7 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from approvals.notifications.models import Channel, OutboxMessage, WebhookEndpoint
-from audit.chain import format_time
+from audit.encoding import format_time
 from audit.services import record_event
 from lockbox_portal import clock
 

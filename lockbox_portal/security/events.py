@@ -7,7 +7,7 @@ the provider's chain records the same for provider staff.
 from django.db import transaction
 
 from approvals.models import ProviderMembership, Tenant
-from audit.chain import PROVIDER_CHAIN
+from audit.encoding import PROVIDER_CHAIN
 from audit.services import record_event
 
 

@@ -1,6 +1,7 @@
 import os
 from datetime import timedelta
 from multiprocessing import get_context
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -8,14 +9,17 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, connections
 
 from audit import keyring
-from audit.chain import all_chains, tenant_chain, verify_and_record, verify_chain
+from audit.encoding import tenant_chain
 from audit.evidence_files import EvidenceFileError, read_checkpoints
+from audit.owners import chains_to_verify, owned_chains
 from audit.signing import key_table_problems, trusted_keys
+from audit.status import verify_and_record
+from audit.verification import verify_chain
 from lockbox_portal import clock
 from lockbox_portal.forking import forget_inherited_connections
 
 # What every chain is checked against, set before worker processes fork (they inherit it).
-_CHECKS = {}
+_CHECKS: dict[str, Any] = {}
 
 
 def _verify(job):
@@ -95,15 +99,11 @@ class Command(BaseCommand):
 
     def _chains(self, tenant, kept):
         """(chain, must it exist) for every chain to verify, in name order."""
-        from approvals.models import Tenant
-
         if tenant is not None:
-            if not Tenant.objects.filter(slug=tenant).exists():
+            if tenant_chain(tenant) not in owned_chains():
                 raise CommandError(f"There is no tenant {tenant!r}.")
             return [(tenant_chain(tenant), True)]
-        owned = {tenant_chain(slug) for slug in Tenant.objects.values_list("slug", flat=True)}
-        named = set(all_chains()) | owned | {c["chain"] for c in kept}
-        return [(chain, chain in owned) for chain in sorted(named)]
+        return chains_to_verify(also=[c["chain"] for c in kept])
 
     def _results(self, chains, jobs):
         if jobs == 1:
