@@ -7,16 +7,21 @@ in constant memory (bench/README.md). `data` is then written as PostgreSQL print
 parses to the same object. Elsewhere (SQLite, the local demo) Python writes each line.
 """
 
+from __future__ import annotations
+
 import csv
 import json
+from collections.abc import Iterator
+from typing import Any
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import TextField
+from django.db.models import QuerySet, TextField
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 
 from audit.encoding import EVENT_COLUMNS, canonical_text, format_time
+from audit.models import AuditEvent
 from lockbox_portal.db.limits import unbounded_statements
 
 _T = '"audit_auditevent"'  # AuditEvent's table, in the fixed SQL below (no input reaches it)
@@ -25,7 +30,8 @@ _PG_TIME = (f"to_char({_T}.occurred_at AT TIME ZONE 'UTC', "
             "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
 
 
-def event_record(event):
+def event_record(event: AuditEvent) -> dict[str, Any]:
+    """An event with every stored column, as exports and the API write it."""
     return {
         "chain": event.chain,
         "seq": event.seq,
@@ -41,11 +47,11 @@ def event_record(event):
 
 
 class _Echo:
-    def write(self, value):
+    def write(self, value: str) -> str:
         return value
 
 
-def csv_lines(events):
+def csv_lines(events: QuerySet[AuditEvent]) -> Iterator[str | bytes]:
     writer = csv.writer(_Echo(), lineterminator="\n")
     yield writer.writerow(EVENT_COLUMNS)
     if connection.vendor == "postgresql":
@@ -62,7 +68,7 @@ def csv_lines(events):
         yield writer.writerow(["" if row[c] is None else row[c] for c in EVENT_COLUMNS])
 
 
-def jsonl_lines(events):
+def jsonl_lines(events: QuerySet[AuditEvent]) -> Iterator[str | bytes]:
     if connection.vendor == "postgresql":
         pairs = ", ".join(f"'{c}', {_PG_TIME if c == 'occurred_at' else f'{_T}.{c}'}"
                           for c in EVENT_COLUMNS)
@@ -77,7 +83,7 @@ def jsonl_lines(events):
         yield json.dumps(event_record(event), sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def _copy_out(rows, options):
+def _copy_out(rows: QuerySet[Any, Any], options: str) -> Iterator[bytes]:
     try:
         sql, params = rows.query.sql_with_params()
     except EmptyResultSet:

@@ -103,7 +103,7 @@ def verify_chain(chain: str, *, after: tuple[int, str, str | None] | None = None
         return Verification(chain, start_seq - 1, start_seq,
                             f"event {start_seq}, verified before, is gone or changed")
     signed = _signed(chain, start_seq, kept)
-    known = set()  # seqs of the database's checkpoints met so far, for the links
+    known: set[int] = set()  # seqs of the database's checkpoints met so far, for the links
     pending = next(signed, None)
     newest_signed, unsigned_since = start_seq, None
 
