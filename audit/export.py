@@ -2,8 +2,8 @@
 so an export can be checked against the chain (tools/lockbox_verify.py).
 
 On PostgreSQL the database writes the lines itself (COPY … TO STDOUT), and Python only passes
-blocks of them on: an export of a million events runs at several hundred thousand rows a second
-in constant memory (bench/README.md). `data` is then written as PostgreSQL prints JSON, which
+blocks of them on, in constant memory however big the export (bench/README.md measures it).
+`data` is then written as PostgreSQL prints JSON, which
 parses to the same object. Elsewhere (SQLite, the local demo) Python writes each line.
 """
 

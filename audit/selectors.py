@@ -56,10 +56,9 @@ def _filtered(chain: str | None, since: datetime | None, until: datetime | None,
     that keyset_page can walk the (chain, action, id) index from its end: PostgreSQL treats a
     column held equal to a constant as no part of the order, so ORDER BY chain, action, id
     became ORDER BY id, and it walked the whole table backwards by id hoping to meet the
-    chain's rows soon; on a 5,000,000-event log where the newest 239,000 events belonged to
-    other tenants, that took 330 ms against 0.1 ms for the index walk (bench/README.md). The
-    rows are the same either way. The GIN index for free text wants "=": a range there is a
-    partial match that reads every posting of the chain.
+    chain's rows soon, reading every newer event of other tenants first (bench/README.md
+    measures both). The rows are the same either way. The GIN index for free text wants "=":
+    a range there is a partial match that reads every posting of the chain.
     """
     def held(field: str, value: str) -> dict[str, Any]:
         return {f"{field}__range": (value, value)} if held_by_range else {field: value}
@@ -297,9 +296,8 @@ def _first(search: Paged, bound: dict[str, int], count: int, *,
     WALK events match, so the GIN index is asked for the matching events beyond those: few
     come back to be sorted. (A bound on the id beside a range on the chain does not end an
     index walk in PostgreSQL; a LIMIT does.) Left to itself PostgreSQL chose from its guess,
-    and either walked for rare words (every event of the chain: seconds) or read every match
-    of common ones to sort them (on a 5,000,000-event log, 190 ms for "mailbox user12" in the
-    biggest tenant, 10,828 matches; bench/README.md).
+    and either walked for rare words (every event of the chain) or read every match of common
+    ones to sort them (bench/README.md measures the search).
     """
     order = ([f"-{field}" for field in search.fixed] + ["-pk"] if newest
              else [*search.fixed, "pk"])
