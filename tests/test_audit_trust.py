@@ -16,8 +16,9 @@ from django.test import override_settings
 from audit import signing
 from audit.checkpoints import as_document, checkpoint_chains
 from audit.encoding import canonical_bytes
-from audit.models import ChainHead, Checkpoint, SigningKey
+from audit.models import ChainHead, ChainVerification, Checkpoint, SigningKey
 from audit.services import record_event
+from audit.tasks import verify_all
 from audit.verification import verify_chain
 from lockbox_portal import clock
 from tests.portal import signed_in
@@ -109,6 +110,17 @@ def test_a_tenant_whose_chain_was_wiped_fails_and_its_page_says_so(tenant_a, rea
     assert "BROKEN tenant:tenant-a at sequence 1: the chain is empty, but its tenant exists" in out
     page = signed_in(reader_a).get("/t/tenant-a/audit/").content.decode()
     assert "does not verify at event 1" in page
+
+
+def test_the_daily_verification_finds_a_wiped_tenant_chain_and_the_pages_remember_it(tenant_a):
+    assert verify_all() == 0
+    with tampering() as cursor:
+        cursor.execute("DELETE FROM audit_auditevent WHERE chain = %s", [CHAIN])
+        cursor.execute("DELETE FROM audit_chainhead WHERE chain = %s", [CHAIN])
+    assert verify_all() == 1
+    remembered = ChainVerification.objects.get(chain=CHAIN)
+    assert not remembered.ok
+    assert remembered.problem.startswith("the chain is empty, but its tenant exists")
 
 
 def test_a_page_notices_a_chain_wiped_below_what_it_verified(tenant_a, reader_a):
