@@ -5,7 +5,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from audit.chain import tenant_chain
+from audit.encoding import tenant_chain
 
 
 class Tenant(models.Model):

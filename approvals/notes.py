@@ -12,7 +12,7 @@ from approvals import roles
 from approvals.actions import Action
 from approvals.errors import NotPermitted
 from approvals.models import AccessRequest, RequestNote
-from audit.chain import PROVIDER_CHAIN
+from audit.encoding import PROVIDER_CHAIN
 from audit.services import record_event
 from lockbox_portal import clock
 

@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 
 from approvals.actions import DECISIONS, Action
 from approvals.models import AccessRequest, Decision, DecisionLevel, Verdict
-from audit.chain import format_time
+from audit.encoding import format_time
 from audit.models import AuditEvent
 from audit.signing import sign
 
@@ -22,8 +22,9 @@ def receipt_body(decision: Decision) -> dict[str, Any]:
                                        actor_id=decision.actor_id,
                                        action__in=DECISIONS)
              .order_by("seq").first())
+    starts, ends = req.access_starts_at, req.access_ends_at
     granted = (event is not None and event.action == Action.REQUEST_APPROVED
-               and req.access_starts_at is not None)
+               and starts is not None and ends is not None)
     return {
         "v": 1,
         "type": RECEIPT_TYPE,
@@ -35,8 +36,8 @@ def receipt_body(decision: Decision) -> dict[str, Any]:
         "comment": decision.comment,
         "person": {"id": decision.actor_id, "email": decision.actor.email},
         "decided_at": format_time(decision.decided_at),
-        "grant": ({"starts_at": format_time(req.access_starts_at),
-                   "ends_at": format_time(req.access_ends_at)} if granted else None),
+        "grant": ({"starts_at": format_time(starts), "ends_at": format_time(ends)}
+                  if granted and starts and ends else None),
         "audit": ({"chain": event.chain, "seq": event.seq, "hash": event.hash}
                   if event else None),
     }

@@ -25,7 +25,7 @@ from approvals.models import (
 )
 from approvals.notifications import outbox
 from approvals.tokens import revoke_tenant_tokens_of
-from audit.chain import PROVIDER_CHAIN
+from audit.encoding import PROVIDER_CHAIN
 from audit.services import record_event
 from lockbox_portal import clock
 

@@ -34,7 +34,7 @@ from approvals.models import (
     TenantMembership,
     TenantRole,
 )
-from audit.chain import PROVIDER_CHAIN
+from audit.encoding import PROVIDER_CHAIN
 from audit.services import record_event
 from lockbox_portal import clock
 

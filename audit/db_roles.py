@@ -16,6 +16,10 @@ moment they exist:
 - sequences: USAGE and SELECT (nextval for new rows).
 """
 
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import truncate_name
 
 APPEND_ONLY = ("audit_auditevent", "audit_checkpoint", "audit_signingkey", "audit_chainhead",
@@ -25,11 +29,11 @@ GUARDED_UPDATES = {"audit_signingkey": ("retired_at",), "audit_chainhead": ("seq
 READ_ONLY = ("django_migrations",)
 
 
-def _ident(connection, name):
+def _ident(connection: BaseDatabaseWrapper, name: str) -> str:
     return connection.ops.quote_name(truncate_name(name))
 
 
-def grant_statements(connection, role: str) -> list[str]:
+def grant_statements(connection: BaseDatabaseWrapper, role: str) -> list[str]:
     """The statements that give `role` exactly the runtime privileges, for the tables of the
     connection's current schema as they are now. Idempotent: everything is revoked first."""
     with connection.cursor() as cursor:
@@ -59,10 +63,8 @@ def grant_statements(connection, role: str) -> list[str]:
     return statements
 
 
-def grant_runtime(connection, role: str) -> int:
+def grant_runtime(connection: BaseDatabaseWrapper, role: str) -> int:
     """Apply grant_statements in one transaction, as the tables' owner; returns how many."""
-    from django.db import transaction
-
     statements = grant_statements(connection, role)
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
         for statement in statements:
@@ -70,7 +72,7 @@ def grant_runtime(connection, role: str) -> int:
     return len(statements)
 
 
-def owns_anything(connection, role: str) -> list[str]:
+def owns_anything(connection: BaseDatabaseWrapper, role: str) -> list[str]:
     """Tables of the current schema that `role` owns (there should be none)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "

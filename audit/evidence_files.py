@@ -8,6 +8,7 @@ against the trusted keys when its chain is verified.
 
 import json
 import re
+from typing import Any
 
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 
@@ -16,12 +17,12 @@ class EvidenceFileError(ValueError):
     """A file that is not what it should be: unreadable, not JSON, or the wrong shape."""
 
 
-def read_checkpoints(path: str) -> list[dict]:
+def read_checkpoints(path: str) -> list[dict[str, Any]]:
     try:
         with open(path, encoding="utf-8") as handle:
             document = json.load(handle)
-    except (OSError, ValueError) as problem:
-        raise EvidenceFileError(f"cannot read the checkpoints file {path}: {problem}") from None
+    except (OSError, ValueError) as unreadable:
+        raise EvidenceFileError(f"cannot read the checkpoints file {path}: {unreadable}") from None
     entries = document.get("checkpoints") if isinstance(document, dict) else None
     if not isinstance(entries, list):
         raise EvidenceFileError(f"{path} is not a Lockbox checkpoints file (expected "
@@ -33,7 +34,7 @@ def read_checkpoints(path: str) -> list[dict]:
     return entries
 
 
-def _shape_problem(entry) -> str:
+def _shape_problem(entry: object) -> str:
     if not isinstance(entry, dict) or entry.get("type") != "lockbox.checkpoint":
         return "is not a Lockbox checkpoint"
     if not isinstance(entry.get("chain"), str) or not entry["chain"]:

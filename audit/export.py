@@ -2,32 +2,36 @@
 so an export can be checked against the chain (tools/lockbox_verify.py).
 
 On PostgreSQL the database writes the lines itself (COPY … TO STDOUT), and Python only passes
-blocks of them on: an export of a million events runs at several hundred thousand rows a second
-in constant memory (bench/README.md). `data` is then written as PostgreSQL prints JSON, which
+blocks of them on, in constant memory however big the export (bench/README.md measures it).
+`data` is then written as PostgreSQL prints JSON, which
 parses to the same object. Elsewhere (SQLite, the local demo) Python writes each line.
 """
 
+from __future__ import annotations
+
 import csv
 import json
+from collections.abc import Iterator
+from typing import Any
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import TextField
+from django.db.models import QuerySet, TextField
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 
-from audit.chain import format_time
+from audit.encoding import EVENT_COLUMNS, canonical_text, format_time
+from audit.models import AuditEvent
 from lockbox_portal.db.limits import unbounded_statements
 
-COLUMNS = ["chain", "seq", "occurred_at", "action", "actor_id", "actor_email", "request_id",
-           "data", "prev_hash", "hash"]
 _T = '"audit_auditevent"'  # AuditEvent's table, in the fixed SQL below (no input reaches it)
 # format_time's "2026-11-28T20:42:49.193735Z", written by PostgreSQL.
 _PG_TIME = (f"to_char({_T}.occurred_at AT TIME ZONE 'UTC', "
             "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
 
 
-def event_record(event):
+def event_record(event: AuditEvent) -> dict[str, Any]:
+    """An event with every stored column, as exports and the API write it."""
     return {
         "chain": event.chain,
         "seq": event.seq,
@@ -43,13 +47,13 @@ def event_record(event):
 
 
 class _Echo:
-    def write(self, value):
+    def write(self, value: str) -> str:
         return value
 
 
-def csv_lines(events):
+def csv_lines(events: QuerySet[AuditEvent]) -> Iterator[str | bytes]:
     writer = csv.writer(_Echo(), lineterminator="\n")
-    yield writer.writerow(COLUMNS)
+    yield writer.writerow(EVENT_COLUMNS)
     if connection.vendor == "postgresql":
         rows = events.order_by("chain", "seq").annotate(
             at_text=RawSQL(_PG_TIME, []),  # noqa: S611 (fixed SQL)
@@ -60,15 +64,14 @@ def csv_lines(events):
         return
     for event in events.order_by("chain", "seq").iterator(chunk_size=2000):
         row = event_record(event)
-        row["data"] = json.dumps(row["data"], sort_keys=True, separators=(",", ":"),
-                                 ensure_ascii=False)
-        yield writer.writerow(["" if row[c] is None else row[c] for c in COLUMNS])
+        row["data"] = canonical_text(row["data"])
+        yield writer.writerow(["" if row[c] is None else row[c] for c in EVENT_COLUMNS])
 
 
-def jsonl_lines(events):
+def jsonl_lines(events: QuerySet[AuditEvent]) -> Iterator[str | bytes]:
     if connection.vendor == "postgresql":
         pairs = ", ".join(f"'{c}', {_PG_TIME if c == 'occurred_at' else f'{_T}.{c}'}"
-                          for c in COLUMNS)
+                          for c in EVENT_COLUMNS)
         rows = events.order_by("chain", "seq").annotate(
             line=RawSQL(f"jsonb_build_object({pairs})::text", []),  # noqa: S611 (fixed SQL)
         ).values_list("line")
@@ -80,7 +83,7 @@ def jsonl_lines(events):
         yield json.dumps(event_record(event), sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def _copy_out(rows, options):
+def _copy_out(rows: QuerySet[Any, Any], options: str) -> Iterator[bytes]:
     try:
         sql, params = rows.query.sql_with_params()
     except EmptyResultSet:

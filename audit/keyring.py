@@ -6,10 +6,13 @@ a key of their own there and re-sign a rewritten chain. This module only parses;
 setting, so `verify_audit --keys FILE` and the configuration share one reader.
 """
 
+from __future__ import annotations
+
 import base64
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -24,7 +27,7 @@ class PinnedKey:
     public_key: str  # base64 of the raw 32 bytes
     current: bool  # the key that signs now; every other pinned key is retired
 
-    def verifier(self):
+    def verifier(self) -> Ed25519PublicKey:
         return Ed25519PublicKey.from_public_bytes(base64.b64decode(self.public_key))
 
 
@@ -43,7 +46,7 @@ def pinned(public_b64: str, *, current: bool, where: str) -> PinnedKey:
     return PinnedKey(key_id_of(raw), base64.b64encode(raw).decode(), current)
 
 
-def from_document(document, *, where: str) -> dict[str, PinnedKey]:
+def from_document(document: Any, *, where: str) -> dict[str, PinnedKey]:
     """The keys of a lockbox-keys.json document ({"keys": [{"key_id", "public_key", …}]}).
 
     A key whose id is not the one its public key gives is refused: the file was edited. The

@@ -1,13 +1,17 @@
+from typing import Any, NoReturn
+
 from django.db import models
+
+from audit.encoding import format_time
 
 
 class AppendOnlyQuerySet(models.QuerySet):
     """Refuses bulk changes from the ORM; PostgreSQL triggers refuse them in the database too."""
 
-    def update(self, **kwargs):
+    def update(self, **kwargs: Any) -> NoReturn:
         raise TypeError("Audit events are append-only; they cannot be updated.")
 
-    def delete(self):
+    def delete(self) -> NoReturn:
         raise TypeError("Audit events are append-only; they cannot be deleted.")
 
 
@@ -44,15 +48,15 @@ class AuditEvent(models.Model):
             models.Index(fields=["action", "id"], name="audit_action_idx"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.chain} #{self.seq} {self.action}"
 
-    def save(self, *args, **kwargs):
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
             raise TypeError("Audit events are append-only; they cannot be changed.")
         super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise TypeError("Audit events are append-only; they cannot be deleted.")
 
 
@@ -63,7 +67,7 @@ class ChainHead(models.Model):
     seq = models.PositiveBigIntegerField(default=0)
     hash = models.CharField(max_length=64)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.chain} @ {self.seq}"
 
 
@@ -78,7 +82,7 @@ class SigningKey(models.Model):
     class Meta:
         ordering = ["first_used_at"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.key_id
 
 
@@ -103,12 +107,10 @@ class Checkpoint(models.Model):
         constraints = [models.UniqueConstraint(fields=["chain", "seq"],
                                                name="checkpoint_chain_seq_unique")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.chain} @ {self.seq}"
 
-    def signed_at_text(self):
-        from audit.chain import format_time
-
+    def signed_at_text(self) -> str:
         return format_time(self.signed_at)
 
 
@@ -125,5 +127,5 @@ class ChainVerification(models.Model):
     verified_at = models.DateTimeField(help_text="When events up to verified_seq were checked.")
     full_verified_at = models.DateTimeField(help_text="When the whole chain was last checked.")
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.chain}: {'ok' if self.ok else 'broken'} to {self.verified_seq}"

@@ -5,6 +5,7 @@ swap the "default" connection's credentials for the owner's while they run, so e
 migration, and everything Django does around it, runs as the owner, on the same database.
 """
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.conf import settings
@@ -22,7 +23,7 @@ def runtime_role() -> str:
 
 
 @contextmanager
-def as_owner():
+def as_owner() -> Iterator[None]:
     """The default connection, as the owner while the block runs (unchanged when
     DATABASE_OWNER_URL is not set: then DATABASE_URL's role owns the schema)."""
     owner = settings.DATABASE_OWNER

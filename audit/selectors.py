@@ -1,8 +1,13 @@
 """Searching one chain. Callers pass a chain they have already checked the user may read."""
 
+from __future__ import annotations
+
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from django.db import connection
 from django.db.models import (
@@ -18,11 +23,13 @@ from django.db.models import (
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 
-from audit.models import AuditEvent
+from audit.models import AuditEvent, ChainHead, Checkpoint
 
 
-def search_events(chain, *, since=None, until=None, actor="", action="", request="", text="",
-                  paged=False):
+def search_events(chain: str | None, *, since: datetime | None = None,
+                  until: datetime | None = None, actor: str = "", action: str = "",
+                  request: str = "", text: str = "",
+                  paged: bool = False) -> QuerySet[AuditEvent] | Paged:
     """Events of one chain, or of every chain when `chain` is None (provider auditors only).
 
     Returns a queryset of every matching event; with `paged`, a Paged search for keyset_page.
@@ -41,23 +48,23 @@ def search_events(chain, *, since=None, until=None, actor="", action="", request
     return _text_search(rows, text) if text else rows
 
 
-def _filtered(chain, since, until, actor, action, request, *, held_by_range=False):
+def _filtered(chain: str | None, since: datetime | None, until: datetime | None, actor: str,
+              action: str, request: str, *, held_by_range: bool = False) -> QuerySet[AuditEvent]:
     """Every filter but the free text.
 
     `held_by_range`: the chain and the action are held by a closed range rather than "=", so
     that keyset_page can walk the (chain, action, id) index from its end: PostgreSQL treats a
     column held equal to a constant as no part of the order, so ORDER BY chain, action, id
     became ORDER BY id, and it walked the whole table backwards by id hoping to meet the
-    chain's rows soon; on a 5,000,000-event log where the newest 239,000 events belonged to
-    other tenants, that took 330 ms against 0.1 ms for the index walk (bench/README.md). The
-    rows are the same either way. The GIN index for free text wants "=": a range there is a
-    partial match that reads every posting of the chain.
+    chain's rows soon, reading every newer event of other tenants first (bench/README.md
+    measures both). The rows are the same either way. The GIN index for free text wants "=":
+    a range there is a partial match that reads every posting of the chain.
     """
-    def held(field, value):
+    def held(field: str, value: str) -> dict[str, Any]:
         return {f"{field}__range": (value, value)} if held_by_range else {field: value}
 
-    rows = AuditEvent.objects.all() if chain is None else AuditEvent.objects.filter(
-        **held("chain", chain))
+    rows: QuerySet[AuditEvent] = AuditEvent.objects.all() if chain is None else (
+        AuditEvent.objects.filter(**held("chain", chain)))
     if since:
         rows = rows.filter(occurred_at__gte=since)
     if until:
@@ -71,19 +78,20 @@ def _filtered(chain, since, until, actor, action, request, *, held_by_range=Fals
     return rows
 
 
-def _words(text):
+def _words(text: str) -> list[str]:
     """The words of a free-text search, lower-cased, each once (letters and digits only, so
     nothing in them needs escaping in LIKE or tsquery quoting)."""
     return sorted(set(re.findall(r"[^\W_]+", text.lower())))
 
 
-def _as_prefixes(words):
+def _as_prefixes(words: Iterable[str]) -> str:
     """Words as a tsquery in which each must start a word of the event ("mail" finds
     "mailbox")."""
     return " & ".join(f"{_lexeme(word)}:*" for word in words)
 
 
-def _text_search(rows, text, words=None):
+def _text_search(rows: QuerySet[AuditEvent], text: str,
+                 words: tuple[str, str] | None = None) -> QuerySet[AuditEvent]:
     """On PostgreSQL, full-text search on the stored, GIN-indexed `search` column (migrations
     0004, 0007 and 0008), each word widened to the words of the log it starts (_widened, or
     `words` when the caller has them). Elsewhere, a substring match."""
@@ -108,7 +116,7 @@ def _text_search(rows, text, words=None):
 WIDEN = 64
 
 
-def _widened(text):
+def _widened(text: str) -> tuple[str, str] | None:
     """The words of a search for the GIN index: each word becomes the words of the log it
     starts, from audit_searchword (migration 0009), as in "'mailbox' & ('user12' | 'user120' |
     ...)", which the index answers by stepping through the rarest word's postings, where a
@@ -138,12 +146,12 @@ def _widened(text):
     return exact, prefixes
 
 
-def _lexeme(word):
+def _lexeme(word: str) -> str:
     """A word in tsquery's own syntax, quoted."""
     return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def _row_matches(rows, query):
+def _row_matches(rows: QuerySet[AuditEvent], query: str) -> QuerySet[AuditEvent]:
     """A tsquery checked on each row as it is read, never through the GIN index: ts_match_vq
     is what @@ calls, and PostgreSQL matches only the operator to an index."""
     column = f'"{AuditEvent._meta.db_table}"."search"'  # the model's table; no input
@@ -152,7 +160,7 @@ def _row_matches(rows, query):
     ).filter(walked_match=True)
 
 
-def _by_request(rows, value):
+def _by_request(rows: QuerySet[AuditEvent], value: str) -> QuerySet[AuditEvent]:
     """A full request id, or the short reference people read off the screen (its first 8)."""
     value = value.strip().lower()
     try:
@@ -163,7 +171,7 @@ def _by_request(rows, value):
         request_text__istartswith=value)
 
 
-def actions_in_chain(chain):
+def actions_in_chain(chain: str | None) -> list[str]:
     """The distinct actions of one chain (or of all, for None), for the "What happened" filter.
 
     On PostgreSQL, read by skipping through the (chain, action, id) or (action, id) index, one
@@ -191,13 +199,20 @@ def actions_in_chain(chain):
         return [row[0] for row in cursor.fetchall()]
 
 
-def chains_with_events():
+def chains_with_events() -> set[str]:
     """Every chain that holds an event; on PostgreSQL by skipping through the (chain, id)
     index, one probe per chain, rather than reading every event."""
     return chains_in(AuditEvent)
 
 
-def chains_in(model):
+def all_chains() -> list[str]:
+    """Every chain the audit knows of: named by a head, by its events, or by its checkpoints (a
+    chain whose events and head were wiped is still named by its checkpoints)."""
+    heads = set(ChainHead.objects.values_list("chain", flat=True))
+    return sorted(heads | chains_in(Checkpoint) | chains_with_events())
+
+
+def chains_in(model: type[AuditEvent] | type[Checkpoint]) -> set[str]:
     """Every chain named in `model`'s table (events, checkpoints: both index chain first)."""
     if connection.vendor != "postgresql":
         return set(model.objects.order_by().values_list("chain", flat=True).distinct())
@@ -227,17 +242,19 @@ class Paged:
     Elsewhere the text is a filter of `rows` already.
     """
 
-    rows: QuerySet
-    fixed: tuple = ()
+    rows: QuerySet[AuditEvent]
+    fixed: tuple[str, ...] = ()
     text: str = ""
-    equal: QuerySet | None = None
+    equal: QuerySet[AuditEvent] | None = None
 
 
 # How many events next in order a free-text page reads one by one before it asks the GIN index.
 WALK = 5_000
 
 
-def keyset_page(search, *, before=None, after=None, size=50, fixed=()):
+def keyset_page(search: Paged | QuerySet[AuditEvent], *, before: int | None = None,
+                after: int | None = None, size: int = 50,
+                fixed: Iterable[str] = ()) -> tuple[list[AuditEvent], int | None, int | None]:
     """Newest first, `size` at a time, by row id: as fast on page 1,000 as on page 1.
 
     `search`: a Paged search (search_events(..., paged=True)), or a queryset and the `fixed`
@@ -267,7 +284,8 @@ def keyset_page(search, *, before=None, after=None, size=50, fixed=()):
     return events, older, newer
 
 
-def _first(search, bound, count, *, newest):
+def _first(search: Paged, bound: dict[str, int], count: int, *,
+           newest: bool) -> list[AuditEvent]:
     """The first `count` events of the search beyond `bound`, newest or oldest first.
 
     With free text on PostgreSQL, in steps whose cost does not hang on the planner's guess of
@@ -278,9 +296,8 @@ def _first(search, bound, count, *, newest):
     WALK events match, so the GIN index is asked for the matching events beyond those: few
     come back to be sorted. (A bound on the id beside a range on the chain does not end an
     index walk in PostgreSQL; a LIMIT does.) Left to itself PostgreSQL chose from its guess,
-    and either walked for rare words (every event of the chain: seconds) or read every match
-    of common ones to sort them (on a 5,000,000-event log, 190 ms for "mailbox user12" in the
-    biggest tenant, 10,828 matches; bench/README.md).
+    and either walked for rare words (every event of the chain) or read every match of common
+    ones to sort them (bench/README.md measures the search).
     """
     order = ([f"-{field}" for field in search.fixed] + ["-pk"] if newest
              else [*search.fixed, "pk"])
@@ -296,10 +313,11 @@ def _first(search, bound, count, *, newest):
     key = ExpressionWrapper(F("pk") + 0, output_field=BigIntegerField())
     by_key = "-key" if newest else "key"
     walked = rows.filter(pk__in=rows.order_by(*order).values("pk")[:WALK])
-    found = list(_row_matches(walked, _as_prefixes(_words(search.text))).alias(key=key)
-                 .order_by(by_key)[:count])
+    matches = _row_matches(walked, _as_prefixes(_words(search.text)))
+    found: list[AuditEvent] = list(matches.alias(key=key).order_by(by_key)[:count])
     if len(found) == count or edge is None:
         return found
+    assert search.equal is not None  # search_events sets it with the text, on PostgreSQL
     rest = _text_search(search.equal, search.text, words).filter(**bound).filter(
         **{"pk__lt" if newest else "pk__gt": edge}).alias(key=key).order_by(by_key)
     return found + list(rest[:count - len(found)])

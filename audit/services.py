@@ -1,17 +1,28 @@
 """The audit log's only write path."""
 
+from __future__ import annotations
+
 import re
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
-from audit.chain import GENESIS_HASH, canonical_fields, compute_hash
+from audit.encoding import GENESIS_HASH, canonical_fields, compute_hash
 from audit.models import AuditEvent, ChainHead
 from lockbox_portal import clock
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
 
 _ACTION = re.compile(r"^[a-z][a-z_]*(\.[a-z][a-z_]*)+$")
 
 
-def record_event(*, chain, action, actor=None, request_id=None, data=None, now=None):
+def record_event(*, chain: str, action: str, actor: AbstractBaseUser | None = None,
+                 request_id: uuid.UUID | str | None = None, data: dict[str, Any] | None = None,
+                 now: datetime | None = None) -> AuditEvent:
     """Append one event to `chain` and return it.
 
     Runs inside the caller's transaction (or its own), so an event exists exactly when the change
@@ -26,7 +37,7 @@ def record_event(*, chain, action, actor=None, request_id=None, data=None, now=N
         {"action": action, "actor": actor, "request_id": request_id, "data": data}])[0]
 
 
-def _check_json(value, path):
+def _check_json(value: object, path: str) -> None:
     """Only types that survive a database round trip unchanged, so hashes stay reproducible."""
     if value is None or isinstance(value, (str, bool, int)):
         return
@@ -43,7 +54,8 @@ def _check_json(value, path):
     raise TypeError(f"Audit {path} is a {type(value).__name__}; use str, int, bool, list or dict.")
 
 
-def record_events(*, chain, events, now=None):
+def record_events(*, chain: str, events: Iterable[Mapping[str, Any]],
+                  now: datetime | None = None) -> list[AuditEvent]:
     """Append several events to one chain under one lock and one INSERT; returns them.
 
     `events` are dicts with the keyword arguments of record_event (action, actor, request_id,

@@ -7,36 +7,40 @@ and LOCKBOX_TRUSTED_KEYS_FILE. audit_signingkey records when each key was first 
 retired, for the published keys file; it is never a source of trust.
 """
 
+from __future__ import annotations
+
 import base64
-import json
+from collections.abc import Mapping
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from audit import keyring
+from audit.encoding import canonical_bytes
 from audit.models import SigningKey
 from lockbox_portal import clock
 
 
-def canonical(body):
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def raw_public(public_key):
+def raw_public(public_key: Ed25519PublicKey) -> bytes:
     return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
-def key_id_of(public_raw):
+def key_id_of(public_raw: bytes) -> str:
     return keyring.key_id_of(public_raw)
 
 
 @lru_cache(maxsize=4)
-def _private_key(inline, path):
+def _private_key(inline: str, path: str) -> Ed25519PrivateKey:
     if inline:
         try:
             seed = base64.b64decode(inline, validate=True)
@@ -50,8 +54,8 @@ def _private_key(inline, path):
     if not file.exists():
         if not settings.DEBUG:
             raise ImproperlyConfigured(f"LOCKBOX_SIGNING_KEY_FILE {path} does not exist.")
-        key = Ed25519PrivateKey.generate()
-        file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+        generated = Ed25519PrivateKey.generate()
+        file.write_bytes(generated.private_bytes(serialization.Encoding.PEM,
                                            serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
         file.chmod(0o600)
@@ -61,11 +65,11 @@ def _private_key(inline, path):
     return key
 
 
-def active_key():
+def active_key() -> Ed25519PrivateKey:
     return _private_key(settings.LOCKBOX_SIGNING_KEY, settings.LOCKBOX_SIGNING_KEY_FILE)
 
 
-def publish_active_key(now=None):
+def publish_active_key(now: datetime | None = None) -> str:
     """Record the active public key (once), retiring the one used before it."""
     public = raw_public(active_key().public_key())
     key_id = key_id_of(public)
@@ -77,11 +81,12 @@ def publish_active_key(now=None):
     return key_id
 
 
-def sign(body, now=None, *, key_id=None):
+def sign(body: Any, now: datetime | None = None, *,
+         key_id: str | None = None) -> dict[str, str]:
     """Sign a JSON-able body; returns {"alg", "key_id", "value"}. `key_id`: the active key's,
     when the caller has published it already (a round of many signatures)."""
     key_id = key_id or publish_active_key(now)
-    value = active_key().sign(canonical(body))
+    value = active_key().sign(canonical_bytes(body))
     return {"alg": "Ed25519", "key_id": key_id, "value": base64.b64encode(value).decode()}
 
 
@@ -109,7 +114,7 @@ def trusted_keys() -> dict[str, keyring.PinnedKey]:
     return keys
 
 
-def published_keys():
+def published_keys() -> list[dict[str, Any]]:
     """The pinned keys, for lockbox-keys.json, with when the database saw each first used and
     retired. A key that is only in the database is not published: nothing trusts it."""
     seen = {k.key_id: k for k in SigningKey.objects.all()}
@@ -124,20 +129,22 @@ def published_keys():
     return rows
 
 
-def verify(body, signature, keys=None):
+def verify(body: Any, signature: Mapping[str, Any],
+           keys: Mapping[str, keyring.PinnedKey] | None = None) -> bool:
     """True when `signature` is a valid signature of `body` by a pinned key (`keys`, or the
     configured ones)."""
-    key = (trusted_keys() if keys is None else keys).get(signature.get("key_id"))
+    pinned = trusted_keys() if keys is None else keys
+    key = pinned.get(signature.get("key_id", ""))
     if key is None:
         return False
     try:
-        key.verifier().verify(base64.b64decode(signature["value"]), canonical(body))
+        key.verifier().verify(base64.b64decode(signature["value"]), canonical_bytes(body))
     except (InvalidSignature, ValueError, KeyError, TypeError):
         return False
     return True
 
 
-def key_table_problems(keys) -> list[str]:
+def key_table_problems(keys: Mapping[str, keyring.PinnedKey]) -> list[str]:
     """How audit_signingkey disagrees with the pinned keys: a key nobody pinned (inserted), a
     public key that differs from the pinned one (replaced), the current key marked retired."""
     problems = []

@@ -162,7 +162,7 @@ def verify(args):
 
     from django.core.management import call_command
 
-    from audit.chain import _FIELDS, canonical_bytes, canonical_fields
+    from audit.encoding import EVENT_COLUMNS, canonical_bytes, canonical_fields
     from audit.models import AuditEvent
 
     total = AuditEvent.objects.count()
@@ -182,7 +182,7 @@ def verify(args):
 
     encoded = []
     for row in (AuditEvent.objects.filter(chain=chain, seq__lte=sample).order_by("seq")
-                .values_list(*_FIELDS).iterator(chunk_size=5000)):
+                .values_list(*EVENT_COLUMNS[1:]).iterator(chunk_size=5000)):
         seq, at, action, actor_id, email, request_id, data, prev, _ = row
         encoded.append(canonical_bytes(canonical_fields(
             chain=chain, seq=seq, occurred_at=at, action=action, actor_id=actor_id,

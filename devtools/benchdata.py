@@ -34,8 +34,8 @@ from django.db import connection, connections
 
 from approvals.actions import Action
 from approvals.models import State
-from audit.chain import GENESIS_HASH, canonical_fields, compute_hash, tenant_chain
 from audit.checkpoints import checkpoint_chains
+from audit.encoding import GENESIS_HASH, canonical_fields, compute_hash, tenant_chain
 from lockbox_portal import clock
 from lockbox_portal.forking import forget_inherited_connections
 

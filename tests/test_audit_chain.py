@@ -7,9 +7,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
-from audit.chain import PROVIDER_CHAIN, canonical_fields, compute_hash, verify_chain
+from audit.encoding import PROVIDER_CHAIN, canonical_fields, compute_hash
 from audit.models import AuditEvent
 from audit.services import record_event
+from audit.verification import verify_chain
 
 CHAIN = "tenant:tenant-a"
 
@@ -208,7 +209,7 @@ def test_verify_audit_refuses_an_unknown_tenant(db):
 
 
 def test_pages_check_only_what_is_newer_than_the_last_full_verification(ten_events, reader_a):
-    from audit.chain import current_status, verify_and_record
+    from audit.status import current_status, verify_and_record
     from tests.portal import signed_in
 
     assert verify_and_record(CHAIN).ok

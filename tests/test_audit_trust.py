@@ -14,10 +14,12 @@ from django.db import DatabaseError, connection, transaction
 from django.test import override_settings
 
 from audit import signing
-from audit.chain import verify_chain
 from audit.checkpoints import as_document, checkpoint_chains
-from audit.models import ChainHead, Checkpoint, SigningKey
+from audit.encoding import canonical_bytes
+from audit.models import ChainHead, ChainVerification, Checkpoint, SigningKey
 from audit.services import record_event
+from audit.tasks import verify_all
+from audit.verification import verify_chain
 from lockbox_portal import clock
 from tests.portal import signed_in
 from tests.test_audit_chain import tampering
@@ -64,7 +66,7 @@ def test_a_key_in_the_database_only_is_neither_trusted_nor_published(signed_chai
     SigningKey.objects.create(key_id=rogue_id, public_key=public, first_used_at=now)
     body = {"v": 1, "anything": "signed by the stranger"}
     signature = {"key_id": rogue_id,
-                 "value": base64.b64encode(stranger.sign(signing.canonical(body))).decode()}
+                 "value": base64.b64encode(stranger.sign(canonical_bytes(body))).decode()}
     assert not signing.verify(body, signature)
     assert rogue_id not in {k["key_id"] for k in signing.published_keys()}
     code, out = verify_audit()
@@ -108,6 +110,17 @@ def test_a_tenant_whose_chain_was_wiped_fails_and_its_page_says_so(tenant_a, rea
     assert "BROKEN tenant:tenant-a at sequence 1: the chain is empty, but its tenant exists" in out
     page = signed_in(reader_a).get("/t/tenant-a/audit/").content.decode()
     assert "does not verify at event 1" in page
+
+
+def test_the_daily_verification_finds_a_wiped_tenant_chain_and_the_pages_remember_it(tenant_a):
+    assert verify_all() == 0
+    with tampering() as cursor:
+        cursor.execute("DELETE FROM audit_auditevent WHERE chain = %s", [CHAIN])
+        cursor.execute("DELETE FROM audit_chainhead WHERE chain = %s", [CHAIN])
+    assert verify_all() == 1
+    remembered = ChainVerification.objects.get(chain=CHAIN)
+    assert not remembered.ok
+    assert remembered.problem.startswith("the chain is empty, but its tenant exists")
 
 
 def test_a_page_notices_a_chain_wiped_below_what_it_verified(tenant_a, reader_a):
@@ -248,7 +261,7 @@ def test_migrate_refuses_an_owner_url_that_cannot_be_used(db, settings):
 def test_a_first_append_that_lost_the_race_for_the_head_still_goes_on(signed_chain):
     """Two first appends to a chain both try to create its head at 0; the one that finds the
     chain already written must not be refused by the head's guard, only skipped by the key."""
-    from audit.chain import GENESIS_HASH
+    from audit.encoding import GENESIS_HASH
 
     ChainHead.objects.bulk_create([ChainHead(chain=CHAIN, seq=0, hash=GENESIS_HASH)],
                                   ignore_conflicts=True)

@@ -9,8 +9,9 @@ from django.core.management import CommandError, call_command
 
 from approvals import timeline
 from approvals.models import AccessRequest, State, Tenant
-from audit.chain import all_chains, verify_chain
 from audit.models import AuditEvent, ChainHead
+from audit.selectors import all_chains
+from audit.verification import verify_chain
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -10,8 +10,9 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from approvals.models import AccessRequest, State, Tenant
-from audit.chain import all_chains, verify_chain
 from audit.models import AuditEvent
+from audit.selectors import all_chains
+from audit.verification import verify_chain
 from tests.processes import ROOT, production_env
 
 

@@ -12,11 +12,11 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from audit import signing
-from audit.chain import canonical_fields, compute_hash, verify_chain
 from audit.checkpoints import checkpoint_chains
+from audit.encoding import canonical_bytes, canonical_fields, compute_hash
 from audit.models import AuditEvent, Checkpoint, SigningKey
 from audit.services import record_event
+from audit.verification import verify_chain
 from tests.portal import make_requests, signed_in
 from tests.test_audit_chain import tampering
 
@@ -249,7 +249,7 @@ def test_a_checkpoint_signed_by_an_unknown_key_fails_offline(downloads, tmp_path
 
     forged["signature"] = {"alg": "Ed25519", "key_id": "0123456789abcdef",
                            "value": base64.b64encode(stranger.sign(
-                               signing.canonical(body))).decode()}
+                               canonical_bytes(body))).decode()}
     path = tmp_path / "forged-checkpoints.json"
     path.write_text(json.dumps(document))
     code, out = run_verifier(downloads["jsonl"], "--checkpoints", path, "--keys",

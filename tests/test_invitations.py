@@ -10,7 +10,7 @@ from django.core import mail
 from django.utils import timezone
 
 from approvals.models import TenantMembership
-from audit.chain import PROVIDER_CHAIN
+from audit.encoding import PROVIDER_CHAIN
 from audit.models import AuditEvent
 from tests.portal import signed_in
 

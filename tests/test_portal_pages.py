@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from approvals import transitions as t
 from approvals.models import Decision, State
-from audit.chain import verify_chain
 from audit.models import AuditEvent
+from audit.verification import verify_chain
 from tests import factories
 from tests.portal import make_requests, signed_in
 

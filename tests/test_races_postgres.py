@@ -14,8 +14,8 @@ from approvals import transitions as t
 from approvals.errors import TransitionError
 from approvals.models import Decision, ProviderRole, State, TenantRole
 from approvals.sweep import sweep
-from audit.chain import verify_chain
 from audit.models import AuditEvent
+from audit.verification import verify_chain
 from tests import factories
 
 pytestmark = pytest.mark.postgres

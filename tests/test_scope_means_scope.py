@@ -15,8 +15,8 @@ from approvals import transitions as t
 from approvals.access import check_access
 from approvals.models import AccessRequest
 from approvals.notifications import delivery
-from audit.chain import verify_chain
 from audit.models import AuditEvent
+from audit.verification import verify_chain
 from tests import factories
 from tests.api_helpers import Api, make_token
 from tests.portal import signed_in

@@ -24,12 +24,12 @@ from django.core.management import CommandError, call_command
 
 from approvals.tenants import create_tenant
 from audit import export
-from audit.chain import canonical_fields, compute_hash, format_time
 from audit.checkpoints import as_document, checkpoint_body, checkpoint_chains
+from audit.encoding import canonical_bytes, canonical_fields, compute_hash, format_time
 from audit.models import AuditEvent, ChainHead, Checkpoint
 from audit.selectors import search_events
 from audit.services import record_event
-from audit.signing import canonical, key_id_of, published_keys
+from audit.signing import key_id_of, published_keys
 from lockbox_portal import clock
 from tests.test_audit_chain import tampering
 
@@ -141,7 +141,7 @@ def _resign_all(cur, key, key_id):
     for seq in (8, 10, 12, 14):
         at = clock.now() - timedelta(minutes=30)
         body = checkpoint_body(CHAIN, seq, _event(seq).hash, format_time(at), prev)
-        signature = base64.b64encode(key.sign(canonical(body))).decode()
+        signature = base64.b64encode(key.sign(canonical_bytes(body))).decode()
         cur.execute("INSERT INTO audit_checkpoint (chain, seq, head_hash, signed_at, key_id, "
                     "signature, prev_seq) VALUES (%s, %s, %s, %s, %s, %s, %s)",
                     [CHAIN, seq, _event(seq).hash, at, key_id, signature, prev])

@@ -42,7 +42,7 @@ def canonical(value):
 
 
 def event_hash(event):
-    """The same encoding as Lockbox's audit.chain.canonical_fields."""
+    """The same encoding as Lockbox's audit.encoding.canonical_fields."""
     body = {"v": 1, "chain": event["chain"], "seq": event["seq"],
             "occurred_at": event["occurred_at"], "action": event["action"],
             "actor_id": event["actor_id"], "actor_email": event["actor_email"],

@@ -10,7 +10,7 @@ from django.db.models import Q
 
 from approvals import policy
 from approvals.models import AccessRequest, State
-from audit.chain import format_time
+from audit.encoding import format_time
 
 # Azure's LockboxRequestStatus, in the spec's order. Lockbox shows six of them; the others
 # (Initializing, Approving, ...) are steps Lockbox never rests in, so filtering on them finds

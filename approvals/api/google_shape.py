@@ -26,7 +26,7 @@ from typing import Any
 from approvals import policy
 from approvals.models import AccessLevel, AccessRequest, Decision, ReasonType, State
 from approvals.selectors import standing_approvals
-from audit.chain import format_time
+from audit.encoding import format_time
 
 REASONS = {
     ReasonType.CUSTOMER_INITIATED_SUPPORT: 1,

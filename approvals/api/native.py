@@ -27,7 +27,7 @@ from approvals.api.http import (
 )
 from approvals.api.models import ApiToken, Scope
 from approvals.models import AccessRequest, State, Tenant
-from audit.chain import format_time
+from audit.encoding import format_time
 from audit.export import event_record
 from audit.models import AuditEvent
 from lockbox_portal import clock

@@ -181,6 +181,9 @@ LOCKBOX_SIGNING_KEY_FILE = env_str("LOCKBOX_SIGNING_KEY_FILE", default="")
 # key, and the retired ones (base64 public keys; or a saved lockbox-keys.json). See audit.signing.
 LOCKBOX_RETIRED_PUBLIC_KEYS = env_list("LOCKBOX_RETIRED_PUBLIC_KEYS", default=[])
 LOCKBOX_TRUSTED_KEYS_FILE = env_str("LOCKBOX_TRUSTED_KEYS_FILE", default="")
+# The chains whose owner exists, so an empty one means deleted events (audit.owners): the audit
+# app imports no other app, so the one that owns chains answers through this function.
+LOCKBOX_AUDIT_CHAIN_OWNERS = "approvals.chain_owners.tenant_chains"
 
 # Events newer than their chain's last checkpoint are vouched for by the database alone, so beat
 # signs every chain head that moved this often. verify_audit fails when an event no checkpoint

@@ -8,8 +8,8 @@ tenant's audit shows every step and verifies.
 import pytest
 
 from approvals.models import AccessRequest, ProviderRole, State, TenantRole
-from audit.chain import verify_chain
 from audit.models import AuditEvent
+from audit.verification import verify_chain
 from lockbox_portal.security import mfa
 from tests import factories
 from tests.browser.conftest import SCREENSHOTS

@@ -17,7 +17,7 @@ from approvals.notifications import outbox
 from approvals.notifications.models import Channel, OutboxMessage, WebhookEndpoint
 from approvals.notifications.webhooks.addresses import check_url
 from approvals.roles import require_tenant_admin
-from audit.chain import format_time
+from audit.encoding import format_time
 from audit.services import record_event
 from lockbox_portal import clock
 

@@ -13,7 +13,7 @@ import hmac
 import json
 from typing import TYPE_CHECKING, Any
 
-from audit.chain import format_time
+from audit.encoding import format_time
 
 if TYPE_CHECKING:
     from approvals.models import AccessRequest

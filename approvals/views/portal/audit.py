@@ -6,7 +6,7 @@ from approvals.forms import AuditSearchForm
 from approvals.views.shared import audit_log
 from approvals.views.shared.guards import tenant_page
 from audit import selectors
-from audit.chain import current_status
+from audit.status import current_status
 
 
 def _search(request, tenant, *, paged=False):

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, StreamingHttpResponse
 
 from audit import export, selectors
@@ -33,7 +34,7 @@ def results_page(request: HttpRequest, found: Any) -> dict[str, Any]:
     return {"events": events, "older": older, "newer": newer, "query": query.urlencode()}
 
 
-def download(fmt: str, rows: Callable[[], Iterable[AuditEvent]],
+def download(fmt: str, rows: Callable[[], QuerySet[AuditEvent]],
              name: str) -> StreamingHttpResponse:
     """Stream the events `rows()` finds as a file `<name>-<today>.<fmt>`; an unknown format is
     a 404 before anything is searched."""

@@ -1,3 +1,6 @@
+from argparse import ArgumentParser
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
@@ -10,11 +13,11 @@ class Command(BaseCommand):
             "as the owner (DATABASE_OWNER_URL). `migrate` does this after every run; this "
             "command is for checking, or for a DBA who wants the SQL (--sql).")
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--sql", action="store_true",
                             help="Print the statements instead of running them.")
 
-    def handle(self, *args, sql=False, **options):
+    def handle(self, *args: Any, sql: bool = False, **options: Any) -> None:
         if connection.vendor != "postgresql":
             raise CommandError("Database roles apply to PostgreSQL only.")
         role = runtime_role()

@@ -3,6 +3,8 @@ the runtime role's grants (audit.db_roles), so new tables are covered as soon as
 Without DATABASE_OWNER_URL (SQLite, `make run`, tests, CI) it is Django's migrate, without the
 statement timeout either way."""
 
+from typing import Any
+
 from django.conf import settings
 from django.core.management.commands.migrate import Command as DjangoMigrate
 from django.db import connections
@@ -16,11 +18,12 @@ class Command(DjangoMigrate):
     help = (DjangoMigrate.help + " With DATABASE_OWNER_URL set, runs as that owner and then "
             "grants DATABASE_URL's role its runtime privileges.")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         if settings.DATABASE_OWNER is None or options["database"] != "default":
             # A migration may rewrite a big table: no statement timeout (lockbox_portal.db).
             with unbounded_statements(wait_for_answers=True):
-                return super().handle(*args, **options)
+                super().handle(*args, **options)
+            return
         role = runtime_role()
         with as_owner(), unbounded_statements(wait_for_answers=True):
             super().handle(*args, **options)

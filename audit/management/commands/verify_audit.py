@@ -1,6 +1,9 @@
 import os
+from argparse import ArgumentParser
+from collections.abc import Iterator
 from datetime import timedelta
 from multiprocessing import get_context
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -8,17 +11,20 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, connections
 
 from audit import keyring
-from audit.chain import all_chains, tenant_chain, verify_and_record, verify_chain
+from audit.encoding import tenant_chain
 from audit.evidence_files import EvidenceFileError, read_checkpoints
+from audit.owners import chains_to_verify, owned_chains
 from audit.signing import key_table_problems, trusted_keys
+from audit.status import verify_and_record
+from audit.verification import verify_chain
 from lockbox_portal import clock
 from lockbox_portal.forking import forget_inherited_connections
 
 # What every chain is checked against, set before worker processes fork (they inherit it).
-_CHECKS = {}
+_CHECKS: dict[str, Any] = {}
 
 
-def _verify(job):
+def _verify(job: tuple[str, bool]) -> tuple[bool, str]:
     chain, must_exist = job
     checks = {**_CHECKS, "must_exist": must_exist}
     if checks.pop("record"):
@@ -32,7 +38,7 @@ class Command(BaseCommand):
     help = ("Verify the audit hash chains against keys pinned outside the database. Prints OK "
             "or the first broken sequence number (exit status 1; 2 for unreadable input).")
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--tenant", metavar="SLUG", help="Verify only this tenant's chain.")
         parser.add_argument(
             "--jobs", type=int, default=None,
@@ -46,7 +52,8 @@ class Command(BaseCommand):
             "--keys", metavar="FILE",
             help="Trust only the keys in this lockbox-keys.json, not the configured ones.")
 
-    def handle(self, *args, tenant=None, jobs=None, checkpoints=None, keys=None, **options):
+    def handle(self, *args: Any, tenant: str | None = None, jobs: int | None = None,
+               checkpoints: str | None = None, keys: str | None = None, **options: Any) -> None:
         """1. Read the trusted keys and the kept checkpoints (exit 2 if either is unreadable).
         2. Compare the database's table of keys with the trusted ones.
         3. Verify every chain: every tenant's must exist; every kept checkpoint must match.
@@ -85,7 +92,8 @@ class Command(BaseCommand):
         elif kept:
             self.stdout.write(f"OK: every one of the {len(kept)} kept checkpoint(s) matches.")
 
-    def _evidence(self, checkpoints, keys):
+    def _evidence(self, checkpoints: str | None, keys: str | None
+                  ) -> tuple[dict[str, keyring.PinnedKey], list[dict[str, Any]]]:
         try:
             trusted = (keyring.read_file(keys, where="--keys") if keys else trusted_keys())
             kept = read_checkpoints(checkpoints) if checkpoints else []
@@ -93,19 +101,16 @@ class Command(BaseCommand):
             raise CommandError(f"CANNOT VERIFY: {problem}", returncode=2) from None
         return trusted, kept
 
-    def _chains(self, tenant, kept):
+    def _chains(self, tenant: str | None, kept: list[dict[str, Any]]) -> list[tuple[str, bool]]:
         """(chain, must it exist) for every chain to verify, in name order."""
-        from approvals.models import Tenant
-
         if tenant is not None:
-            if not Tenant.objects.filter(slug=tenant).exists():
+            if tenant_chain(tenant) not in owned_chains():
                 raise CommandError(f"There is no tenant {tenant!r}.")
             return [(tenant_chain(tenant), True)]
-        owned = {tenant_chain(slug) for slug in Tenant.objects.values_list("slug", flat=True)}
-        named = set(all_chains()) | owned | {c["chain"] for c in kept}
-        return [(chain, chain in owned) for chain in sorted(named)]
+        return chains_to_verify(also=[c["chain"] for c in kept])
 
-    def _results(self, chains, jobs):
+    def _results(self, chains: list[tuple[str, bool]],
+                 jobs: int) -> Iterator[tuple[bool, str]]:
         if jobs == 1:
             yield from map(_verify, chains)
             return

@@ -1,75 +1,54 @@
-"""The hash chain: canonical encoding, hashing and verification.
+"""Verifying a chain as the database holds it, against its signed checkpoints.
 
-Every event's hash is SHA-256 over a canonical JSON encoding of its fields, including the hash
-of the event before it in the same chain. Changing, removing, inserting or reordering any event
-therefore breaks the chain at that point, and `verify_chain` names the first sequence number
-where the stored events stop being consistent.
+Changing, removing, inserting or reordering any event breaks the chain at that point (each
+event's hash covers the hash before it: audit.encoding), and `verify_chain` names the first
+sequence number where the stored events stop being consistent.
 """
 
-import hashlib
-import json
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import datetime, timedelta
+from typing import Any
 
-GENESIS_HASH = "0" * 64
-PROVIDER_CHAIN = "provider"
-ENCODING_VERSION = 1
+from audit.checkpoints import body_of
+from audit.encoding import (
+    EVENT_COLUMNS,
+    GENESIS_HASH,
+    canonical_fields,
+    compute_hash,
+    format_time,
+)
+from audit.keyring import PinnedKey
+from audit.models import AuditEvent, ChainHead, Checkpoint
+from audit.signing import trusted_keys, verify
 
-
-def tenant_chain(tenant_slug):
-    return f"tenant:{tenant_slug}"
-
-
-def format_time(moment):
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def canonical_fields(*, chain, seq, occurred_at, action, actor_id, actor_email, request_id, data,
-                     prev_hash):
-    return {
-        "v": ENCODING_VERSION,
-        "chain": chain,
-        "seq": seq,
-        "occurred_at": format_time(occurred_at),
-        "action": action,
-        "actor_id": actor_id,
-        "actor_email": actor_email,
-        "request_id": str(request_id) if request_id is not None else None,
-        "data": data,
-        "prev_hash": prev_hash,
-    }
-
-
-def canonical_bytes(fields):
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def compute_hash(fields):
-    return hashlib.sha256(canonical_bytes(fields)).hexdigest()
+# The columns verify_chain reads, in order: every stored column but the chain it walks.
+_FIELDS = EVENT_COLUMNS[1:]
 
 
 @dataclass(frozen=True)
 class Verification:
+    """What verify_chain found: `count` events verified, or where and why the chain broke."""
+
     chain: str
     count: int
     first_bad_seq: int | None = None
     problem: str = ""
     last_hash: str = GENESIS_HASH
     hash_before: str = ""
-    full_verified_at: object = None
+    full_verified_at: datetime | None = None
 
     @property
-    def ok(self):
+    def ok(self) -> bool:
         return self.first_bad_seq is None
 
-    def __str__(self):
+    def __str__(self) -> str:
         if self.ok:
             return f"OK {self.chain}: {self.count} events verified"
         return f"BROKEN {self.chain} at sequence {self.first_bad_seq}: {self.problem}"
-
-
-_FIELDS = ("seq", "occurred_at", "action", "actor_id", "actor_email", "request_id", "data",
-           "prev_hash", "hash")
 
 
 @dataclass(frozen=True)
@@ -78,21 +57,23 @@ class Signed:
     seq: int
     head_hash: str
     signed_at: str
-    body: dict
-    signature: dict
+    body: dict[str, Any]
+    signature: dict[str, Any]
     kept: bool = False  # from a file the customer kept (verify_audit --checkpoints)
     in_database: bool = True  # for a kept one: the database still holds it
 
     @property
-    def prev_seq(self):
+    def prev_seq(self) -> int | None:
         return self.body.get("prev_seq")
 
-    def where(self):
+    def where(self) -> str:
         return "a kept checkpoint" if self.kept else "a checkpoint"
 
 
-def verify_chain(chain, *, after=None, must_exist=False, keys=None, kept=(), unsigned_limit=None,
-                 now=None):
+def verify_chain(chain: str, *, after: tuple[int, str, str | None] | None = None,
+                 must_exist: bool = False, keys: Mapping[str, PinnedKey] | None = None,
+                 kept: Iterable[dict[str, Any]] = (), unsigned_limit: timedelta | None = None,
+                 now: datetime | None = None) -> Verification:
     """Walk one chain in sequence order and return the first inconsistency, if any.
 
     `after` = (seq, hash, hash before it) of a point already verified: only later events are
@@ -113,9 +94,6 @@ def verify_chain(chain, *, after=None, must_exist=False, keys=None, kept=(), uns
     7. Events no checkpoint covers must be younger than `unsigned_limit`: else checkpoints
        were deleted (or signing stopped), and those events are vouched for by nothing.
     """
-    from audit.models import AuditEvent, ChainHead
-    from audit.signing import trusted_keys
-
     keys = trusted_keys() if keys is None else keys
     start_seq, prev_hash, hash_before_prev = after or (0, GENESIS_HASH, None)
     if start_seq and not AuditEvent.objects.filter(chain=chain, seq=start_seq,
@@ -125,7 +103,7 @@ def verify_chain(chain, *, after=None, must_exist=False, keys=None, kept=(), uns
         return Verification(chain, start_seq - 1, start_seq,
                             f"event {start_seq}, verified before, is gone or changed")
     signed = _signed(chain, start_seq, kept)
-    known = set()  # seqs of the database's checkpoints met so far, for the links
+    known: set[int] = set()  # seqs of the database's checkpoints met so far, for the links
     pending = next(signed, None)
     newest_signed, unsigned_since = start_seq, None
 
@@ -211,18 +189,13 @@ def verify_chain(chain, *, after=None, must_exist=False, keys=None, kept=(), uns
     return Verification(chain, last, last_hash=prev_hash, hash_before=hash_before_prev or "")
 
 
-def _span(delta):
+def _span(delta: timedelta) -> str:
     seconds = int(delta.total_seconds())
     return f"{seconds // 60} minutes" if seconds % 60 == 0 else f"{seconds} seconds"
 
 
-def _signed(chain, start_seq, kept):
+def _signed(chain: str, start_seq: int, kept: Iterable[dict[str, Any]]) -> Iterator[Signed]:
     """The chain's checkpoints after `start_seq`, from the database and `kept`, in seq order."""
-    import heapq
-
-    from audit.checkpoints import body_of
-    from audit.models import Checkpoint
-
     stored = (Signed(c.seq, c.head_hash, c.signed_at_text(), body_of(c),
                      {"key_id": c.key_id, "value": c.signature})
               for c in Checkpoint.objects.filter(chain=chain, seq__gt=start_seq)
@@ -238,18 +211,8 @@ def _signed(chain, start_seq, kept):
     return heapq.merge(stored, outside, key=lambda c: c.seq)
 
 
-def all_chains():
-    from audit.models import ChainHead, Checkpoint
-    from audit.selectors import chains_in, chains_with_events
-
-    heads = set(ChainHead.objects.values_list("chain", flat=True))
-    # A chain whose events and head were wiped is still named by its checkpoints.
-    return sorted(heads | chains_in(Checkpoint) | chains_with_events())
-
-
-def _checkpoint_problem(chain, checkpoint, keys, known, start_seq, *, held=True):
-    from audit.signing import verify
-
+def _checkpoint_problem(chain: str, checkpoint: Signed, keys: Mapping[str, PinnedKey],
+                        known: set[int], start_seq: int, *, held: bool = True) -> str:
     if not verify(checkpoint.body, checkpoint.signature, keys):
         return (f"{checkpoint.where()} at {checkpoint.seq} does not carry a valid signature of "
                 f"a trusted key (key {checkpoint.signature.get('key_id')})")
@@ -266,39 +229,3 @@ def _checkpoint_problem(chain, checkpoint, keys, known, start_seq, *, held=True)
     return ""
 
 
-def verify_and_record(chain, *, now=None, **checks):
-    """A full verification (verify_chain's `checks`), remembered so pages need only check what
-    came after it."""
-    from audit.models import ChainVerification
-    from lockbox_portal import clock
-
-    now = now or clock.now()
-    result = verify_chain(chain, now=now, **checks)
-    ChainVerification.objects.update_or_create(chain=chain, defaults={
-        "ok": result.ok, "verified_seq": result.count, "verified_hash": result.last_hash,
-        "hash_before": result.hash_before, "first_bad_seq": result.first_bad_seq,
-        "problem": result.problem, "verified_at": now, "full_verified_at": now})
-    return Verification(**{**result.__dict__, "full_verified_at": now})
-
-
-def current_status(chain, *, now=None, must_exist=False):
-    """The chain's state for a page: the last full verification (made now if there is none),
-    extended by verifying only the events appended since. Cheap on a chain of millions.
-    `must_exist`: the page's tenant exists, so its chain cannot be empty."""
-    from audit.models import ChainVerification
-    from lockbox_portal import clock
-
-    now = now or clock.now()
-    record = ChainVerification.objects.filter(chain=chain).first()
-    if record is None:
-        return verify_and_record(chain, now=now, must_exist=must_exist)
-    if not record.ok:
-        return Verification(chain, record.verified_seq, record.first_bad_seq, record.problem,
-                            full_verified_at=record.full_verified_at)
-    result = verify_chain(chain, after=(record.verified_seq, record.verified_hash,
-                                        record.hash_before or None))
-    ChainVerification.objects.filter(chain=chain).update(
-        ok=result.ok, verified_seq=result.count, verified_hash=result.last_hash,
-        hash_before=result.hash_before, first_bad_seq=result.first_bad_seq,
-        problem=result.problem, verified_at=now)
-    return Verification(**{**result.__dict__, "full_verified_at": record.full_verified_at})

@@ -1,0 +1,49 @@
+"""A chain's verification status as pages show it, without walking millions of events per view.
+
+A full verification (daily, or verify_audit) is remembered in ChainVerification; a page then
+verifies only the events appended since, from the remembered point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from audit.models import ChainVerification
+from audit.verification import Verification, verify_chain
+from lockbox_portal import clock
+
+
+def verify_and_record(chain: str, *, now: datetime | None = None,
+                      **checks: Any) -> Verification:
+    """A full verification (verify_chain's `checks`), remembered so pages need only check what
+    came after it."""
+    now = now or clock.now()
+    result = verify_chain(chain, now=now, **checks)
+    ChainVerification.objects.update_or_create(chain=chain, defaults={
+        "ok": result.ok, "verified_seq": result.count, "verified_hash": result.last_hash,
+        "hash_before": result.hash_before, "first_bad_seq": result.first_bad_seq,
+        "problem": result.problem, "verified_at": now, "full_verified_at": now})
+    return replace(result, full_verified_at=now)
+
+
+def current_status(chain: str, *, now: datetime | None = None,
+                   must_exist: bool = False) -> Verification:
+    """The chain's state for a page: the last full verification (made now if there is none),
+    extended by verifying only the events appended since.
+    `must_exist`: the page's tenant exists, so its chain cannot be empty."""
+    now = now or clock.now()
+    record = ChainVerification.objects.filter(chain=chain).first()
+    if record is None:
+        return verify_and_record(chain, now=now, must_exist=must_exist)
+    if not record.ok:
+        return Verification(chain, record.verified_seq, record.first_bad_seq, record.problem,
+                            full_verified_at=record.full_verified_at)
+    result = verify_chain(chain, after=(record.verified_seq, record.verified_hash,
+                                        record.hash_before or None))
+    ChainVerification.objects.filter(chain=chain).update(
+        ok=result.ok, verified_seq=result.count, verified_hash=result.last_hash,
+        hash_before=result.hash_before, first_bad_seq=result.first_bad_seq,
+        problem=result.problem, verified_at=now)
+    return replace(result, full_verified_at=record.full_verified_at)
