@@ -41,13 +41,14 @@ def _text(value: str | None, field: str, required: bool = True) -> str:
     return value
 
 
-def file(*, request: AccessRequest | Any, actor: User, summary: str,
+def file(*, access_request: AccessRequest | Any, actor: User, summary: str,
          now: datetime | None = None) -> Attestation:
     now = now or clock.now()
     summary = _text(summary, "summary")
     with transaction.atomic():
         req = AccessRequest.objects.select_for_update().select_related("tenant").get(
-            pk=request.pk if isinstance(request, AccessRequest) else request)
+            pk=access_request.pk if isinstance(access_request, AccessRequest)
+            else access_request)
         if actor.pk != req.requester_id:
             raise NotPermitted("Only the engineer who had the access files its summary.")
         if not policy.summary_due(req, now):

@@ -22,21 +22,21 @@ if TYPE_CHECKING:
 MAX_NOTE = 4000
 
 
-def add_note(*, request: AccessRequest, author: User, body: str | None,
+def add_note(*, access_request: AccessRequest, author: User, body: str | None,
              now: datetime | None = None) -> RequestNote:
     body = (body or "").strip()
     if not body:
         raise ValidationError({"body": "Write the note first."})
     if len(body) > MAX_NOTE:
         raise ValidationError({"body": f"Use at most {MAX_NOTE} characters."})
-    if not (author.pk == request.requester_id or roles.is_internal_approver(author)
+    if not (author.pk == access_request.requester_id or roles.is_internal_approver(author)
             or roles.is_provider_auditor(author)):
         raise NotPermitted("Only the requester, internal approvers and auditors add notes.")
     now = now or clock.now()
     with transaction.atomic():
-        note = RequestNote.objects.create(request=request, author=author, body=body,
+        note = RequestNote.objects.create(request=access_request, author=author, body=body,
                                           created_at=now)
         record_event(chain=PROVIDER_CHAIN, action=Action.REQUEST_NOTE_ADDED, actor=author,
-                     request_id=request.pk, now=now,
-                     data={"tenant": request.tenant.slug, "note": body})
+                     request_id=access_request.pk, now=now,
+                     data={"tenant": access_request.tenant.slug, "note": body})
     return note

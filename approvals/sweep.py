@@ -39,7 +39,7 @@ def sweep(*, now: datetime | None = None) -> SweepResult:
                                 (ended, transitions.complete, "completed")):
         for pk in list(rows.values_list("pk", flat=True)):
             try:
-                move(request=pk, now=now)
+                move(access_request=pk, now=now)
             except TransitionError:
                 result.skipped += 1
             else:

@@ -98,13 +98,13 @@ def submit_request(*, requester: User, tenant: Tenant | str, case_reference: str
 
 # --- The provider's internal step ---------------------------------------------------------------
 
-def internal_approve(*, request: RequestRef, actor: User, comment: str = "",
+def internal_approve(*, access_request: RequestRef, actor: User, comment: str = "",
                      now: datetime | None = None) -> AccessRequest:
     """A manager approves. Goes to the customer, or straight to APPROVED when the tenant has
     Lockbox off or the access touches no customer content (and says which)."""
     now = now or clock.now()
     with transaction.atomic():
-        req = _lock(request, Verb.INTERNAL_APPROVE, now)
+        req = _lock(access_request, Verb.INTERNAL_APPROVE, now)
         _require_internal_approver(req, actor)
         _decide(req, DecisionLevel.INTERNAL, actor, Verdict.APPROVE, comment, now)
         req.internal_decided_at = now
@@ -126,11 +126,11 @@ def internal_approve(*, request: RequestRef, actor: User, comment: str = "",
     return req
 
 
-def internal_reject(*, request: RequestRef, actor: User, comment: str = "",
+def internal_reject(*, access_request: RequestRef, actor: User, comment: str = "",
                     now: datetime | None = None) -> AccessRequest:
     now = now or clock.now()
     with transaction.atomic():
-        req = _lock(request, Verb.INTERNAL_REJECT, now)
+        req = _lock(access_request, Verb.INTERNAL_REJECT, now)
         _require_internal_approver(req, actor)
         _decide(req, DecisionLevel.INTERNAL, actor, Verdict.REJECT, comment, now)
         req.internal_decided_at = now
@@ -141,7 +141,7 @@ def internal_reject(*, request: RequestRef, actor: User, comment: str = "",
 
 # --- The customer's step ------------------------------------------------------------------------
 
-def customer_approve(*, request: RequestRef, actor: User, comment: str = "",
+def customer_approve(*, access_request: RequestRef, actor: User, comment: str = "",
                      now: datetime | None = None, via: dict[str, Any] | None = None,
                      ends_at: datetime | None = None) -> AccessRequest:
     """One of the tenant's approvers approves, if they like only until `ends_at`.
@@ -155,7 +155,7 @@ def customer_approve(*, request: RequestRef, actor: User, comment: str = "",
     if ends_at is not None and ends_at <= now:
         raise IllegalTransition("The access would end before it starts; choose a later time.")
     with transaction.atomic():
-        req = _lock(request, Verb.CUSTOMER_APPROVE, now)
+        req = _lock(access_request, Verb.CUSTOMER_APPROVE, now)
         _require_customer_approver(req, actor)
         _decide(req, DecisionLevel.CUSTOMER, actor, Verdict.APPROVE, comment, now,
                 ends_at=ends_at)
@@ -174,13 +174,13 @@ def customer_approve(*, request: RequestRef, actor: User, comment: str = "",
     return req
 
 
-def customer_reject(*, request: RequestRef, actor: User, comment: str = "",
+def customer_reject(*, access_request: RequestRef, actor: User, comment: str = "",
                     now: datetime | None = None,
                     via: dict[str, Any] | None = None) -> AccessRequest:
     """Any one of the tenant's approvers can reject; that ends the request."""
     now = now or clock.now()
     with transaction.atomic():
-        req = _lock(request, Verb.CUSTOMER_REJECT, now)
+        req = _lock(access_request, Verb.CUSTOMER_REJECT, now)
         _require_customer_approver(req, actor)
         _decide(req, DecisionLevel.CUSTOMER, actor, Verdict.REJECT, comment, now)
         _move(req, State.DENIED, Verb.CUSTOMER_REJECT, actor, now,
@@ -190,12 +190,12 @@ def customer_reject(*, request: RequestRef, actor: User, comment: str = "",
 
 # --- Ending a request ---------------------------------------------------------------------------
 
-def cancel(*, request: RequestRef, actor: User | None, comment: str = "",
+def cancel(*, access_request: RequestRef, actor: User | None, comment: str = "",
            now: datetime | None = None, via: dict[str, Any] | None = None) -> AccessRequest:
     """The requester withdraws a request that is still pending."""
     now = now or clock.now()
     with transaction.atomic():
-        req = _lock(request, Verb.CANCEL, now)
+        req = _lock(access_request, Verb.CANCEL, now)
         if not policy.is_requester(req, _id(actor)):
             raise NotPermitted("Only the engineer who made the request can cancel it.")
         _move(req, State.CANCELLED, Verb.CANCEL, actor, now, action=Action.REQUEST_CANCELLED,
@@ -203,24 +203,24 @@ def cancel(*, request: RequestRef, actor: User | None, comment: str = "",
     return req
 
 
-def expire(*, request: RequestRef, now: datetime | None = None) -> AccessRequest:
+def expire(*, access_request: RequestRef, now: datetime | None = None) -> AccessRequest:
     """The system closes a request whose approval window has lapsed."""
     now = now or clock.now()
     with transaction.atomic():
-        req = _lock(request, Verb.EXPIRE, now)
+        req = _lock(access_request, Verb.EXPIRE, now)
         _move(req, State.EXPIRED, Verb.EXPIRE, None, now, action=Action.REQUEST_EXPIRED,
               data={"window_ended_at": _iso(policy.pending_expires_at(req)),
                     "stage": req.state})
     return req
 
 
-def revoke(*, request: RequestRef, actor: User | None, comment: str = "",
+def revoke(*, access_request: RequestRef, actor: User | None, comment: str = "",
            now: datetime | None = None, via: dict[str, Any] | None = None) -> AccessRequest:
     """The customer (an approver or admin of the tenant) or the provider (an internal approver)
     takes away access before its time box ends."""
     now = now or clock.now()
     with transaction.atomic():
-        req = _lock(request, Verb.REVOKE, now)
+        req = _lock(access_request, Verb.REVOKE, now)
         if policy.is_requester(req, _id(actor)):
             raise NotPermitted("You cannot revoke your own access; release it instead.")
         if roles.may_revoke_for_tenant(actor, req.tenant):
@@ -239,12 +239,12 @@ def revoke(*, request: RequestRef, actor: User | None, comment: str = "",
     return req
 
 
-def release(*, request: RequestRef, actor: User | None, comment: str = "",
+def release(*, access_request: RequestRef, actor: User | None, comment: str = "",
             now: datetime | None = None) -> AccessRequest:
     """The engineer gives access back before the time box ends."""
     now = now or clock.now()
     with transaction.atomic():
-        req = _lock(request, Verb.RELEASE, now)
+        req = _lock(access_request, Verb.RELEASE, now)
         if not policy.is_requester(req, _id(actor)):
             raise NotPermitted("Only the engineer who holds the access can release it.")
         access_taken_away()
@@ -253,12 +253,12 @@ def release(*, request: RequestRef, actor: User | None, comment: str = "",
     return req
 
 
-def complete(*, request: RequestRef, now: datetime | None = None) -> AccessRequest:
+def complete(*, access_request: RequestRef, now: datetime | None = None) -> AccessRequest:
     """The system records that a time box has run out. Access already ended at
     `access_ends_at` whether or not this ran: the access check reads the timestamps."""
     now = now or clock.now()
     with transaction.atomic():
-        req = _lock(request, Verb.COMPLETE, now)
+        req = _lock(access_request, Verb.COMPLETE, now)
         _move(req, State.COMPLETED, Verb.COMPLETE, None, now, action=Action.REQUEST_COMPLETED,
               data={"ended_at": _iso(req.access_ends_at)})
     return req
@@ -266,9 +266,9 @@ def complete(*, request: RequestRef, now: datetime | None = None) -> AccessReque
 
 # --- Shared steps -------------------------------------------------------------------------------
 
-def _lock(request: RequestRef, verb: Verb, now: datetime) -> AccessRequest:
+def _lock(access_request: RequestRef, verb: Verb, now: datetime) -> AccessRequest:
     """Lock the row, then check the move is allowed from its state and at `now`."""
-    pk = request.pk if isinstance(request, AccessRequest) else request
+    pk = access_request.pk if isinstance(access_request, AccessRequest) else access_request
     req = (AccessRequest.objects.select_for_update(of=("self",))
            .select_related("tenant").filter(pk=pk).first())
     if req is None:

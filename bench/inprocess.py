@@ -223,8 +223,8 @@ def access_setup(args):
             justification="make bench: the access check under load.",
             reason_type="customer_initiated_support", scope=[resource],
             requested_duration=timedelta(hours=4))
-        transitions.internal_approve(request=request, actor=manager)
-        transitions.customer_approve(request=request,
+        transitions.internal_approve(access_request=request, actor=manager)
+        transitions.customer_approve(access_request=request,
                                      actor=users.get(email=f"approver1@{tenant.slug}.bench"))
         bodies.append({"engineer": engineer.email, "tenant": tenant.slug, "resource": resource,
                        "access_level": "read_only"})
@@ -240,7 +240,7 @@ def revoke(args):
     from approvals.models import AccessRequest
 
     manager = get_user_model().objects.get(email="mgr00@provider.bench")
-    transitions.revoke(request=AccessRequest.objects.get(pk=args["request"]), actor=manager,
+    transitions.revoke(access_request=AccessRequest.objects.get(pk=args["request"]), actor=manager,
                        comment="make bench: the next check must deny")
     return {"revoked": args["request"]}
 

@@ -124,7 +124,7 @@ def _story(p: dict[str, Any], now: datetime) -> list[tuple[datetime, Step]]:
 
     def act(verb, key, actor=None, comment=""):
         def step(at):
-            kwargs = {"request": made[key], "now": at}
+            kwargs = {"access_request": made[key], "now": at}
             if actor is not None:
                 kwargs["actor"] = actor
             if comment:
@@ -228,7 +228,7 @@ def _evidence(p: dict[str, Any], made: dict[str, Any],
 
     def summary(key, engineer, text):
         def step(at):
-            attestations.file(request=made[key], actor=p[engineer], summary=text, now=at)
+            attestations.file(access_request=made[key], actor=p[engineer], summary=text, now=at)
         return step
 
     def reply(key, person, acknowledge, comment=""):

@@ -60,24 +60,24 @@ def request_in_state(state, *, engineer, manager, approver, tenant, now):
     minute = timedelta(minutes=1)
     if state == State.EXPIRED:
         req = submit(engineer=engineer, tenant=tenant, now=now - timedelta(hours=13))
-        return t.expire(request=req, now=now)
+        return t.expire(access_request=req, now=now)
     req = submit(engineer=engineer, tenant=tenant, now=now)
     if state == State.PENDING_INTERNAL:
         return req
     if state == State.CANCELLED:
-        return t.cancel(request=req, actor=engineer, now=now + minute)
+        return t.cancel(access_request=req, actor=engineer, now=now + minute)
     if state == State.DENIED:
-        return t.internal_reject(request=req, actor=manager, comment="no", now=now + minute)
-    req = t.internal_approve(request=req, actor=manager, now=now + minute)
+        return t.internal_reject(access_request=req, actor=manager, comment="no", now=now + minute)
+    req = t.internal_approve(access_request=req, actor=manager, now=now + minute)
     if state == State.PENDING_CUSTOMER:
         return req
-    req = t.customer_approve(request=req, actor=approver, now=now + 2 * minute)
+    req = t.customer_approve(access_request=req, actor=approver, now=now + 2 * minute)
     if state == State.APPROVED:
         return req
     if state == State.REVOKED:
-        return t.revoke(request=req, actor=approver, now=now + 3 * minute)
+        return t.revoke(access_request=req, actor=approver, now=now + 3 * minute)
     if state == State.COMPLETED:
-        return t.release(request=req, actor=engineer, now=now + 3 * minute)
+        return t.release(access_request=req, actor=engineer, now=now + 3 * minute)
     raise ValueError(state)
 
 

@@ -19,8 +19,8 @@ def at(now):
 
 def _grant(engineer, manager, approver, tenant, now, **fields):
     req = submit(engineer=engineer, tenant=tenant, now=now, **fields)
-    t.internal_approve(request=req, actor=manager, now=now + MINUTE)
-    return t.customer_approve(request=req, actor=approver, now=now + 2 * MINUTE)
+    t.internal_approve(access_request=req, actor=manager, now=now + MINUTE)
+    return t.customer_approve(access_request=req, actor=approver, now=now + 2 * MINUTE)
 
 
 def test_it_allows_a_resource_in_scope(engineer, manager, approver_a, tenant_a, now, at):
@@ -91,7 +91,7 @@ def test_it_denies_every_state_but_approved(state, engineer, manager, approver_a
 
 def test_revocation_ends_access_at_once(engineer, manager, approver_a, tenant_a, now, at):
     grant = _grant(engineer, manager, approver_a, tenant_a, now)
-    t.revoke(request=grant, actor=approver_a, now=at)
+    t.revoke(access_request=grant, actor=approver_a, now=at)
     assert not check_access(engineer=engineer, tenant=tenant_a,
                             resource="exchange/mailbox/user@example.test", now=at)
 
@@ -107,7 +107,7 @@ def test_internal_approval_alone_grants_when_lockbox_is_off(engineer, manager, t
     tenant_a.lockbox_enabled = False
     tenant_a.save()
     req = submit(engineer=engineer, tenant=tenant_a, now=now)
-    t.internal_approve(request=req, actor=manager, now=now + MINUTE)
+    t.internal_approve(access_request=req, actor=manager, now=now + MINUTE)
     req.refresh_from_db()
     assert (req.state, req.customer_step_skipped) == (State.APPROVED, "lockbox_disabled")
     assert check_access(engineer=engineer, tenant=tenant_a,
@@ -119,7 +119,7 @@ def test_internal_approval_alone_grants_when_lockbox_is_off(engineer, manager, t
 def test_internal_approval_alone_grants_when_no_content_is_touched(engineer, manager, tenant_a,
                                                                   now):
     req = submit(engineer=engineer, tenant=tenant_a, now=now, touches_customer_content=False)
-    t.internal_approve(request=req, actor=manager, now=now + MINUTE)
+    t.internal_approve(access_request=req, actor=manager, now=now + MINUTE)
     req.refresh_from_db()
     assert (req.state, req.customer_step_skipped) == (State.APPROVED, "no_customer_content")
     from audit.models import AuditEvent

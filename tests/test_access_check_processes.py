@@ -95,8 +95,8 @@ def server(tmp_path, settings):
 def _grant(engineer, manager2, approver_a, tenant_a, *, ends_in=None):
     now = timezone.now()
     req = factories.submit(engineer=engineer, tenant=tenant_a, now=now - timedelta(minutes=10))
-    t.internal_approve(request=req, actor=manager2, now=now - timedelta(minutes=9))
-    t.customer_approve(request=req, actor=approver_a, now=now - timedelta(minutes=8),
+    t.internal_approve(access_request=req, actor=manager2, now=now - timedelta(minutes=9))
+    t.customer_approve(access_request=req, actor=approver_a, now=now - timedelta(minutes=8),
                        ends_at=now + ends_in if ends_in else None)
     return req
 
@@ -109,7 +109,7 @@ def test_a_revocation_is_honoured_by_the_next_check_in_every_worker(
     assert all(answers) and len(pids) >= 2  # workers have answered yes, and may keep it
 
     started = time.monotonic()
-    t.revoke(request=grant, actor=approver_a)
+    t.revoke(access_request=grant, actor=approver_a)
     assert time.monotonic() - started >= LEASE_MS / 1000  # it returned once no yes was left
     answers, pids = server.burst(raw)
     assert not any(answers) and len(pids) >= 2

@@ -63,8 +63,8 @@ def _grant(engineer, manager2, approver_a, tenant_a, resource=RESOURCE):
     now = timezone.now()
     req = factories.submit(engineer=engineer, tenant=tenant_a, scope=[resource],
                            now=now - timedelta(minutes=10))
-    t.internal_approve(request=req, actor=manager2, now=now - timedelta(minutes=9))
-    t.customer_approve(request=req, actor=approver_a, now=now - timedelta(minutes=8))
+    t.internal_approve(access_request=req, actor=manager2, now=now - timedelta(minutes=9))
+    t.customer_approve(access_request=req, actor=approver_a, now=now - timedelta(minutes=8))
     return req
 
 
@@ -131,7 +131,7 @@ def test_a_revocation_waits_out_the_lease_so_the_next_check_says_no(
     grant = _grant(engineer, manager2, approver_a, tenant_a)
     assert _allowed(data_plane)
     waited = _taking_away(django_capture_on_commit_callbacks, clock,
-                          lambda: t.revoke(request=grant, actor=approver_a))
+                          lambda: t.revoke(access_request=grant, actor=approver_a))
     assert waited == LEASE
     assert not _allowed(data_plane)
 
@@ -142,7 +142,7 @@ def test_a_release_waits_out_the_lease_too(
     grant = _grant(engineer, manager2, approver_a, tenant_a)
     assert _allowed(data_plane)
     _taking_away(django_capture_on_commit_callbacks, clock,
-                 lambda: t.release(request=grant, actor=engineer))
+                 lambda: t.release(access_request=grant, actor=engineer))
     assert not _allowed(data_plane)
 
 
@@ -211,7 +211,7 @@ def test_one_wait_covers_every_change_in_a_transaction(
     def revoke_all():
         with transaction.atomic():
             for grant in grants:
-                t.revoke(request=grant, actor=approver_a)
+                t.revoke(access_request=grant, actor=approver_a)
 
     assert _taking_away(django_capture_on_commit_callbacks, clock, revoke_all) == LEASE
 
@@ -224,5 +224,5 @@ def test_nothing_waits_when_answers_are_not_kept(
     monkeypatch.setattr(access_cache.time, "sleep", slept.append)
     grant = _grant(engineer, manager2, approver_a, tenant_a)
     with django_capture_on_commit_callbacks(execute=True):
-        t.revoke(request=grant, actor=approver_a)
+        t.revoke(access_request=grant, actor=approver_a)
     assert slept == []

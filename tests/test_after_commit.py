@@ -108,7 +108,7 @@ def test_a_managers_approval_on_the_internal_site_is_reported_done(fault,
 @pytest.fixture
 def waiting(engineer, manager, tenant_a):
     req = factories.submit(engineer=engineer, tenant=tenant_a, now=timezone.now())
-    transitions.internal_approve(request=req, actor=manager)
+    transitions.internal_approve(access_request=req, actor=manager)
     return req
 
 

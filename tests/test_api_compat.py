@@ -15,7 +15,7 @@ from tests import factories
 def waiting(engineer, manager, tenant_a):
     req = factories.submit(engineer=engineer, tenant=tenant_a, now=timezone.now(),
                            reason_type="production_alert", case_reference="INC-1")
-    t.internal_approve(request=req, actor=manager)
+    t.internal_approve(access_request=req, actor=manager)
     req.refresh_from_db()
     return req
 
@@ -63,7 +63,7 @@ def test_google_dismiss_and_invalidate(decider, waiting, engineer, manager, tena
     dismissed = decider.post(f"{ORG}/approvalRequests/{waiting.pk}:dismiss").json()
     assert dismissed["dismiss"]["implicit"] is False
     granted = factories.submit(engineer=engineer, tenant=tenant_a, now=timezone.now())
-    t.internal_approve(request=granted, actor=manager)
+    t.internal_approve(access_request=granted, actor=manager)
     decider.post(f"{ORG}/approvalRequests/{granted.pk}:approve", {})
     invalidated = decider.post(f"{ORG}/approvalRequests/{granted.pk}:invalidate").json()
     assert "invalidateTime" in invalidated["approve"]
@@ -79,7 +79,7 @@ def test_google_read_token_cannot_decide(reader, waiting):
 
 def test_google_other_tenants_ids_are_404(decider, engineer, manager, tenant_b):
     theirs = factories.submit(engineer=engineer, tenant=tenant_b, now=timezone.now())
-    t.internal_approve(request=theirs, actor=manager)
+    t.internal_approve(access_request=theirs, actor=manager)
     assert decider.get("/v1/organizations/tenant-b/approvalRequests").status_code == 404
     assert decider.get(f"{ORG}/approvalRequests/{theirs.pk}").status_code == 404
     refused = decider.post(f"{ORG}/approvalRequests/{theirs.pk}:approve", {})
@@ -106,7 +106,7 @@ def test_google_page_tokens(reader, engineer, manager, tenant_a):
     for i in range(3):
         req = factories.submit(engineer=engineer, tenant=tenant_a,
                                now=timezone.now() - timedelta(minutes=i))
-        t.internal_approve(request=req, actor=manager)
+        t.internal_approve(access_request=req, actor=manager)
     first = reader.get(f"{ORG}/approvalRequests", pageSize=2).json()
     second = reader.get(f"{ORG}/approvalRequests", pageSize=2,
                         pageToken=first["nextPageToken"]).json()
@@ -148,7 +148,7 @@ def test_azure_update_approval(decider, waiting, engineer, manager, tenant_a):
                             {"status": "Deny", "reason": "no"}, **VERSION)
     assert conflict.status_code == 409 and conflict.json()["error"]["code"] == "Conflict"
     other = factories.submit(engineer=engineer, tenant=tenant_a, now=timezone.now())
-    t.internal_approve(request=other, actor=manager)
+    t.internal_approve(access_request=other, actor=manager)
     bad = decider.post(f"{SUB}/requests/{other.pk}/updateApproval", {"status": "Maybe"},
                        **VERSION)
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "InvalidRequestContent"

@@ -30,8 +30,8 @@ def data_plane(manager):
 def grant(engineer, manager2, approver_a, tenant_a):
     now = timezone.now()
     req = factories.submit(engineer=engineer, tenant=tenant_a, now=now - timedelta(minutes=10))
-    t.internal_approve(request=req, actor=manager2, now=now - timedelta(minutes=9))
-    t.customer_approve(request=req, actor=approver_a, now=now - timedelta(minutes=8))
+    t.internal_approve(access_request=req, actor=manager2, now=now - timedelta(minutes=9))
+    t.customer_approve(access_request=req, actor=approver_a, now=now - timedelta(minutes=8))
     req.refresh_from_db()
     return req
 

@@ -95,7 +95,9 @@ ADAPTERS = ("approvals.views", "approvals.api", "approvals.forms", "approvals.te
             "approvals.notifications.tasks", "approvals.notifications.management",
             "lockbox_portal.urls", "lockbox_portal.urls_customer", "lockbox_portal.urls_internal",
             "lockbox_portal.urls_accounts", "lockbox_portal.admin_site", "lockbox_portal.celery",
-            "lockbox_portal.wsgi", "devtools")
+            "lockbox_portal.wsgi", "devtools",
+            # App configs wire the layers together at start-up (signals, task registration).
+            "approvals.apps", "approvals.notifications.apps", "approvals.api.apps")
 # What the domain may still take from the API package: its models (app label approvals_api).
 API_MODELS = ("approvals.api.models",)
 

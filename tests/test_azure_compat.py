@@ -26,7 +26,7 @@ PENDING = {"$filter": "properties/status eq 'Pending'"}
 def waiting(engineer, manager, tenant, minutes_ago, **fields):
     req = factories.submit(engineer=engineer, tenant=tenant,
                            now=timezone.now() - timedelta(minutes=minutes_ago), **fields)
-    return t.internal_approve(request=req, actor=manager,
+    return t.internal_approve(access_request=req, actor=manager,
                               now=timezone.now() - timedelta(minutes=minutes_ago) / 2)
 
 
@@ -43,7 +43,7 @@ def test_the_next_link_keeps_the_filter(reader, boss, engineer, manager, tenant_
     for i in range(6):  # newest first: pending, denied, pending, denied, ...
         req = waiting(engineer, manager, tenant_a, minutes_ago=10 + i)
         if i % 2:
-            t.customer_reject(request=req, actor=boss, comment="No.")
+            t.customer_reject(access_request=req, actor=boss, comment="No.")
     first = reader.get(f"{SUB}/requests", **PENDING).json()
     assert [r["properties"]["status"] for r in first["value"]] == ["Pending", "Pending"]
     assert "$filter=properties/status%20eq%20'Pending'" in first["nextLink"]

@@ -116,8 +116,8 @@ def grant(transactional_db, engineer, manager, manager2, approver_a, tenant_a):
     now = timezone.now()
     req = factories.submit(engineer=engineer, tenant=tenant_a, now=now - timedelta(minutes=5),
                            scope=[RESOURCE])
-    t.internal_approve(request=req, actor=manager2, now=now - timedelta(minutes=4))
-    t.customer_approve(request=req, actor=approver_a, now=now - timedelta(minutes=3))
+    t.internal_approve(access_request=req, actor=manager2, now=now - timedelta(minutes=4))
+    t.customer_approve(access_request=req, actor=approver_a, now=now - timedelta(minutes=3))
     return make_token(manager, "data_plane")[1]
 
 

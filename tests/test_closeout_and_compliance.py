@@ -37,18 +37,18 @@ def running(engineer, manager, approver_a, tenant_a):
 
 def test_a_summary_cannot_be_filed_before_access_ends(running, engineer):
     with pytest.raises(IllegalTransition, match="Access has not ended yet"):
-        attestations.file(request=running, actor=engineer, summary="Done.")
+        attestations.file(access_request=running, actor=engineer, summary="Done.")
     assert not AuditEvent.objects.filter(action="attestation.filed").exists()
 
 
 def test_only_the_engineer_files_and_only_once(ended, engineer, engineer2):
     with pytest.raises(NotPermitted):
-        attestations.file(request=ended, actor=engineer2, summary="Done.")
+        attestations.file(access_request=ended, actor=engineer2, summary="Done.")
     with pytest.raises(ValidationError):
-        attestations.file(request=ended, actor=engineer, summary="  ")
-    attestations.file(request=ended, actor=engineer, summary="Read the rules; fixed one.")
+        attestations.file(access_request=ended, actor=engineer, summary="  ")
+    attestations.file(access_request=ended, actor=engineer, summary="Read the rules; fixed one.")
     with pytest.raises(IllegalTransition, match="already filed"):
-        attestations.file(request=ended, actor=engineer, summary="Again.")
+        attestations.file(access_request=ended, actor=engineer, summary="Again.")
 
 
 def test_the_engineer_files_through_the_internal_site(ended, engineer):
@@ -62,7 +62,7 @@ def test_the_engineer_files_through_the_internal_site(ended, engineer):
 
 
 def test_the_customer_acknowledges(ended, engineer, approver_a):
-    attestations.file(request=ended, actor=engineer, summary="Read the rules.")
+    attestations.file(access_request=ended, actor=engineer, summary="Read the rules.")
     client = signed_in(approver_a)
     dashboard = client.get("/t/tenant-a/").content.decode()
     assert "waiting for your acknowledgement" in dashboard
@@ -74,7 +74,7 @@ def test_the_customer_acknowledges(ended, engineer, approver_a):
 
 
 def test_the_audit_names_close_out_events_in_words(ended, engineer, approver_a):
-    attestations.file(request=ended, actor=engineer, summary="Read the rules.")
+    attestations.file(access_request=ended, actor=engineer, summary="Read the rules.")
     client = signed_in(approver_a)
     client.post(f"/t/tenant-a/requests/{ended.pk}/attestation/", {"answer": "acknowledge"})
     page = client.get("/t/tenant-a/audit/").content.decode()
@@ -87,7 +87,7 @@ def test_the_audit_names_close_out_events_in_words(ended, engineer, approver_a):
 
 def test_a_dispute_tells_the_auditors_and_stays_visible_until_resolved(ended, engineer,
                                                                       approver_a, auditor):
-    attestations.file(request=ended, actor=engineer, summary="Read the rules.")
+    attestations.file(access_request=ended, actor=engineer, summary="Read the rules.")
     client = signed_in(approver_a)
     refused = client.post(f"/t/tenant-a/requests/{ended.pk}/attestation/",
                           {"answer": "dispute"}, follow=True)
@@ -111,7 +111,7 @@ def test_a_dispute_tells_the_auditors_and_stays_visible_until_resolved(ended, en
 
 def test_an_answer_is_only_for_the_tenants_approvers_and_admins(ended, engineer, reader_a,
                                                                approver_b):
-    attestation = attestations.file(request=ended, actor=engineer, summary="Read.")
+    attestation = attestations.file(access_request=ended, actor=engineer, summary="Read.")
     for person in (reader_a, approver_b, engineer):
         with pytest.raises(NotPermitted):
             attestations.answer(attestation=attestation, actor=person, acknowledge=True)
@@ -164,8 +164,8 @@ def test_decision_times_are_bucketed(engineer, manager, approver_a, tenant_a):
     now = timezone.now()
     for minutes in (5, 30, 90):
         req = factories.submit(engineer=engineer, tenant=tenant_a, now=now - timedelta(hours=3))
-        t.internal_approve(request=req, actor=manager, now=now - timedelta(hours=3))
-        t.customer_approve(request=req, actor=approver_a,
+        t.internal_approve(access_request=req, actor=manager, now=now - timedelta(hours=3))
+        t.customer_approve(access_request=req, actor=approver_a,
                            now=now - timedelta(hours=3) + timedelta(minutes=minutes))
     _, series, median = decision_times(now, tenant_a)
     assert series[0][1][:3] == [1, 1, 1] and median == 30

@@ -36,11 +36,11 @@ def world(transactional_db):
                                now=timezone.now() - timedelta(minutes=i),
                                scope=["exchange/mailbox/ann@acme.test", "sharepoint/sites/x/*"],
                                requested_duration=timedelta(minutes=30 + 15 * i))
-        t.internal_approve(request=req, actor=manager)
+        t.internal_approve(access_request=req, actor=manager)
         if i % 4 == 1:
-            t.customer_approve(request=req, actor=boss)
+            t.customer_approve(access_request=req, actor=boss)
         elif i % 4 == 2:
-            t.customer_reject(request=req, actor=boss, comment="No.")
+            t.customer_reject(access_request=req, actor=boss, comment="No.")
         ids.append(str(req.pk))
     _, raw = make_token(boss, "tenant_decide", tenant=tenant)
     return {"ids": ids, "headers": {"Authorization": f"Bearer {raw}"}}

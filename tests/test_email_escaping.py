@@ -99,26 +99,26 @@ def every_message(engineer, manager, auditor, settings):
     minutes = lambda n: start + timedelta(minutes=n)  # noqa: E731
 
     granted = _submit(engineer, tenant, start)
-    t.internal_approve(request=granted, actor=manager, comment=COMMENT, now=start)
+    t.internal_approve(access_request=granted, actor=manager, comment=COMMENT, now=start)
     assert reminders.reminders_due(minutes(50))  # past 75% of the customer's hour
-    t.customer_approve(request=granted, actor=approver, comment=COMMENT, now=minutes(55))
-    t.release(request=granted, actor=engineer, now=minutes(60))
-    attestation = attestations.file(request=granted, actor=engineer, summary=SUMMARY,
+    t.customer_approve(access_request=granted, actor=approver, comment=COMMENT, now=minutes(55))
+    t.release(access_request=granted, actor=engineer, now=minutes(60))
+    attestation = attestations.file(access_request=granted, actor=engineer, summary=SUMMARY,
                                     now=minutes(70))
     attestations.answer(attestation=attestation, actor=approver, acknowledge=False,
                         comment=OBJECTION, now=minutes(80))
 
     revoked = _submit(engineer, tenant, now, case=CASE + "2")
-    t.internal_approve(request=revoked, actor=manager, now=now)
-    t.customer_approve(request=revoked, actor=approver, now=now)
-    t.revoke(request=revoked, actor=approver, comment=COMMENT, now=now)
+    t.internal_approve(access_request=revoked, actor=manager, now=now)
+    t.customer_approve(access_request=revoked, actor=approver, now=now)
+    t.revoke(access_request=revoked, actor=approver, comment=COMMENT, now=now)
 
     rejected = _submit(engineer, tenant, now, case=CASE + "3")
-    t.internal_approve(request=rejected, actor=manager, now=now)
-    t.customer_reject(request=rejected, actor=approver, comment=COMMENT, now=now)
+    t.internal_approve(access_request=rejected, actor=manager, now=now)
+    t.customer_reject(access_request=rejected, actor=approver, comment=COMMENT, now=now)
 
     lapsed = _submit(engineer, tenant, now - timedelta(hours=30), case=CASE + "4")
-    t.expire(request=lapsed, now=now)
+    t.expire(access_request=lapsed, now=now)
 
     tenants.invite_member(tenant=tenant, email="new@evil.test", roles=[TenantRole.APPROVER],
                           actor=approver)

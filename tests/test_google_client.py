@@ -25,7 +25,7 @@ def world(transactional_db):
         req = factories.submit(engineer=engineer, tenant=tenant,
                                now=timezone.now() - timedelta(minutes=i),
                                case_reference=f"CASE-G{i}")
-        t.internal_approve(request=req, actor=manager)
+        t.internal_approve(access_request=req, actor=manager)
         made.append(req)
     return {"tenant": tenant, "boss": boss, "requests": made, "engineer": engineer,
             "manager": manager}
@@ -109,7 +109,7 @@ def test_the_official_client_sees_every_resource_and_the_access_level(client, wo
     req = factories.submit(engineer=world["engineer"], tenant=world["tenant"],
                            now=timezone.now(), scope=scope, access_level="read_write",
                            case_reference="CASE-MULTI")
-    t.internal_approve(request=req, actor=world["manager"])
+    t.internal_approve(access_request=req, actor=world["manager"])
     got = client.get_approval_request(name=f"organizations/acme/approvalRequests/{req.pk}")
     assert got.requested_resource_name.split(", ") == scope
     assert got.requested_resource_properties.excludes_descendants is False
@@ -124,7 +124,7 @@ def test_the_official_client_approves_with_a_quorum_of_two(client, world):
     tenant.required_approvals = 2
     tenant.save()
     req = factories.submit(engineer=world["engineer"], tenant=tenant, now=timezone.now())
-    t.internal_approve(request=req, actor=world["manager"])
+    t.internal_approve(access_request=req, actor=world["manager"])
     name = f"organizations/acme/approvalRequests/{req.pk}"
     expire = timezone.now() + timedelta(minutes=40)
     first = client.approve_approval_request(request={"name": name, "expire_time": expire})
@@ -133,7 +133,7 @@ def test_the_official_client_approves_with_a_quorum_of_two(client, world):
     pending = [r.name for r in client.list_approval_requests(
         request={"parent": "organizations/acme", "filter": "PENDING"})]
     assert name in pending  # one approval of two: still pending
-    t.customer_approve(request=req, actor=other)
+    t.customer_approve(access_request=req, actor=other)
     req.refresh_from_db()
     assert req.state == State.APPROVED
     assert req.access_ends_at.timestamp() == pytest.approx(expire.timestamp(), abs=1)

@@ -35,7 +35,7 @@ def second_decider(tenant_a, approver_a2):
 @pytest.fixture
 def waiting(engineer, manager, tenant_a):
     req = factories.submit(engineer=engineer, tenant=tenant_a, now=timezone.now())
-    return t.internal_approve(request=req, actor=manager)
+    return t.internal_approve(access_request=req, actor=manager)
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def quorum_of_two(tenant_a, boss, approver_a2, engineer, manager):
     tenant_a.required_approvals = 2
     tenant_a.save()
     req = factories.submit(engineer=engineer, tenant=tenant_a, now=timezone.now())
-    return t.internal_approve(request=req, actor=manager)
+    return t.internal_approve(access_request=req, actor=manager)
 
 
 # --- Approving with a quorum --------------------------------------------------------------------
@@ -85,7 +85,7 @@ def test_wrong_state_actions_are_failed_precondition(decider, second_decider, wa
                                                      tenant_a):
     pending = f"{ORG}/approvalRequests/{waiting.pk}"
     denied = factories.submit(engineer=engineer, tenant=tenant_a, now=timezone.now())
-    t.internal_approve(request=denied, actor=manager)
+    t.internal_approve(access_request=denied, actor=manager)
     decider.post(f"{ORG}/approvalRequests/{denied.pk}:dismiss")
     decider.post(f"{ORG}/approvalRequests/{quorum_of_two.pk}:approve")
     refused = {

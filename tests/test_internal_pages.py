@@ -166,7 +166,7 @@ def test_internal_notes_stay_internal(manager, approver_a, waiting):
     client = signed_in(manager)
     client.post(f"/internal/requests/{req.pk}/notes/", {"body": "Called the customer first."})
     assert "Called the customer first." in _html(client.get(f"/internal/requests/{req.pk}/"))
-    t.internal_approve(request=req, actor=factories.person(
+    t.internal_approve(access_request=req, actor=factories.person(
         "m3@provider.test", provider_role=ProviderRole.INTERNAL_APPROVER))
     portal = _html(signed_in(approver_a).get(f"/t/tenant-a/requests/{req.pk}/"))
     assert "Called the customer first." not in portal

@@ -33,21 +33,21 @@ def perform(verb, req, people, now):
     """Each verb by the person entitled to it, at a time when only the state can refuse it."""
     soon = now + timedelta(minutes=5)
     calls = {
-        "internal_approve": lambda: t.internal_approve(request=req, actor=people["manager"],
+        "internal_approve": lambda: t.internal_approve(access_request=req, actor=people["manager"],
                                                        now=soon),
-        "internal_reject": lambda: t.internal_reject(request=req, actor=people["manager"],
+        "internal_reject": lambda: t.internal_reject(access_request=req, actor=people["manager"],
                                                      now=soon),
-        "customer_approve": lambda: t.customer_approve(request=req, actor=people["approver2"],
-                                                       now=soon),
-        "customer_reject": lambda: t.customer_reject(request=req, actor=people["approver2"],
+        "customer_approve": lambda: t.customer_approve(access_request=req,
+                                                       actor=people["approver2"], now=soon),
+        "customer_reject": lambda: t.customer_reject(access_request=req, actor=people["approver2"],
                                                      now=soon),
-        "cancel": lambda: t.cancel(request=req, actor=people["engineer"], now=soon),
+        "cancel": lambda: t.cancel(access_request=req, actor=people["engineer"], now=soon),
         # After both approval windows (12 h each) have lapsed.
-        "expire": lambda: t.expire(request=req, now=now + timedelta(hours=13)),
-        "revoke": lambda: t.revoke(request=req, actor=people["approver2"], now=soon),
-        "release": lambda: t.release(request=req, actor=people["engineer"], now=soon),
+        "expire": lambda: t.expire(access_request=req, now=now + timedelta(hours=13)),
+        "revoke": lambda: t.revoke(access_request=req, actor=people["approver2"], now=soon),
+        "release": lambda: t.release(access_request=req, actor=people["engineer"], now=soon),
         # After the one-hour grant has run out.
-        "complete": lambda: t.complete(request=req, now=now + timedelta(hours=2)),
+        "complete": lambda: t.complete(access_request=req, now=now + timedelta(hours=2)),
     }
     return calls[verb]()
 
@@ -90,7 +90,7 @@ def test_refusal_message_names_the_request_and_its_state(people, tenant_a, now):
     req = request_in_state(State.DENIED, engineer=people["engineer"], manager=people["manager"],
                            approver=people["approver"], tenant=tenant_a, now=now)
     with pytest.raises(TransitionError) as refused:
-        t.cancel(request=req, actor=people["engineer"], now=now + timedelta(minutes=5))
+        t.cancel(access_request=req, actor=people["engineer"], now=now + timedelta(minutes=5))
     assert refused.value.message == (
         f"Request {req.reference} is denied; it cannot be cancelled now.")
 

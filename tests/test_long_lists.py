@@ -19,7 +19,7 @@ def many_waiting(engineer, manager, tenant_a):
     for n in range(DASHBOARD_ROWS + 3):
         req = factories.submit(engineer=engineer, tenant=tenant_a, case_reference=f"CASE-{n}",
                                now=now - timedelta(minutes=60 - n))
-        t.internal_approve(request=req, actor=manager, now=now - timedelta(minutes=59 - n))
+        t.internal_approve(access_request=req, actor=manager, now=now - timedelta(minutes=59 - n))
         made.append(req)
     return made
 
@@ -37,7 +37,7 @@ def test_the_dashboard_shows_the_soonest_to_expire_and_counts_the_rest(approver_
 
 def test_a_short_list_has_no_see_all_link(approver_a, engineer, manager, tenant_a):
     req = factories.submit(engineer=engineer, tenant=tenant_a, now=timezone.now())
-    t.internal_approve(request=req, actor=manager)
+    t.internal_approve(access_request=req, actor=manager)
     html = signed_in(approver_a).get("/t/tenant-a/").content.decode()
     assert html.count('class="card request-card"') == 1 and "See all" not in html
 

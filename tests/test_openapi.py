@@ -44,8 +44,8 @@ def native_api(transactional_db):
                                provider_role=ProviderRole.INTERNAL_APPROVER)
     resource = "exchange/mailbox/j.smith@contoso.example/statistics"
     granted = factories.submit(engineer=engineer, tenant=tenant, now=None, scope=[resource])
-    t.internal_approve(request=granted, actor=manager)
-    t.customer_approve(request=granted, actor=approver)
+    t.internal_approve(access_request=granted, actor=manager)
+    t.customer_approve(access_request=granted, actor=approver)
     pending = [factories.submit(engineer=engineer, tenant=tenant, now=None) for _ in range(3)]
     return {
         "data_plane": bearer(make_token(manager, "data_plane")[1]),

@@ -35,15 +35,15 @@ def test_the_customer_step_tells_approvers_and_notification_addresses(
         submitted, manager, approver_a, approver_a2, tenant_a):
     tenant_a.notification_emails = ["security@a.test"]
     tenant_a.save()
-    t.internal_approve(request=submitted, actor=manager)
+    t.internal_approve(access_request=submitted, actor=manager)
     assert _rows(request=submitted, kind="awaiting_customer") == [
         ("awaiting_customer", "approver2@a.test"), ("awaiting_customer", "approver@a.test"),
         ("awaiting_customer", "security@a.test")]
 
 
 def test_a_grant_tells_the_engineer_and_the_customer(submitted, manager, approver_a):
-    t.internal_approve(request=submitted, actor=manager)
-    t.customer_approve(request=submitted, actor=approver_a)
+    t.internal_approve(access_request=submitted, actor=manager)
+    t.customer_approve(access_request=submitted, actor=approver_a)
     assert _rows(request=submitted, kind="access_started") == [
         ("access_started", "engineer@provider.test")]
     assert _rows(request=submitted, kind="decided") == [("decided", "approver@a.test")]
@@ -52,7 +52,7 @@ def test_a_grant_tells_the_engineer_and_the_customer(submitted, manager, approve
 def test_a_refused_move_writes_no_row(submitted, approver_b):
     before = OutboxMessage.objects.count()
     with pytest.raises(TransitionError):
-        t.customer_approve(request=submitted, actor=approver_b)
+        t.customer_approve(access_request=submitted, actor=approver_b)
     assert OutboxMessage.objects.count() == before
 
 
@@ -68,7 +68,7 @@ def test_the_same_event_is_queued_once(submitted):
 def test_rows_are_handed_to_workers_only_after_commit(submitted, manager, approver_a,
                                                       django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        t.internal_approve(request=submitted, actor=manager)
+        t.internal_approve(access_request=submitted, actor=manager)
     assert len(callbacks) == 1
     assert not mail.outbox
 
@@ -116,7 +116,7 @@ def test_a_broker_that_is_down_loses_nothing(submitted, manager, approver_a, mon
 
     monkeypatch.setattr(tasks.deliver, "delay", down)
     with django_capture_on_commit_callbacks(execute=True):
-        t.internal_approve(request=submitted, actor=manager)  # commits despite the broker
+        t.internal_approve(access_request=submitted, actor=manager)  # commits despite the broker
     submitted.refresh_from_db()
     assert submitted.state == State.PENDING_CUSTOMER
     queued = OutboxMessage.objects.filter(request=submitted, kind="awaiting_customer")
@@ -149,7 +149,7 @@ def _sent_to(address):
 def test_the_customer_email_links_to_the_request_in_the_portal(submitted, manager, approver_a,
                                                                django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        t.internal_approve(request=submitted, actor=manager)
+        t.internal_approve(access_request=submitted, actor=manager)
     message = _sent_to("approver@a.test")
     assert message.subject == ("[Lockbox] Approve or reject: access to Tenant A's data "
                                "(CASE-1)")
@@ -176,8 +176,8 @@ def test_emails_carry_no_secrets(submitted, manager, approver_a, tenant_a, admin
 
     endpoint = create_endpoint(tenant=tenant_a, actor=admin_a, url="https://hooks.example.com",
                                event_types=["request.approved"])
-    t.internal_approve(request=submitted, actor=manager)
-    t.customer_approve(request=submitted, actor=approver_a)
+    t.internal_approve(access_request=submitted, actor=manager)
+    t.customer_approve(access_request=submitted, actor=approver_a)
     delivery.retry_due()
     for message in mail.outbox:
         text = message.body + message.alternatives[0][0]
@@ -187,9 +187,9 @@ def test_emails_carry_no_secrets(submitted, manager, approver_a, tenant_a, admin
 
 def test_the_engineer_is_told_when_access_starts_and_ends(submitted, manager, approver_a,
                                                           engineer):
-    t.internal_approve(request=submitted, actor=manager)
-    t.customer_approve(request=submitted, actor=approver_a)
-    t.release(request=submitted, actor=engineer, comment="Done.")
+    t.internal_approve(access_request=submitted, actor=manager)
+    t.customer_approve(access_request=submitted, actor=approver_a)
+    t.release(access_request=submitted, actor=engineer, comment="Done.")
     delivery.retry_due()
     subjects = [m.subject for m in mail.outbox if m.to == ["engineer@provider.test"]]
     assert any("Your access to Tenant A is open until" in s for s in subjects)
@@ -201,15 +201,16 @@ def test_the_engineer_is_told_when_access_starts_and_ends(submitted, manager, ap
 
 def test_approvers_are_told_of_a_revocation_and_an_expiry(submitted, manager, approver_a,
                                                          approver_a2, tenant_a, engineer):
-    t.internal_approve(request=submitted, actor=manager)
-    t.customer_approve(request=submitted, actor=approver_a)
-    t.revoke(request=submitted, actor=approver_a, comment="Enough.")
+    t.internal_approve(access_request=submitted, actor=manager)
+    t.customer_approve(access_request=submitted, actor=approver_a)
+    t.revoke(access_request=submitted, actor=approver_a, comment="Enough.")
     tenant_a.customer_approval_window = timedelta(hours=1)
     tenant_a.save()
     lapsed = factories.submit(engineer=engineer, tenant=tenant_a,
                               now=timezone.now() - timedelta(hours=3))
-    t.internal_approve(request=lapsed, actor=manager, now=timezone.now() - timedelta(hours=3))
-    t.expire(request=lapsed, now=timezone.now())
+    t.internal_approve(access_request=lapsed, actor=manager,
+                       now=timezone.now() - timedelta(hours=3))
+    t.expire(access_request=lapsed, now=timezone.now())
     delivery.retry_due()
     to_a2 = [m.subject for m in mail.outbox if m.to == ["approver2@a.test"]]
     assert any("Access revoked" in s for s in to_a2)
@@ -221,7 +222,7 @@ def test_approvers_are_told_of_a_revocation_and_an_expiry(submitted, manager, ap
 def test_a_reminder_goes_at_75_percent_of_the_window_once(submitted, manager, approver_a,
                                                           approver_a2):
     start = timezone.now()
-    t.internal_approve(request=submitted, actor=manager, now=start)
+    t.internal_approve(access_request=submitted, actor=manager, now=start)
     assert reminders.reminders_due(start + timedelta(hours=8, minutes=59)) == 0
     assert reminders.reminders_due(start + timedelta(hours=9)) == 2
     assert reminders.reminders_due(start + timedelta(hours=9, minutes=5)) == 2
@@ -232,7 +233,7 @@ def test_a_reminder_goes_at_75_percent_of_the_window_once(submitted, manager, ap
 def test_who_is_asked_shows_each_persons_notification(submitted, manager, approver_a,
                                                       approver_a2, monkeypatch):
     now = timezone.now()
-    t.internal_approve(request=submitted, actor=manager, now=now)
+    t.internal_approve(access_request=submitted, actor=manager, now=now)
     rows = {r.recipient: r for r in OutboxMessage.objects.filter(kind="awaiting_customer")}
     delivery.deliver(rows["approver@a.test"].pk)
     OutboxMessage.objects.filter(pk=rows["approver2@a.test"].pk).update(

@@ -30,8 +30,8 @@ def quorum_two(tenant_a, approver_a, approver_a2, engineer, manager):
     tenant_a.save()
     req = factories.submit(engineer=engineer, tenant=tenant_a, now=timezone.now(),
                            case_reference="CASE-Q2")
-    t.internal_approve(request=req, actor=manager)
-    t.customer_approve(request=req, actor=approver_a, comment="Fine by me.")
+    t.internal_approve(access_request=req, actor=manager)
+    t.customer_approve(access_request=req, actor=approver_a, comment="Fine by me.")
     return req
 
 
@@ -102,7 +102,7 @@ def test_someone_in_no_tenant_is_told_so(outsider):
 # --- One request --------------------------------------------------------------------------------
 
 def test_the_request_page_tells_the_whole_story(approver_a, approver_a2, tenant_a, quorum_two):
-    t.customer_approve(request=quorum_two, actor=approver_a2)
+    t.customer_approve(access_request=quorum_two, actor=approver_a2)
     html = _html(signed_in(approver_a).get(f"/t/tenant-a/requests/{quorum_two.pk}/"))
     assert "engineer@provider.test asked for read-only access to 1 resource(s) for 1 h." in html
     assert "manager@provider.test approved for the provider." in html
@@ -172,7 +172,7 @@ def test_deciding_twice_on_a_quorum_request_is_refused_clearly(approver_a, tenan
 
 def test_a_request_that_is_no_longer_pending_cannot_be_decided(approver_a2, tenant_a,
                                                               quorum_two, engineer):
-    t.cancel(request=quorum_two, actor=engineer)
+    t.cancel(access_request=quorum_two, actor=engineer)
     client = signed_in(approver_a2)
     page = client.post(_approve_url(quorum_two), {"code": client.codes[0]}, follow=True)
     assert "is cancelled; there is nothing to decide any more" in _html(page)

@@ -23,7 +23,7 @@ def quorum_two(tenant_a, engineer, manager, approver_a, now):
 
 
 def test_one_approval_of_two_leaves_it_pending(quorum_two, approver_a, now):
-    t.customer_approve(request=quorum_two, actor=approver_a, now=now + 3 * MINUTE)
+    t.customer_approve(access_request=quorum_two, actor=approver_a, now=now + 3 * MINUTE)
     quorum_two.refresh_from_db()
     assert quorum_two.state == State.PENDING_CUSTOMER
     assert quorum_two.access_starts_at is None
@@ -33,8 +33,8 @@ def test_one_approval_of_two_leaves_it_pending(quorum_two, approver_a, now):
 
 
 def test_a_second_distinct_approver_grants_access(quorum_two, approver_a, approver_a2, now):
-    t.customer_approve(request=quorum_two, actor=approver_a, now=now + 3 * MINUTE)
-    t.customer_approve(request=quorum_two, actor=approver_a2, now=now + 4 * MINUTE)
+    t.customer_approve(access_request=quorum_two, actor=approver_a, now=now + 3 * MINUTE)
+    t.customer_approve(access_request=quorum_two, actor=approver_a2, now=now + 4 * MINUTE)
     quorum_two.refresh_from_db()
     assert quorum_two.state == State.APPROVED
     assert quorum_two.access_starts_at == now + 4 * MINUTE
@@ -44,17 +44,17 @@ def test_a_second_distinct_approver_grants_access(quorum_two, approver_a, approv
 
 
 def test_the_same_approver_twice_counts_once(quorum_two, approver_a, now):
-    t.customer_approve(request=quorum_two, actor=approver_a, now=now + 3 * MINUTE)
+    t.customer_approve(access_request=quorum_two, actor=approver_a, now=now + 3 * MINUTE)
     with pytest.raises(AlreadyDecided):
-        t.customer_approve(request=quorum_two, actor=approver_a, now=now + 4 * MINUTE)
+        t.customer_approve(access_request=quorum_two, actor=approver_a, now=now + 4 * MINUTE)
     quorum_two.refresh_from_db()
     assert quorum_two.state == State.PENDING_CUSTOMER
     assert quorum_two.decisions.filter(level="customer").count() == 1
 
 
 def test_one_rejection_denies_even_after_an_approval(quorum_two, approver_a, approver_a2, now):
-    t.customer_approve(request=quorum_two, actor=approver_a, now=now + 3 * MINUTE)
-    t.customer_reject(request=quorum_two, actor=approver_a2, comment="No.",
+    t.customer_approve(access_request=quorum_two, actor=approver_a, now=now + 3 * MINUTE)
+    t.customer_reject(access_request=quorum_two, actor=approver_a2, comment="No.",
                       now=now + 4 * MINUTE)
     quorum_two.refresh_from_db()
     assert quorum_two.state == State.DENIED
@@ -63,9 +63,9 @@ def test_one_rejection_denies_even_after_an_approval(quorum_two, approver_a, app
 
 
 def test_an_approver_who_approved_cannot_then_reject(quorum_two, approver_a, now):
-    t.customer_approve(request=quorum_two, actor=approver_a, now=now + 3 * MINUTE)
+    t.customer_approve(access_request=quorum_two, actor=approver_a, now=now + 3 * MINUTE)
     with pytest.raises(AlreadyDecided):
-        t.customer_reject(request=quorum_two, actor=approver_a, now=now + 4 * MINUTE)
+        t.customer_reject(access_request=quorum_two, actor=approver_a, now=now + 4 * MINUTE)
     quorum_two.refresh_from_db()
     assert quorum_two.state == State.PENDING_CUSTOMER
 
@@ -76,14 +76,14 @@ def test_the_quorum_is_fixed_when_the_customer_step_starts(quorum_two, tenant_a,
     tenant_a.required_approvals = 3
     tenant_a.save()
     approver_c = person("approver3@a.test", tenant=tenant_a, tenant_roles=[TenantRole.APPROVER])
-    t.customer_approve(request=quorum_two, actor=approver_a, now=now + 3 * MINUTE)
-    t.customer_approve(request=quorum_two, actor=approver_c, now=now + 4 * MINUTE)
+    t.customer_approve(access_request=quorum_two, actor=approver_a, now=now + 3 * MINUTE)
+    t.customer_approve(access_request=quorum_two, actor=approver_c, now=now + 4 * MINUTE)
     quorum_two.refresh_from_db()
     assert quorum_two.state == State.APPROVED
 
 
 def test_a_person_with_two_tenant_roles_still_counts_once(quorum_two, tenant_a, approver_a, now):
     add_tenant_member(tenant=tenant_a, user=approver_a, role=TenantRole.ADMIN)
-    t.customer_approve(request=quorum_two, actor=approver_a, now=now + 3 * MINUTE)
+    t.customer_approve(access_request=quorum_two, actor=approver_a, now=now + 3 * MINUTE)
     with pytest.raises(AlreadyDecided):
-        t.customer_approve(request=quorum_two, actor=approver_a, now=now + 4 * MINUTE)
+        t.customer_approve(access_request=quorum_two, actor=approver_a, now=now + 4 * MINUTE)

@@ -51,12 +51,12 @@ def crowd(transactional_db):
 def test_fifty_approvers_approving_and_rejecting_at_once_give_one_decision(round_, crowd):
     tenant, engineer, manager, approvers = crowd
     req = factories.submit(engineer=engineer, tenant=tenant, now=None)
-    t.internal_approve(request=req, actor=manager)
+    t.internal_approve(access_request=req, actor=manager)
 
     def decide(i):
         verb = t.customer_approve if i % 2 == 0 else t.customer_reject
         try:
-            verb(request=req.pk, actor=approvers[i], comment=f"thread {i}")
+            verb(access_request=req.pk, actor=approvers[i], comment=f"thread {i}")
             return "decided"
         except TransitionError:
             return "refused"

@@ -66,8 +66,8 @@ BAD_SCOPES = [
 
 def _grant(engineer, manager, approver, tenant, now, scope):
     req = factories.submit(engineer=engineer, tenant=tenant, now=now, scope=scope)
-    t.internal_approve(request=req, actor=manager, now=now + timedelta(minutes=1))
-    return t.customer_approve(request=req, actor=approver, now=now + timedelta(minutes=2))
+    t.internal_approve(access_request=req, actor=manager, now=now + timedelta(minutes=1))
+    return t.customer_approve(access_request=req, actor=approver, now=now + timedelta(minutes=2))
 
 
 @pytest.fixture

@@ -56,14 +56,14 @@ def test_a_pending_request_expires_at_its_internal_window(engineer, manager, ten
     req = submit(engineer=engineer, tenant=tenant_a, now=now)
     window_end = now + 12 * HOUR
     assert req.internal_expires_at == window_end
-    t.internal_approve(request=req.pk, actor=manager, now=window_end - SECOND)
+    t.internal_approve(access_request=req.pk, actor=manager, now=window_end - SECOND)
     req2 = submit(engineer=engineer, tenant=tenant_a, now=now)
     with pytest.raises(IllegalTransition, match="expired"):
-        t.internal_approve(request=req2, actor=manager, now=window_end)
+        t.internal_approve(access_request=req2, actor=manager, now=window_end)
     assert policy.effective_state(req2, window_end) == State.EXPIRED
     with pytest.raises(IllegalTransition):
-        t.expire(request=req2, now=window_end - SECOND)
-    t.expire(request=req2, now=window_end)
+        t.expire(access_request=req2, now=window_end - SECOND)
+    t.expire(access_request=req2, now=window_end)
     req2.refresh_from_db()
     assert req2.state == State.EXPIRED
 
@@ -73,12 +73,12 @@ def test_a_pending_request_expires_at_its_customer_window(engineer, manager, app
     tenant_a.customer_approval_window = 2 * HOUR
     tenant_a.save()
     req = submit(engineer=engineer, tenant=tenant_a, now=now)
-    t.internal_approve(request=req, actor=manager, now=now + MINUTE)
+    t.internal_approve(access_request=req, actor=manager, now=now + MINUTE)
     req.refresh_from_db()
     assert req.customer_expires_at == now + MINUTE + 2 * HOUR
     with pytest.raises(IllegalTransition, match="expired"):
-        t.customer_approve(request=req, actor=approver_a, now=req.customer_expires_at)
-    t.customer_approve(request=req, actor=approver_a, now=req.customer_expires_at - SECOND)
+        t.customer_approve(access_request=req, actor=approver_a, now=req.customer_expires_at)
+    t.customer_approve(access_request=req, actor=approver_a, now=req.customer_expires_at - SECOND)
     req.refresh_from_db()
     assert req.state == State.APPROVED
 
@@ -88,8 +88,8 @@ def test_the_duration_is_capped_by_the_policy_at_approval(engineer, manager, app
     req = submit(engineer=engineer, tenant=tenant_a, now=now, hours=4)
     tenant_a.max_access_duration = HOUR  # the tenant tightened its policy meanwhile
     tenant_a.save()
-    t.internal_approve(request=req, actor=manager, now=now + MINUTE)
-    t.customer_approve(request=req, actor=approver_a, now=now + 2 * MINUTE)
+    t.internal_approve(access_request=req, actor=manager, now=now + MINUTE)
+    t.customer_approve(access_request=req, actor=approver_a, now=now + 2 * MINUTE)
     req.refresh_from_db()
     assert req.access_ends_at - req.access_starts_at == HOUR
     assert req.access_ends_at == now + 2 * MINUTE + HOUR
@@ -112,14 +112,14 @@ def test_the_sweep_completes_the_grant_at_its_end(grant, now):
 
 def test_release_and_revoke_are_refused_once_the_time_box_ended(grant, engineer, approver_a):
     with pytest.raises(IllegalTransition, match="already ended"):
-        t.release(request=grant, actor=engineer, now=grant.access_ends_at)
+        t.release(access_request=grant, actor=engineer, now=grant.access_ends_at)
     with pytest.raises(IllegalTransition, match="already ended"):
-        t.revoke(request=grant, actor=approver_a, now=grant.access_ends_at)
+        t.revoke(access_request=grant, actor=approver_a, now=grant.access_ends_at)
 
 
 def test_complete_is_refused_before_the_end(grant):
     with pytest.raises(IllegalTransition, match="runs until"):
-        t.complete(request=grant, now=grant.access_ends_at - SECOND)
+        t.complete(access_request=grant, now=grant.access_ends_at - SECOND)
 
 
 @pytest.mark.parametrize("requested,maximum,expected", [

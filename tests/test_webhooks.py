@@ -81,8 +81,8 @@ def endpoint(receiver, tenant_a, admin_a):
 @pytest.fixture
 def granted(endpoint, engineer, manager, approver_a, tenant_a):
     req = factories.submit(engineer=engineer, tenant=tenant_a, now=timezone.now())
-    t.internal_approve(request=req, actor=manager)
-    t.customer_approve(request=req, actor=approver_a)
+    t.internal_approve(access_request=req, actor=manager)
+    t.customer_approve(access_request=req, actor=approver_a)
     return req
 
 

@@ -116,7 +116,8 @@ def test_an_approval_while_the_broker_is_down_is_mailed_once_it_is_back(workers,
     _wait_for(lambda: workers.mails_to("maya@provider.test"), 30, "the submission e-mail")
 
     broker.stop()
-    t.internal_approve(request=req, actor=cast["manager"])  # commits although nothing is queued
+    # Commits although nothing is queued.
+    t.internal_approve(access_request=req, actor=cast["manager"])
     req.refresh_from_db()
     assert req.state == State.PENDING_CUSTOMER
     row = OutboxMessage.objects.get(request=req, kind="awaiting_customer")
@@ -174,7 +175,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing_and_repeats_nothing(workers,
     first = workers.start()
     req = factories.submit(engineer=cast["engineer"], tenant=cast["tenant"],
                            now=timezone.now())
-    t.internal_approve(request=req, actor=cast["manager"])
+    t.internal_approve(access_request=req, actor=cast["manager"])
     _wait_for(lambda: receiver.raw == 1, 30, "the first delivery to reach the receiver")
 
     workers.kill(first)  # in the middle of the POST
@@ -201,8 +202,8 @@ def test_an_ended_grant_is_denied_with_no_worker_and_completed_by_the_next_sweep
     now = timezone.now()
     req = factories.submit(engineer=cast["engineer"], tenant=cast["tenant"],
                            now=now - timedelta(hours=3))
-    t.internal_approve(request=req, actor=cast["manager"], now=now - timedelta(hours=3))
-    t.customer_approve(request=req, actor=cast["approver"], now=now - timedelta(hours=2))
+    t.internal_approve(access_request=req, actor=cast["manager"], now=now - timedelta(hours=3))
+    t.customer_approve(access_request=req, actor=cast["approver"], now=now - timedelta(hours=2))
     req.refresh_from_db()
     assert req.state == State.APPROVED and req.access_ends_at < now
     assert not check_access(engineer=cast["engineer"], tenant=cast["tenant"],

@@ -138,7 +138,7 @@ def update_approval(request: ApiRequest, slug: str, rid: str) -> ViewResult:
     owner, via = request.api_token.owner, {**request.api_token.audit_label(), "api": VIA}
     decide = t.customer_approve if status == "Approve" else t.customer_reject
     try:
-        decide(request=req.pk, actor=owner, via=via,
+        decide(access_request=req.pk, actor=owner, via=via,
                comment=reason or f"{status}d through the Customer Lockbox API.")
     except (IllegalTransition, AlreadyDecided) as refused:
         req.refresh_from_db()

@@ -149,13 +149,13 @@ def request_resource(request: ApiRequest, slug: str, rid: str,
         raise ApiError(400, "invalid", "name: the request's resource name.")
     owner, via = request.api_token.owner, {**request.api_token.audit_label(), "api": VIA}
     if verb == "approve":
-        t.customer_approve(request=req.pk, actor=owner, via=via, ends_at=_expire_time(data),
+        t.customer_approve(access_request=req.pk, actor=owner, via=via, ends_at=_expire_time(data),
                            comment="Approved through the Access Approval API.")
     elif verb == "dismiss":
-        t.customer_reject(request=req.pk, actor=owner, via=via,
+        t.customer_reject(access_request=req.pk, actor=owner, via=via,
                           comment="Dismissed through the Access Approval API.")
     else:
-        t.revoke(request=req.pk, actor=owner, via=via,
+        t.revoke(access_request=req.pk, actor=owner, via=via,
                  comment="Invalidated through the Access Approval API.")
     req.refresh_from_db()
     return 200, approval_request(req, clock.now(), enum_ints(request))

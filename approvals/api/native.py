@@ -220,7 +220,7 @@ def cancel_request(request: ApiRequest, pk: uuid.UUID) -> ViewResult:
     comment = data.get("comment", "")
     if not isinstance(comment, str) or len(comment) > 2000:
         raise ApiError(400, "invalid", "comment: a string of at most 2000 characters.")
-    t.cancel(request=req.pk, actor=request.api_token.owner, comment=comment,
+    t.cancel(access_request=req.pk, actor=request.api_token.owner, comment=comment,
              via=request.api_token.audit_label())
     req.refresh_from_db()
     return 200, request_json(req, clock.now())

@@ -69,7 +69,7 @@ def test_a_passkey_confirms_a_decision(page, ada, screenshot):
     engineer = factories.person("erin@provider.test", provider_role=ProviderRole.ENGINEER)
     manager = factories.person("maya@provider.test", provider_role=ProviderRole.INTERNAL_APPROVER)
     req = factories.submit(engineer=engineer, tenant=tenant, now=timezone.now())
-    t.internal_approve(request=req, actor=manager)
+    t.internal_approve(access_request=req, actor=manager)
 
     cdp = page.context.new_cdp_session(page)
     cdp.send("WebAuthn.enable")

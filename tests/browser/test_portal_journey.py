@@ -37,7 +37,7 @@ def pending_request(transactional_db):
                            case_reference="CASE-7781",
                            justification="Shared mailbox rejects mail; read its transport rules.",
                            scope=["exchange/mailbox/support@contoso.test"])
-    t.internal_approve(request=req, actor=manager, comment="Case checked.")
+    t.internal_approve(access_request=req, actor=manager, comment="Case checked.")
     return req
 
 

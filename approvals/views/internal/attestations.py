@@ -17,7 +17,8 @@ from approvals.views.shared.refusals import refusal_message
 def file_attestation(request, pk):
     req = selectors.get_request_for_provider(request.user, pk)
     try:
-        attestations.file(request=req, actor=request.user, summary=request.POST.get("summary"))
+        attestations.file(access_request=req, actor=request.user,
+                          summary=request.POST.get("summary"))
     except (ValidationError, TransitionError) as refused:
         messages.error(request, refusal_message(refused))
     else:

@@ -19,7 +19,7 @@ def add_note(request, pk):
     form = NoteForm(request.POST)
     if form.is_valid():
         try:
-            notes.add_note(request=req, author=request.user, body=form.cleaned_data["body"])
+            notes.add_note(access_request=req, author=request.user, body=form.cleaned_data["body"])
         except (ValidationError, TransitionError) as refused:
             messages.error(request, refusal_message(refused))
         else:

@@ -130,8 +130,9 @@ def move(request, pk, verb):
                                        now=now, comment_required=comment_required)
     if confirmation.passed():
         confirmation.attempt(lambda: transition(
-            request=req.pk, actor=request.user, comment=confirmation.form.cleaned_data["comment"],
-            now=now), refusal=TransitionError, done=done.format(ref=req.reference))
+            access_request=req.pk, actor=request.user,
+            comment=confirmation.form.cleaned_data["comment"], now=now),
+            refusal=TransitionError, done=done.format(ref=req.reference))
         return redirect(back)
     return confirmation.render("internal/confirm.html", {
         "req": req, "verb": verb, "form": confirmation.form, "button": button, "now": now,

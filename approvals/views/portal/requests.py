@@ -84,7 +84,7 @@ def decide(request, tenant, pk, verb):
     confirmation = stepup.Confirmation(request, action, DecisionForm, now=now,
                                        comment_required=comment_required)
     if confirmation.passed():
-        confirmation.attempt(lambda: move(request=req.pk, actor=request.user,
+        confirmation.attempt(lambda: move(access_request=req.pk, actor=request.user,
                                           comment=confirmation.form.cleaned_data["comment"],
                                           now=now),
                              refusal=TransitionError, done=done.format(ref=req.reference))
