@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from approvals import access_cache, policy, resources, tokens
 from approvals.access_query import Grant, TokenAndGrants, TokenFacts, token_and_grants
-from approvals.models import AccessLevel, AccessRequest, State, Tenant
+from approvals.models import AccessLevel, AccessRequest, Tenant
+from approvals.selectors import access_active
 from lockbox_portal import clock
 
 if TYPE_CHECKING:
@@ -40,10 +41,8 @@ def check_access(*, engineer: User, tenant: Tenant, resource: str,
     if level not in AccessLevel.values:
         return AccessDecision(False, f"Unknown access level {level!r}.")
     grants = list(
-        AccessRequest.objects.filter(
-            requester=engineer, tenant=tenant, state=State.APPROVED,
-            access_starts_at__lte=now, access_ends_at__gt=now,
-        ).only("id", "scope", "access_level", "access_starts_at", "access_ends_at", "state")
+        AccessRequest.objects.filter(access_active(now), requester=engineer, tenant=tenant)
+        .only("id", "scope", "access_level", "access_starts_at", "access_ends_at", "state")
         .order_by("-access_ends_at")
     )
     return _decide(grants, resource, level, now)

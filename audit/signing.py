@@ -35,10 +35,6 @@ def raw_public(public_key: Ed25519PublicKey) -> bytes:
     return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
-def key_id_of(public_raw: bytes) -> str:
-    return keyring.key_id_of(public_raw)
-
-
 @lru_cache(maxsize=4)
 def _private_key(inline: str, path: str) -> Ed25519PrivateKey:
     if inline:
@@ -72,7 +68,7 @@ def active_key() -> Ed25519PrivateKey:
 def publish_active_key(now: datetime | None = None) -> str:
     """Record the active public key (once), retiring the one used before it."""
     public = raw_public(active_key().public_key())
-    key_id = key_id_of(public)
+    key_id = keyring.key_id_of(public)
     if not SigningKey.objects.filter(key_id=key_id).exists():
         now = now or clock.now()
         SigningKey.objects.filter(retired_at__isnull=True).update(retired_at=now)
@@ -109,7 +105,7 @@ def trusted_keys() -> dict[str, keyring.PinnedKey]:
     except keyring.KeyringError as problem:
         raise ImproperlyConfigured(f"Environment variable {problem}") from None
     public = raw_public(active_key().public_key())
-    current = keyring.PinnedKey(key_id_of(public), base64.b64encode(public).decode(), True)
+    current = keyring.PinnedKey(keyring.key_id_of(public), base64.b64encode(public).decode(), True)
     keys[current.key_id] = current
     return keys
 

@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 from django.test import override_settings
 
-from audit import signing
+from audit import keyring, signing
 from audit.checkpoints import as_document, checkpoint_chains
 from audit.encoding import canonical_bytes
 from audit.models import ChainHead, ChainVerification, Checkpoint, SigningKey
@@ -62,7 +62,7 @@ def test_each_checkpoint_names_the_one_before_it(signed_chain):
 
 def test_a_key_in_the_database_only_is_neither_trusted_nor_published(signed_chain, now):
     stranger, public = _stranger_key()
-    rogue_id = signing.key_id_of(base64.b64decode(public))
+    rogue_id = keyring.key_id_of(base64.b64decode(public))
     SigningKey.objects.create(key_id=rogue_id, public_key=public, first_used_at=now)
     body = {"v": 1, "anything": "signed by the stranger"}
     signature = {"key_id": rogue_id,
@@ -192,7 +192,7 @@ def test_the_database_is_checked_against_the_customers_files(kept):
 def test_keys_from_a_file_replace_the_configured_ones(kept, tmp_path):
     _, public = _stranger_key()
     other = tmp_path / "other-keys.json"
-    other.write_text(json.dumps({"keys": [{"key_id": signing.key_id_of(
+    other.write_text(json.dumps({"keys": [{"key_id": keyring.key_id_of(
         base64.b64decode(public)), "public_key": public, "status": "current"}]}))
     code, out = verify_audit("--keys", other)
     assert code == 1 and "does not carry a valid signature of a trusted key" in out
@@ -245,7 +245,7 @@ def test_postgres_refuses_to_rewind_heads_or_rewrite_keys(signed_chain, statemen
 
 def test_migrate_refuses_an_owner_url_that_cannot_be_used(db, settings):
     """A misconfigured owner stops migrate with a message, before anything runs as anyone."""
-    from audit.owner import as_owner
+    from audit.db_owner import as_owner
 
     cases = [({"NAME": "another_database"}, "must be the same one"),
              ({}, "name the same role")]

@@ -26,10 +26,11 @@ from approvals.tenants import create_tenant
 from audit import export
 from audit.checkpoints import as_document, checkpoint_body, checkpoint_chains
 from audit.encoding import canonical_bytes, canonical_fields, compute_hash, format_time
+from audit.keyring import key_id_of
 from audit.models import AuditEvent, ChainHead, Checkpoint
 from audit.selectors import search_events
 from audit.services import record_event
-from audit.signing import key_id_of, published_keys
+from audit.signing import published_keys
 from lockbox_portal import clock
 from tests.test_audit_chain import tampering
 

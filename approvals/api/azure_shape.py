@@ -10,6 +10,7 @@ from django.db.models import Q
 
 from approvals import policy
 from approvals.models import AccessRequest, State
+from approvals.selectors import shown_as
 from audit.encoding import format_time
 
 # Azure's LockboxRequestStatus, in the spec's order. Lockbox shows six of them; the others
@@ -25,18 +26,13 @@ STATUS = {State.PENDING_CUSTOMER: "Pending", State.APPROVED: "Approved",
 def status_q(status: str, now: datetime) -> Q:
     """The rows whose status (as `lockbox_request` shows it at `now`) is `status`: the same
     read-time rule as policy.effective_state, so a lapsed window is Expired and an ended time
-    box Completed before any sweep has recorded it."""
-    lapsed = Q(state=State.PENDING_CUSTOMER, customer_expires_at__lte=now)
-    ended = Q(state=State.APPROVED, access_ends_at__lte=now)
-    found = {
-        "Pending": Q(state=State.PENDING_CUSTOMER, customer_expires_at__gt=now),
-        "Approved": Q(state=State.APPROVED, access_ends_at__gt=now),
-        "Denied": Q(state=State.DENIED),
-        "Expired": Q(state__in=[State.EXPIRED, State.CANCELLED]) | lapsed,
-        "Revoked": Q(state=State.REVOKED),
-        "Completed": Q(state=State.COMPLETED) | ended,
-    }
-    return found.get(status, Q(pk__in=[]))
+    box Completed before any sweep has recorded it. (The rows are the customer's: none is
+    pending internally.)"""
+    states = [state for state, name in STATUS.items() if name == status]
+    found = Q(pk__in=[])
+    for state in states:
+        found |= shown_as(state, now)
+    return found
 
 
 def duration_hours(delta: timedelta) -> str:

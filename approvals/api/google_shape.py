@@ -59,8 +59,7 @@ def standing(req: AccessRequest, now: datetime) -> list[Decision]:
 def requested_expiration(req: AccessRequest, now: datetime) -> datetime:
     if req.access_starts_at:
         start = req.access_starts_at
-    elif req.state == State.PENDING_CUSTOMER and policy.window_open(req.customer_expires_at,
-                                                                    now):
+    elif policy.is_awaiting_decision(req, now, stage=State.PENDING_CUSTOMER):
         start = now
     else:
         start = req.closed_at or policy.pending_expires_at(req) or now

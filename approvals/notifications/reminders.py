@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Q
 
 from approvals.models import AccessRequest, State
 from approvals.notifications import outbox
 from approvals.notifications.recipients import CUSTOMER, PROVIDER
 from approvals.notifications.selectors import who_is_asked
+from approvals.selectors import awaiting_decision
 
 
 def reminders_due(now: datetime) -> int:
@@ -18,8 +18,7 @@ def reminders_due(now: datetime) -> int:
     still decide it; the key makes each reminder happen once per stage and person. Returns how
     many reminders were considered (queued now or before)."""
     pending = AccessRequest.objects.select_related("tenant", "requester").filter(
-        Q(state=State.PENDING_INTERNAL, internal_expires_at__gt=now)
-        | Q(state=State.PENDING_CUSTOMER, customer_expires_at__gt=now))
+        awaiting_decision(now))
     rows = []
     for req in pending:
         start: datetime | None

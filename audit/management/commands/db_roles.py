@@ -4,8 +4,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
+from audit.db_owner import as_owner, runtime_role
 from audit.db_roles import grant_runtime, grant_statements, owns_anything
-from audit.owner import as_owner, runtime_role
 
 
 class Command(BaseCommand):

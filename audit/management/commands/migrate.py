@@ -9,8 +9,8 @@ from django.conf import settings
 from django.core.management.commands.migrate import Command as DjangoMigrate
 from django.db import connections
 
+from audit.db_owner import as_owner, runtime_role
 from audit.db_roles import grant_runtime
-from audit.owner import as_owner, runtime_role
 from lockbox_portal.db.limits import unbounded_statements
 
 
