@@ -20,5 +20,5 @@ control_socket_disable = True
 # gunicorn names itself in a `Server: gunicorn` header on every answer, which tells a scanner
 # what to try; it has no setting for that. The header is gunicorn.SERVER, which
 # gunicorn.http.wsgi copies when first imported: after this file is read, before any worker
-# answers (tests/test_headers.py checks it against a real gunicorn).
+# answers (tests/security/test_headers.py checks it against a real gunicorn).
 gunicorn.SERVER = "lockbox"

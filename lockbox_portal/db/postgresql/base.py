@@ -30,7 +30,7 @@ from psycopg.abc import PQGen
 from lockbox_portal.db import limits
 
 # What psycopg raises when a wait passes its timeout (an OperationalError). It is private; the
-# tests in tests/test_bounded_time.py fail if a psycopg upgrade changes it.
+# tests in tests/ops/test_bounded_time.py fail if a psycopg upgrade changes it.
 _WaitTimeout = psycopg.errors._WaitTimeout
 
 RV = TypeVar("RV")
