@@ -31,9 +31,9 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 
 # Service, selector and policy signatures are the contract; mypy with django-stubs checks them
-# (per-module strictness in pyproject.toml). $(wildcard) skips a package this checkout lacks.
+# (per-module strictness in pyproject.toml; docs/architecture.md).
 typecheck: $(BIN)/.installed
-	$(BIN)/mypy $(wildcard approvals audit lockbox_portal devtools)
+	$(BIN)/mypy approvals audit lockbox_portal devtools
 
 test: lint typecheck
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=lockbox_portal.settings.test
@@ -46,4 +46,4 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) db.sqlite3 test.sqlite3 staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) db.sqlite3 test.sqlite3 staticfiles .pytest_cache .ruff_cache .mypy_cache
