@@ -30,5 +30,6 @@ if settings.LOCKBOX_SITE == "internal":
     urlpatterns.append(path("", RedirectView.as_view(url="/internal/"), name="site_root"))
 urlpatterns += api_urls.fallback
 
+handler400 = "lockbox_portal.errors.bad_request"
 handler404 = "lockbox_portal.errors.not_found"
 handler500 = "lockbox_portal.errors.server_failure"

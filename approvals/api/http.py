@@ -351,6 +351,13 @@ def not_routed(request: HttpRequest, prefix: str) -> JsonResponse:
     return _error_response(request, FLAVOUR_BY_PREFIX[prefix], error)
 
 
+def error_at(request: HttpRequest, error: ApiError) -> JsonResponse:
+    """An error answered outside any API view (Django's own 400 for a Host this server does not
+    serve, say), in the dialect of the API prefix the address is under."""
+    prefix = request.path.split("/", 2)[1]
+    return _error_response(request, FLAVOUR_BY_PREFIX.get(prefix, "native"), error)
+
+
 def _error_response(request: HttpRequest, flavour: str, error: ApiError,
                     extra: dict[str, Any] | None = None) -> JsonResponse:
     _drain(request)

@@ -97,6 +97,33 @@ def test_a_bad_body_without_a_usable_token_is_401(path, body, authorization, db)
     assert error["code"] == "unauthenticated"
 
 
+# --- Refused before any view runs ---------------------------------------------------------------
+
+@pytest.mark.parametrize("method,path,shape", [
+    ("post", "/api/v1/activity", {"code": "invalid"}),
+    ("get", "/api/v1/requests", {"code": "invalid"}),
+    ("get", "/v1/organizations/tenant-a/approvalRequests", {"code": 400,
+                                                            "status": "INVALID_ARGUMENT"}),
+    ("get", "/subscriptions/tenant-a/providers/Microsoft.CustomerLockbox/requests",
+     {"code": "InvalidRequestContent"}),
+])
+def test_a_host_this_server_does_not_serve_is_a_json_400_in_the_apis_dialect(method, path,
+                                                                           shape, db):
+    """Django refuses the request before routing it (schemathesis sends such Host headers)."""
+    response = getattr(Api(None).client, method)(path, headers={"Host": "Scunthorpe"})
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    error = response.json()["error"]
+    assert {key: error.get(key) for key in shape} == shape, error
+    assert error["message"]
+
+
+def test_a_page_with_an_unserved_host_is_still_a_400_page(db):
+    response = Api(None).client.get("/", headers={"Host": "Scunthorpe"})
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/html")
+
+
 # --- WWW-Authenticate ---------------------------------------------------------------------------
 
 CHALLENGED = [
