@@ -100,7 +100,7 @@ def _broker(url: str, timeout: float) -> str:
                "max_retries": 0}
     try:
         with Connection(url, connect_timeout=timeout, transport_options=options) as broker:
-            broker.ensure_connection(max_retries=1, timeout=timeout)
+            broker.ensure_connection(max_retries=0, timeout=timeout)  # 0: try once
             broker.channel().close()  # opening a channel PINGs a Redis broker
     except Exception as problem:  # every way a broker can fail is "not ready"
         return f"unreachable: {type(problem).__name__}"
