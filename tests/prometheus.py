@@ -53,7 +53,8 @@ class Prometheus:
             wait_for(self._ready, 30, "prometheus to be ready")
         except AssertionError:
             self.stop()
-            raise AssertionError(f"prometheus did not start:\n{self.log.read_text()[-3000:]}")
+            raise AssertionError(
+                f"prometheus did not start:\n{self.log.read_text()[-3000:]}") from None
 
     def _ready(self):
         if self.process.poll() is not None:

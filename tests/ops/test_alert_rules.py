@@ -2,8 +2,8 @@
 
 import subprocess
 
-from tests.prometheus import PROMTOOL, require
 from tests.processes import ROOT
+from tests.prometheus import PROMTOOL, require
 
 RULES = ROOT / "deploy" / "prometheus"
 

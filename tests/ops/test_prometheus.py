@@ -19,7 +19,6 @@ from audit.encoding import tenant_chain
 from tests import factories
 from tests.api_helpers import make_token
 from tests.processes import (
-    BIN,
     ROOT,
     Broker,
     Gunicorn,
