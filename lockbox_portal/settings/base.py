@@ -77,6 +77,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so the time measured is all of Django's (lockbox_portal.metrics).
+    "lockbox_portal.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "lockbox_portal.security.sessions.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -304,6 +306,9 @@ LOCKBOX_DB_WAIT = (LOCKBOX_DB_STATEMENT_TIMEOUT_MS + 2000) / 1000 \
 # After the database could not be heard, a process waits this long before it tries again;
 # meanwhile what needs a new connection fails at once (lockbox_portal/db/postgresql/base.py).
 LOCKBOX_DB_RETRY_AFTER = 1.0
+# The most one scrape of `manage.py lockbox_exporter` spends on its database queries.
+LOCKBOX_EXPORTER_TIMEOUT = env_int("LOCKBOX_EXPORTER_TIMEOUT_MS", 5000, min_value=100,
+                                   max_value=60_000) / 1000
 LOCKBOX_ACCESS_CHECK_TIMEOUT = env_int("LOCKBOX_ACCESS_CHECK_TIMEOUT_MS", 1000, min_value=50,
                                        max_value=10_000) / 1000
 
