@@ -81,6 +81,49 @@ def production_env(**overrides):
     return env
 
 
+DEPLOY_ENV = ROOT / "deploy" / "env"
+
+
+def env_file_values(path):
+    """The NAME=value lines of an env file (deploy/env/), as honcho, systemd and sh read them:
+    "#NAME=" lines are optional settings left at their defaults, and not returned."""
+    import shlex
+
+    values = {}
+    for line in Path(path).read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, value = line.partition("=")
+            values[name.strip()] = " ".join(shlex.split(value))
+    return values
+
+
+def deploy_env(folder, overrides):
+    """Copy deploy/env/*.env into `folder`, with the values in overrides ({"common": {NAME:
+    value}, "customer-1": {...}}) replacing or adding lines; a value of None drops the line.
+    Returns the folder an operator's /etc/lockbox would be, for LOCKBOX_ENV_DIR."""
+    import shlex
+
+    folder.mkdir(parents=True, exist_ok=True)
+    names = {path.stem for path in DEPLOY_ENV.glob("*.env")} | set(overrides)
+    for name in names:
+        source = DEPLOY_ENV / f"{name}.env"
+        lines = source.read_text().splitlines() if source.exists() else []
+        changes = dict(overrides.get(name, {}))
+        kept = []
+        for line in lines:
+            key = line.partition("=")[0].strip()
+            if not line.lstrip().startswith("#") and key in changes:
+                value = changes.pop(key)
+                if value is not None:
+                    kept.append(f"{key}={shlex.quote(str(value))}")
+            else:
+                kept.append(line)
+        kept += [f"{key}={shlex.quote(str(value))}" for key, value in changes.items()
+                 if value is not None]
+        (folder / f"{name}.env").write_text("\n".join(kept) + "\n")
+    return folder
+
+
 def collect_static(env, tmp):
     """Production serves the files `manage.py collectstatic` gathered (with a manifest); give
     a process started with production settings its own copy."""
