@@ -18,6 +18,7 @@ from tests import factories
 from tests.processes import (
     BIN,
     DEPLOY_ENV,
+    PENDING_COMMANDS,
     PRODUCTION_TEST_SIGNING_KEY,
     ROOT,
     collect_static,
@@ -31,8 +32,6 @@ from tests.processes import (
 
 PROCFILE = ROOT / "Procfile"
 HONCHO = BIN / "honcho"
-# Commands another branch of issue 14 adds; the lead empties this set when merging it.
-PENDING_COMMANDS = {"lockbox_exporter"}
 
 
 def _procfile():
