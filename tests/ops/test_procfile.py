@@ -156,6 +156,7 @@ def topology(tmp_path, transactional_db):
                 os.kill(pid, signal.SIGKILL)
 
 
+@pytest.mark.postgres  # the processes share the test's database
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 def test_honcho_runs_both_sites_a_worker_and_beat_and_stops_them_all(topology):
     honcho, log, ports = topology["honcho"], topology["log"], topology["ports"]
