@@ -82,11 +82,6 @@ def production_env(**overrides):
 
 
 DEPLOY_ENV = ROOT / "deploy" / "env"
-# manage.py commands the deploy files name that another branch of issue 14 adds (the metrics
-# exporter); the lead empties this set when merging it.
-PENDING_COMMANDS = {"lockbox_exporter"}
-
-
 def env_file_values(path):
     """The NAME=value lines of an env file (deploy/env/), as honcho, systemd and sh read them:
     "#NAME=" lines are optional settings left at their defaults, and not returned."""

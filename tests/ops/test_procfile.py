@@ -18,7 +18,6 @@ from tests import factories
 from tests.processes import (
     BIN,
     DEPLOY_ENV,
-    PENDING_COMMANDS,
     PRODUCTION_TEST_SIGNING_KEY,
     ROOT,
     collect_static,
@@ -66,7 +65,7 @@ def test_every_procfile_line_names_env_files_and_a_program_that_exist():
         words = program.strip("'").split()
         assert (BIN / words[0]).exists(), (name, words[0])
         if words[:2] == ["python", "manage.py"]:
-            assert words[2] in commands or words[2] in PENDING_COMMANDS, (name, words[2])
+            assert words[2] in commands, (name, words[2])
     sites = {name: DEPLOY_ENV / f"{name}.env" for name in ("customer", "internal")}
     for site, path in sites.items():
         assert f"LOCKBOX_SITE={site}" in path.read_text().splitlines()
@@ -135,9 +134,7 @@ def topology(tmp_path, transactional_db):
             "beat": {"LOCKBOX_METRICS_PORT": ports["beat_metrics"]},
             "exporter": {"LOCKBOX_METRICS_PORT": ports["exporter_metrics"]},
         })
-        missing = PENDING_COMMANDS - _manage_py_commands()
-        names = [name for name, command in _procfile().items()
-                 if not any(command_name in command for command_name in missing)]
+        names = list(_procfile())
         log = tmp_path / "honcho.log"
         honcho = subprocess.Popen(
             [str(HONCHO), "-f", str(PROCFILE), "-d", str(ROOT), "--no-colour", "start", *names],
