@@ -34,6 +34,7 @@ from audit.export import event_record
 from audit.models import AuditEvent
 from lockbox_portal import clock, metrics
 from lockbox_portal.db import limits
+from lockbox_portal.db.replica import lag_tolerant
 
 PAGE_MAX = 100
 FEED_MAX = 1000
@@ -248,6 +249,7 @@ def cancel_request(request: ApiRequest, pk: uuid.UUID) -> ViewResult:
 # --- The audit feed -----------------------------------------------------------------------------
 
 @api_view(methods=["GET"], scopes=[Scope.TENANT_READ])
+@lag_tolerant
 def audit_feed(request: ApiRequest, slug: str) -> ViewResult:
     """Every event of the tenant's chain after `after_seq`, in order, with its hashes: fetch
     until has_more is false, and keep next_after_seq for the next run."""

@@ -11,7 +11,7 @@ from lockbox_portal.env import (
 )
 
 from .base import *  # noqa: F403
-from .base import MIDDLEWARE, database_from_env
+from .base import MIDDLEWARE, database_from_env, with_replica
 
 DEBUG = False
 
@@ -26,6 +26,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
 DATABASES = {"default": database_from_env()}
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60, min_value=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES = with_replica(DATABASES)
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
 if not (LOCKBOX_SIGNING_KEY or LOCKBOX_SIGNING_KEY_FILE):  # noqa: F405
     raise EnvError("LOCKBOX_SIGNING_KEY", "is required (or LOCKBOX_SIGNING_KEY_FILE): it signs "
