@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
-from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, Min, OuterRef, Subquery
 from django.db.models.functions import Coalesce
@@ -25,8 +24,7 @@ from approvals.models import AccessRequest, State
 from approvals.notifications.models import Channel, OutboxMessage, Status
 from audit.models import AuditEvent, ChainHead, ChainVerification, Checkpoint
 from lockbox_portal import clock
-from lockbox_portal.db import limits
-from lockbox_portal.env import env_database, env_str
+from lockbox_portal.db import limits, replica
 
 STAGES = (("internal", State.PENDING_INTERNAL, "internal_expires_at"),
           ("customer", State.PENDING_CUSTOMER, "customer_expires_at"))
@@ -169,40 +167,20 @@ def chains(now: datetime) -> list[Metric]:
 
 
 def _replica() -> list[Metric]:
-    """Nothing without a replica; else whether it answered, and its lag when it did."""
-    try:
-        lag = replica_lag_seconds()
-    except Exception:  # psycopg's errors, a bad URL: the replica cannot be read
-        return [_gauge("lockbox_replica_up", "1 when the exporter could read the replica's lag.",
-                       [], [([], 0.0)])]
-    if lag is None:
+    """Nothing without a replica; else whether it answered in time, and its lag when it did.
+    The measure is the router's (lockbox_portal.db.replica), so the alert and the choice of
+    where reads go agree."""
+    if not replica.replica_configured():
         return []
-    return [_gauge("lockbox_replica_up", "1 when the exporter could read the replica's lag.",
-                   [], [([], 1.0)]),
-            _gauge("lockbox_replica_lag_seconds",
-                   "How far the read replica's replay is behind the primary.", [], [([], lag)])]
+    replica.forget_replica_state()  # a scrape asks afresh, not this process's last answer
+    lag = replica.replica_lag_seconds()
+    up: list[Metric] = [_gauge("lockbox_replica_up",
+                               "1 when the exporter could read the replica's lag.", [],
+                               [([], 0.0 if lag is None else 1.0)])]
+    if lag is None:
+        return up
+    return [*up, _gauge("lockbox_replica_lag_seconds",
+                        "How far the read replica's replay is behind the primary.", [],
+                        [([], lag)])]
 
 
-def replica_lag_seconds() -> float | None:
-    """The read replica's replay lag, or None when there is no replica (DATABASE_REPLICA_URL
-    unset). 0 when it has replayed everything it received, so a quiet primary is no lag.
-
-    Asked over a connection of its own, bounded like every other wait; raises when the
-    replica cannot be read. (The `replica` work's measurement in lockbox_portal/db/ replaces
-    this once merged.)"""
-    if not env_str("DATABASE_REPLICA_URL", default=""):
-        return None
-    import psycopg
-
-    config = env_database("DATABASE_REPLICA_URL")
-    timeout_ms = int(settings.LOCKBOX_EXPORTER_TIMEOUT * 1000)
-    with psycopg.connect(
-                host=config.get("HOST") or None, port=config.get("PORT") or None,
-                dbname=config.get("NAME"), user=config.get("USER") or None,
-                password=config.get("PASSWORD") or None,
-                connect_timeout=max(1, timeout_ms // 1000),
-            options=f"-c statement_timeout={timeout_ms}") as replica:
-        row = replica.execute(
-            "SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
-            " ELSE EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) END").fetchone()
-    return float(row[0]) if row and row[0] is not None else None

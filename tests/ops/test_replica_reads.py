@@ -245,3 +245,37 @@ def test_migrations_never_run_on_the_replica():
     assert router.allow_migrate("replica", "approvals") is False
     assert router.allow_migrate("default", "approvals") is None
     assert router.db_for_write(object) == "default"
+
+
+def test_the_exporter_reports_the_replicas_lag_as_the_router_measures_it(pair, world):
+    """lockbox_replica_up and lockbox_replica_lag_seconds come from the same measure that
+    decides where reads go, so the alert and the router agree."""
+    from prometheus_client import CollectorRegistry
+
+    from approvals.monitoring import DatabaseCollector
+
+    def scrape():
+        registry = CollectorRegistry()
+        registry.register(DatabaseCollector(5.0))
+        return {s.name: s.value for family in registry.collect() for s in family.samples
+                if s.name.startswith("lockbox_replica")}
+
+    tenant, people, _ = world
+    pair.wait_caught_up()
+    caught_up = scrape()
+    pair.pause_replay()
+    _waiting(tenant, people, "CASE-METRIC")
+    time.sleep(1.5)
+    behind = scrape()
+    pair.freeze_replica()
+    try:
+        unreachable = scrape()
+    finally:
+        pair.thaw_replica()
+        replica.forget_replica_state()
+
+    assert caught_up["lockbox_replica_up"] == 1
+    assert caught_up["lockbox_replica_lag_seconds"] < 1
+    assert behind["lockbox_replica_up"] == 1
+    assert behind["lockbox_replica_lag_seconds"] > 1
+    assert unreachable == {"lockbox_replica_up": 0}
