@@ -17,6 +17,8 @@ NOT_IN_SERVICE_FILES = {
     "CELERY_TASK_ALWAYS_EAGER": "development only",
     "EMAIL_BACKEND": "production sends by SMTP, the default",
     "LOCKBOX_SITE": None,  # per site: customer.env and internal.env (checked below)
+    "PROMETHEUS_MULTIPROC_DIR": "one empty folder per process group: deploy/bin/lockbox-env "
+                                "(honcho) or the unit's RuntimeDirectory (systemd) sets it",
 }
 
 
