@@ -22,3 +22,14 @@ control_socket_disable = True
 # gunicorn.http.wsgi copies when first imported: after this file is read, before any worker
 # answers (tests/security/test_headers.py checks it against a real gunicorn).
 gunicorn.SERVER = "lockbox"
+
+# Logging: gunicorn's own lines (start, workers, timeouts) in the app's format and through its
+# filters (lockbox_portal/logs/), JSON unless LOCKBOX_LOG_FORMAT says text. No gunicorn access
+# log unless --access-logfile asks for one: the app writes one line per request, with its
+# request id and user.
+from lockbox_portal.env import env_choice  # noqa: E402
+from lockbox_portal.logs.config import FORMATS, LEVELS, gunicorn_config  # noqa: E402
+
+logconfig_dict = gunicorn_config(env_choice("LOCKBOX_LOG_FORMAT", FORMATS, default="json"),
+                                 env_choice("LOCKBOX_LOG_LEVEL", LEVELS, default="INFO"))
+logger_class = "lockbox_portal.logs.gunicorn.GunicornLogger"

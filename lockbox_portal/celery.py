@@ -11,8 +11,13 @@ import os
 
 from celery import Celery
 
+from lockbox_portal.logs import workers as logs_workers
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lockbox_portal.settings.production")
 
 app = Celery("lockbox_portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Workers and beat log as the web processes do, each record naming its task (lockbox_portal.logs).
+logs_workers.connect()
