@@ -28,7 +28,7 @@ def request_id_from(header: str | None) -> str:
     """The incoming X-Request-ID when it is a sane token, else a new random one."""
     if header and _SANE_ID.fullmatch(header):
         return header
-    return uuid.uuid4().hex
+    return str(uuid.uuid4())
 
 
 def begin(**fields: Any) -> Token[dict[str, Any]]:

@@ -39,7 +39,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
      r"\1" + REDACTED),
     (re.compile(r"(/key/)[^/\s?#'\"<>]+"), r"\1" + REDACTED),
     (re.compile(r"(?<![A-Za-z0-9])[a-z0-9]{32}(?![A-Za-z0-9])"), REDACTED),
-    (re.compile(r"(?<![\w.])\d{6}(?![\w.])"), REDACTED),
+    (re.compile(r"(?<![\w.])\d{6}(?!\w|\.\d)"), REDACTED),
     (re.compile(r"(?<![\w-])(?=[a-z2-7]*[2-7])[a-z2-7]{8}(?![\w-])"), REDACTED),
     (re.compile(r"(?i)\b((?:backup\s+)?codes?\W{1,3})[a-z2-7]{8}(?![\w-])"), r"\1" + REDACTED),
 ]
