@@ -89,6 +89,9 @@ def logging_config(fmt: str, level: str) -> dict[str, Any]:
     access log (logger `lockbox.access`) at INFO whatever the level."""
     if fmt not in FORMATS:
         raise ValueError(f"log format must be one of {FORMATS}, got {fmt!r}")
+    # Python's warnings (a library's UserWarning at start-up) become records of `py.warnings`,
+    # so they too are one line in the format, not raw text on stderr.
+    logging.captureWarnings(True)
     return {
         "version": 1,
         "disable_existing_loggers": False,

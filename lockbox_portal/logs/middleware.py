@@ -15,9 +15,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.utils.log import log_response
 
 from lockbox_portal.logs import context
 
@@ -46,6 +47,12 @@ class RequestLogMiddleware:
         try:
             response = self.get_response(request)
             context.bind(user_id=_user_id(request))  # signing in or out changes who it is
+            if response.status_code >= 400:
+                # Django logs an error answer a view returned ("Unauthorized: /api/...") after
+                # the middleware, where the context is gone; this is that very line, logged
+                # here (log_response marks the answer, so Django does not log it twice).
+                log_response("%s: %s", response.reason_phrase, request.path,
+                             response=cast(HttpResponse, response), request=request)
             match = request.resolver_match
             route = match.view_name if match is not None and match.url_name else request.path
             elapsed = round((time.perf_counter() - started) * 1000, 1)

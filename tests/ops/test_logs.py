@@ -112,6 +112,10 @@ def test_an_api_call_with_a_bearer_token_logs_its_owner_never_the_token(
     assert (line["request_id"], line["user_id"], line["access_request"], line["tenant"]) == (
         sent_id, engineer.pk, req.reference, "tenant-a")
     assert "access_token" not in json_logs.text  # no query string, ever
+    # Django's own line for the refused call carries that call's request id too.
+    [unauthorized] = [line for line in json_logs.lines() if line["logger"] == "django.request"]
+    assert unauthorized["message"] == "Unauthorized: /api/v1/requests"
+    assert unauthorized["request_id"] == refused["X-Request-ID"]
 
 
 @pytest.mark.parametrize("header", ["has space", "x" * 200, "semi;colon", "new\\nline"])
