@@ -17,7 +17,7 @@ from lockbox_portal.logs import context
 
 HEADER = "lockbox_request_id"
 
-_tokens: dict[str, Token[dict[str, Any]]] = {}
+_tokens: dict[str, Token[dict[str, Any] | None]] = {}
 
 
 def _use_django_logging(**_: Any) -> None:

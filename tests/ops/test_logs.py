@@ -242,6 +242,14 @@ def test_the_redaction_leaves_ordinary_text_alone():
     assert redact(text) == text
 
 
-def test_the_context_is_per_request_and_ends_with_it(db):
-    Client().get("/healthz", headers={"X-Request-ID": "one"})
+def test_the_context_is_per_request_and_ends_with_it(approver_a, engineer, manager, tenant_a,
+                                                    now):
+    req = request_in_state(State.PENDING_CUSTOMER, engineer=engineer, manager=manager,
+                           approver=approver_a, tenant=tenant_a, now=now)
+    signed_in(approver_a).get(f"/t/tenant-a/requests/{req.pk}/")
+    assert context.current() == {}
+    # Outside a request or task (a shell, a command), finding a request binds nothing.
+    from approvals import selectors
+
+    selectors.get_request_for_user(approver_a, tenant_a, req.pk)
     assert context.current() == {}
