@@ -23,6 +23,17 @@ control_socket_disable = True
 # answers (tests/security/test_headers.py checks it against a real gunicorn).
 gunicorn.SERVER = "lockbox"
 
+# Logging: gunicorn's own lines (start, workers, timeouts) in the app's format and through its
+# filters (lockbox_portal/logs/), JSON unless LOCKBOX_LOG_FORMAT says text. No gunicorn access
+# log unless --access-logfile asks for one: the app writes one line per request, with its
+# request id and user.
+from lockbox_portal.env import env_choice  # noqa: E402
+from lockbox_portal.logs.config import FORMATS, LEVELS, gunicorn_config  # noqa: E402
+
+logconfig_dict = gunicorn_config(env_choice("LOCKBOX_LOG_FORMAT", FORMATS, default="json"),
+                                 env_choice("LOCKBOX_LOG_LEVEL", LEVELS, default="INFO"))
+logger_class = "lockbox_portal.logs.gunicorn.GunicornLogger"
+
 
 # Prometheus (README, Configuration): the master serves what every worker counted, on its own
 # listener (LOCKBOX_METRICS_ADDR:LOCKBOX_METRICS_PORT), never on the site's. Unset port: none.

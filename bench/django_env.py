@@ -30,6 +30,6 @@ def django_env(database):
         "SECURE_SSL_REDIRECT": "false",
         "SECURE_HSTS_SECONDS": "0",
         "LOCKBOX_BEHIND_PROXY": "false",
-        "LOG_LEVEL": "WARNING",
+        "LOCKBOX_LOG_LEVEL": "WARNING",
     })
     return env

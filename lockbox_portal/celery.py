@@ -12,12 +12,17 @@ import os
 from celery import Celery, signals
 
 from lockbox_portal import metrics_listener
+from lockbox_portal.logs import workers as logs_workers
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lockbox_portal.settings.production")
 
 app = Celery("lockbox_portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+# Workers and beat log as the web processes do, each record naming its task (lockbox_portal.logs).
+logs_workers.connect()
 
 
 # Prometheus: a worker's main process (or beat) serves what it and its pool's children counted,

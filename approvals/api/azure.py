@@ -13,7 +13,7 @@ from urllib.parse import quote, urlencode
 
 from django.db.models import QuerySet
 
-from approvals import policy
+from approvals import policy, selectors
 from approvals import transitions as t
 from approvals.api import paging
 from approvals.api.azure_shape import STATUS, STATUSES, lockbox_request, status_q
@@ -114,7 +114,7 @@ def _request(request: ApiRequest, slug: str, rid: str) -> AccessRequest:
     found = by_id(_rows(tenant), rid)
     if found is None:
         raise ApiError(404, "ResourceNotFound", f"The Lockbox request {rid!r} was not found.")
-    return found
+    return selectors.logged(found)
 
 
 @api_view(methods=["GET"], scopes=[Scope.TENANT_READ], flavour="azure")

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db.models import Prefetch, Q, QuerySet
 
+from approvals import selectors
 from approvals import transitions as t
 from approvals.api import paging
 from approvals.api.google_shape import approval_request
@@ -108,7 +109,7 @@ def _request(tenant: Tenant, rid: str) -> AccessRequest:
     found = by_id(_rows(tenant), rid)
     if found is None:
         raise ApiError(404, "not_found", f"approvalRequests/{rid} was not found.")
-    return found
+    return selectors.logged(found)
 
 
 def _expire_time(data: dict[str, Any]) -> datetime | None:

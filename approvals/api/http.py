@@ -28,6 +28,7 @@ from approvals import tokens
 from approvals.api.models import ApiToken, IdempotentResponse
 from approvals.errors import AlreadyDecided, IllegalTransition, NotPermitted, TransitionError
 from lockbox_portal import clock
+from lockbox_portal.logs import context as log_context
 from lockbox_portal.security.headers import mark_api_view
 
 M = TypeVar("M", bound=models.Model)
@@ -439,6 +440,7 @@ def authenticate_request(request: HttpRequest, scopes: Iterable[str] = ()) -> Ap
     require_scopes(token.scopes, scopes)
     tokens.touch(token, now)
     cast(ApiRequest, request).api_token = token
+    log_context.bind(user_id=token.owner_id, tenant=token.tenant.slug if token.tenant else None)
     return token
 
 

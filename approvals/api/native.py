@@ -10,7 +10,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import HttpRequest, JsonResponse
 
-from approvals import activity, policy, roles
+from approvals import activity, policy, roles, selectors
 from approvals import transitions as t
 from approvals.access import check_access_with_token, note_use
 from approvals.api import paging
@@ -35,6 +35,7 @@ from audit.models import AuditEvent
 from lockbox_portal import clock, metrics
 from lockbox_portal.db import limits
 from lockbox_portal.db.replica import lag_tolerant
+from lockbox_portal.logs import context as log_context
 
 PAGE_MAX = 100
 FEED_MAX = 1000
@@ -129,6 +130,7 @@ def access_check(request: HttpRequest) -> ViewResult:
     if token is None or answer is None:  # both or neither (check_access_with_token)
         raise refused(problem)
     require_scopes(token.scopes, [Scope.ACCESS_CHECK])
+    log_context.bind(tenant=tenant)
     note_use(token, now)
     metrics.count_access_check("allowed" if answer.allowed else "denied")
     return 200, {"allowed": answer.allowed, "reason": answer.reason,
@@ -166,7 +168,7 @@ def _one_request(token: ApiToken, pk: uuid.UUID) -> AccessRequest:
     found = _visible_requests(token).filter(pk=pk).first()
     if found is None:
         raise ApiError(404, "not_found", "There is no such request.")
-    return found
+    return selectors.logged(found)
 
 
 @api_view(methods=["GET", "POST"], scopes=[Scope.REQUESTS_READ], idempotent=True)

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import TypedDict
 
@@ -20,6 +21,9 @@ from approvals.notifications.errors import DeliveryFailed
 from approvals.notifications.models import Channel, DeliveryAttempt, OutboxMessage, Status
 from approvals.notifications.webhooks import endpoints, transport
 from lockbox_portal import clock, metrics
+from lockbox_portal.logs import context as log_context
+
+log = logging.getLogger(__name__)
 
 # Retries: 30 s, 1 min, 2 min … capped at an hour between tries; e-mail gives up after 8 tries,
 # webhooks after 24 hours.
@@ -47,6 +51,8 @@ def deliver(message_id: int, *, now: datetime | None = None) -> str | None:
         return None
     message = OutboxMessage.objects.select_related("endpoint", "request", "tenant").get(
         pk=message_id)
+    log_context.bind(tenant=message.tenant.slug if message.tenant else None,
+                     access_request=message.request.reference if message.request else None)
     started = clock.now()
     try:
         code = _send(message)
@@ -102,6 +108,11 @@ def _failed(message: OutboxMessage, failure: DeliveryFailed, now: datetime) -> s
     status = Status.FAILED if give_up else Status.RETRYING
     if message.channel == Channel.WEBHOOK:
         metrics.count_webhook_failure(final=give_up)
+    # A webhook's address tells the operator which receiver fails (the log's redaction drops
+    # its query string); an e-mail is named by its kind, never by the person's address.
+    what = message.endpoint.url if message.endpoint else message.kind
+    log.warning("Outbox message %s (%s) failed on attempt %d: %s Now %s; it was for %s",
+                message.pk, message.channel, message.attempts, failure.detail, status, what)
     OutboxMessage.objects.filter(pk=message.pk, status=Status.SENDING).update(
         status=status, last_error=failure.detail[:1000],
         next_attempt_at=now + backoff(message.attempts))

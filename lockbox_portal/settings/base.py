@@ -20,6 +20,7 @@ from lockbox_portal.env import (
     env_list,
     env_str,
 )
+from lockbox_portal.logs.config import FORMATS, LEVELS, logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -77,6 +78,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the request id and the access log cover everything below.
+    "lockbox_portal.logs.middleware.RequestLogMiddleware",
     # First, so the time measured is all of Django's (lockbox_portal.metrics).
     "lockbox_portal.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -285,14 +288,12 @@ CELERY_BEAT_SCHEDULE = {
     "lockbox-verify": {"task": "audit.verify_all", "schedule": 86400.0},
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_choice(
-        "LOG_LEVEL", {"DEBUG", "INFO", "WARNING", "ERROR"}, default="INFO")},
-}
+# Logs go to stderr: one JSON object per line (production's default) or one line of text
+# (`make run`, the tests), each with the request id, user id, tenant and access request where
+# known, never a token, code or key (lockbox_portal/logs/).
+LOCKBOX_LOG_LEVEL = env_choice("LOCKBOX_LOG_LEVEL", LEVELS, default="INFO")
+LOGGING = logging_config(env_choice("LOCKBOX_LOG_FORMAT", FORMATS, default="text"),
+                         LOCKBOX_LOG_LEVEL)
 
 
 # Every wait for the database ends (lockbox_portal/db/limits.py): connecting, each statement

@@ -5,13 +5,15 @@ from lockbox_portal.env import (
     EnvError,
     env_bool,
     env_cache,
+    env_choice,
     env_int,
     env_list,
     env_str,
 )
+from lockbox_portal.logs.config import FORMATS, logging_config
 
 from .base import *  # noqa: F403
-from .base import MIDDLEWARE, database_from_env, with_replica
+from .base import LOCKBOX_LOG_LEVEL, MIDDLEWARE, database_from_env, with_replica
 
 DEBUG = False
 
@@ -56,6 +58,10 @@ if CACHES["default"]["BACKEND"] != REDIS_CACHE:
                                 "production: every process must share the sign-in limits")
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, min_value=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+
+# One JSON object per line, for the log collector (LOCKBOX_LOG_FORMAT=text for people).
+LOGGING = logging_config(env_choice("LOCKBOX_LOG_FORMAT", FORMATS, default="json"),
+                         LOCKBOX_LOG_LEVEL)
 
 # Static files straight from the app servers, compressed and with far-future cache headers.
 _after_security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1
