@@ -8,13 +8,14 @@ import os
 import shutil
 import signal
 import socket
+import socketserver
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -240,11 +241,13 @@ class Receiver:
 
     def __init__(self, host="127.0.0.1", port=0):
         self.bodies = []
+        self.keys = []  # each delivery's Lockbox-Delivery header, repeats included
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 receiver.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+                receiver.keys.append(self.headers.get("Lockbox-Delivery"))
                 self.send_response(204)
                 self.end_headers()
 
@@ -259,3 +262,105 @@ class Receiver:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+class SmtpSink:
+    """A real SMTP server on loopback (the subset Django's SMTP backend speaks: EHLO, MAIL,
+    RCPT, DATA, RSET, NOOP, QUIT) that keeps every message it accepts, repeats included."""
+
+    def __init__(self):
+        self.messages = []
+        self._lock = threading.Lock()
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def _handler(self):
+        sink = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            timeout = 30
+
+            def reply(self, line):
+                self.wfile.write(line.encode() + b"\r\n")
+
+            def handle(self):
+                self.reply("220 sink ESMTP")
+                while line := self.rfile.readline():
+                    verb = line.decode(errors="replace").strip().split(" ", 1)[0].upper()
+                    if verb == "EHLO":
+                        self.reply("250-sink")
+                        self.reply("250 8BITMIME")
+                    elif verb == "DATA":
+                        self.reply("354 end with <CRLF>.<CRLF>")
+                        lines = []
+                        while (part := self.rfile.readline()) not in (b".\r\n", b".\n", b""):
+                            lines.append(part[1:] if part.startswith(b"..") else part)
+                        with sink._lock:
+                            sink.messages.append(message_from_bytes(b"".join(lines)))
+                        self.reply("250 queued")
+                    elif verb == "QUIT":
+                        self.reply("221 bye")
+                        return
+                    elif verb in ("HELO", "MAIL", "RCPT", "RSET", "NOOP"):
+                        self.reply("250 ok")
+                    else:
+                        self.reply("502 not implemented")
+
+        return Handler
+
+    def message_ids(self):
+        with self._lock:
+            return [message["Message-ID"] for message in self.messages]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def self_signed_certificate(folder, names=("localhost",), addresses=("127.0.0.1",)):
+    """(certificate, key) paths: a self-signed certificate for loopback, as `openssl` makes it;
+    a client verifies the server with the certificate file itself."""
+    cert, key = folder / "tls.crt", folder / "tls.key"
+    alt = ",".join([*(f"DNS:{n}" for n in names), *(f"IP:{a}" for a in addresses)])
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", f"/CN={names[0]}", "-addext", f"subjectAltName={alt}",
+                    "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+class Nginx:
+    """Debian's nginx in the foreground with a configuration the test gives, its own prefix
+    (logs, temp files, pid) in a folder of the test's."""
+
+    BINARY = Path("/usr/sbin/nginx")
+
+    def __init__(self, conf_text, tmp, *, ports):
+        self.prefix = tmp / "nginx"
+        for sub in ("logs", "temp"):
+            (self.prefix / sub).mkdir(parents=True, exist_ok=True)
+        self.conf = self.prefix / "nginx.conf"
+        self.conf.write_text(conf_text)
+        test = subprocess.run([str(self.BINARY), "-t", "-p", str(self.prefix), "-c",
+                               str(self.conf)], capture_output=True, text=True, timeout=30)
+        if test.returncode != 0:
+            raise AssertionError(f"nginx refused its configuration:\n{test.stderr}")
+        self.process = subprocess.Popen(
+            [str(self.BINARY), "-p", str(self.prefix), "-c", str(self.conf), "-g",
+             "daemon off;"], stdout=subprocess.DEVNULL,
+            stderr=(self.prefix / "logs" / "stderr.log").open("w"))
+        wait_for(lambda: all(answers(p) for p in ports) or self.process.poll() is not None,
+                 30, "nginx to listen")
+        if self.process.poll() is not None:
+            raise AssertionError("nginx stopped:\n"
+                                 + (self.prefix / "logs" / "stderr.log").read_text())
+
+    def stop(self):
+        # SIGQUIT is nginx's graceful stop; stop() ends it with SIGTERM/SIGKILL if it lingers.
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGQUIT)
+            with suppress(subprocess.TimeoutExpired):
+                self.process.wait(10)
+        stop(self.process)
