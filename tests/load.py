@@ -129,10 +129,14 @@ class Client:
 
     def decide_on_page(self, path, request_id, verb, surface):
         """Open the confirmation page, confirm with a backup code, read what the page said."""
-        page = self.call("confirm page", "GET", path)
-        if page is None or page.status_code != 200:
+        page = self.call("confirm page", "GET", path, allow_redirects=False)
+        if page is not None and page.status_code == 302:
+            # Decided by someone else meanwhile: the portal says so and offers no form.
+            return self._decided(request_id, verb, surface, "refused")
+        token = CSRF.search(page.text) if page is not None else None
+        if page is None or page.status_code != 200 or token is None:
             return self._decided(request_id, verb, surface, _told(page))
-        form = {"csrfmiddlewaretoken": CSRF.search(page.text)[1], "code": self.codes.pop(),
+        form = {"csrfmiddlewaretoken": token[1], "code": self.codes.pop(),
                 "comment": "Not for this case." if verb == "reject" else ""}
         posted = self.call(f"{verb} (page, step-up)", "POST", path, data=form,
                            allow_redirects=False)
