@@ -22,3 +22,23 @@ control_socket_disable = True
 # gunicorn.http.wsgi copies when first imported: after this file is read, before any worker
 # answers (tests/security/test_headers.py checks it against a real gunicorn).
 gunicorn.SERVER = "lockbox"
+
+
+# Prometheus (README, Configuration): the master serves what every worker counted, on its own
+# listener (LOCKBOX_METRICS_ADDR:LOCKBOX_METRICS_PORT), never on the site's. Unset port: none.
+def on_starting(server):
+    from lockbox_portal import metrics_listener
+
+    metrics_listener.start_group()
+
+
+def when_ready(server):
+    from lockbox_portal import metrics_listener
+
+    metrics_listener.serve()
+
+
+def child_exit(server, worker):
+    from lockbox_portal import metrics_listener
+
+    metrics_listener.process_exited(worker.pid)

@@ -37,7 +37,7 @@ from approvals.notifications import recipients
 from approvals.policy import FINAL_STATES, Verb
 from approvals.selectors import standing_approvals
 from audit.services import record_event
-from lockbox_portal import clock
+from lockbox_portal import clock, metrics
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -303,6 +303,7 @@ def _decide(req: AccessRequest, level: DecisionLevel, actor: User, verdict: Verd
         raise AlreadyDecided("You have already decided on this request; a person counts once.")
     Decision.objects.create(request=req, level=level, actor=actor, verdict=verdict,
                             comment=comment or "", decided_at=now, ends_at=ends_at)
+    metrics.count_decision_on_commit(level=str(level), verdict=str(verdict))
 
 
 def _grant(req: AccessRequest, actor: User, now: datetime, *, level: DecisionLevel,

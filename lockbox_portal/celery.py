@@ -9,10 +9,35 @@ default below changes nothing.
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
+
+from lockbox_portal import metrics_listener
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lockbox_portal.settings.production")
 
 app = Celery("lockbox_portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+# Prometheus: a worker's main process (or beat) serves what it and its pool's children counted,
+# on LOCKBOX_METRICS_ADDR:LOCKBOX_METRICS_PORT (lockbox_portal.metrics_listener); unset: none.
+@signals.worker_init.connect
+def _worker_starts(**kwargs: object) -> None:
+    metrics_listener.start_group()
+
+
+@signals.worker_ready.connect
+def _worker_ready(**kwargs: object) -> None:
+    metrics_listener.serve()
+
+
+@signals.worker_process_shutdown.connect
+def _pool_child_exits(pid: int | None = None, **kwargs: object) -> None:
+    metrics_listener.process_exited(pid or os.getpid())
+
+
+@signals.beat_init.connect
+def _beat_starts(**kwargs: object) -> None:
+    metrics_listener.start_group()
+    metrics_listener.serve()

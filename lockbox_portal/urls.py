@@ -7,7 +7,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from approvals.api import urls as api_urls
-from lockbox_portal.health import bare, healthz
+from lockbox_portal.health import bare, healthz, readyz
 
 SITE_URLCONFS = {
     "customer": ["lockbox_portal.urls_accounts", "lockbox_portal.urls_customer"],
@@ -16,7 +16,8 @@ SITE_URLCONFS = {
             "lockbox_portal.urls_internal"],
 }
 
-urlpatterns = [path("healthz", healthz, name="healthz"), *api_urls.shared]
+urlpatterns = [path("healthz", healthz, name="healthz"), path("readyz", readyz, name="readyz"),
+               *api_urls.shared]
 if settings.LOCKBOX_SITE in ("internal", "all"):
     urlpatterns += api_urls.internal
 if settings.LOCKBOX_SITE in ("customer", "all"):

@@ -1,13 +1,15 @@
 """The production topology on loopback, from the repository, for tests/ops/test_cluster.py.
 
-nginx (TLS, self-signed) → two gunicorn instances per site (LOCKBOX_SITE=customer|internal) →
-Redis (broker and cache) → two Celery workers and one beat → a PostgreSQL primary and its
-streaming replica (tests/replication.PostgresPair); e-mail to a real SMTP sink, webhooks to a
-receiver. Every process gets production settings from its environment only, as an operator
+nginx (deploy/nginx/lockbox.conf, TLS, self-signed) → two gunicorn instances per site
+(LOCKBOX_SITE=customer|internal) → Redis (broker and cache) → two Celery workers and one beat →
+a PostgreSQL primary and its streaming replica (tests/replication.PostgresPair); e-mail to a
+real SMTP sink, webhooks to a receiver. Every process gets production settings from its environment only, as an operator
 would give them. `Cluster.stop()` ends everything it started, also after a failure.
 
-`Cluster.targets` names each process that listens, as host:port: the place to point a
-Prometheus at.
+Every Lockbox process (each gunicorn instance, each worker, beat, and the exporter) serves its
+metrics on a listener of its own, and a real Prometheus (tests/prometheus.py) scrapes them all
+with the shipped alert rules loaded: `Cluster.metrics` is {job: [host:port]}, `Cluster.targets`
+every process that listens.
 """
 
 import json
@@ -27,61 +29,26 @@ from tests.processes import (
     Receiver,
     SmtpSink,
     Workers,
+    answers,
     collect_static,
     free_port,
     production_env,
-    self_signed_certificate,
     stop,
     wait_for,
 )
+from tests.prometheus import Prometheus
 from tests.replication import PostgresPair
 
 SITES = ("customer", "internal")
 INSTANCES = 2  # gunicorn instances per site
 GUNICORN_WORKERS = 2
 
-NGINX_CONF = """
-worker_processes 1;
-error_log logs/error.log warn;
-pid logs/nginx.pid;
-events {{ worker_connections 512; }}
-http {{
-    access_log logs/access.log;
-    client_body_temp_path temp/body;
-    proxy_temp_path temp/proxy;
-    fastcgi_temp_path temp/fastcgi;
-    uwsgi_temp_path temp/uwsgi;
-    scgi_temp_path temp/scgi;
-    ssl_certificate {cert};
-    ssl_certificate_key {key};
-    client_max_body_size 2m;
-    {upstreams}
-    {servers}
-}}
-"""
-SERVER = """
-    server {{
-        listen 127.0.0.1:{port} ssl;
-        server_name localhost;
-        {extra}
-        location / {{
-            proxy_pass http://{site};
-            proxy_set_header Host $http_host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto https;
-            proxy_set_header X-Request-ID $request_id;
-            proxy_connect_timeout 2s;
-            proxy_read_timeout 35s;
-        }}
-    }}
-"""
-
-
 class Cluster:
     def __init__(self, tmp: Path):
         self.tmp = tmp
         self.started: list = []  # (what, stop function), stopped in reverse
         self.targets: dict[str, str] = {}
+        self.metrics: dict[str, list[str]] = {}  # Prometheus job -> metrics listeners
         self.instances: dict[str, list[Gunicorn]] = {site: [] for site in SITES}
         self.killed_children: list[int] = []
         try:
@@ -123,14 +90,22 @@ class Cluster:
         self.seed = json.loads(self._python(["-m", "tests.cluster_seed", self.receiver.url]))
         for site in SITES:
             for n in range(INSTANCES):
-                server = Gunicorn({**self.env, "LOCKBOX_SITE": site}, tmp,
+                server = Gunicorn({**self.env, "LOCKBOX_SITE": site,
+                                   **self._metrics(f"lockbox-{site}", f"{site}-{n + 1}")}, tmp,
                                   args=[f"--workers={GUNICORN_WORKERS}"],
                                   ready_headers={"X-Forwarded-Proto": "https"})
                 self.instances[site].append(server)
                 self._started(f"gunicorn {site}-{n + 1}", server.stop)
                 self.targets[f"gunicorn-{site}-{n + 1}"] = f"127.0.0.1:{server.port}"
-        self.cert, key = self_signed_certificate(tmp)
-        self.nginx = Nginx(self._nginx_conf(self.cert, key), tmp, ports=self.ports.values())
+        # deploy/nginx/lockbox.conf as an operator renders it, each site's upstream its two
+        # instances; clients use https://127.0.0.1:<port> (the certificate names the address).
+        self.nginx = Nginx(
+            tmp, ports=self.ports, static_root=self.env["STATIC_ROOT"],
+            customer_apps=[f"127.0.0.1:{g.port}" for g in self.instances["customer"]],
+            internal_apps=[f"127.0.0.1:{g.port}" for g in self.instances["internal"]],
+            env={"LOCKBOX_PORTAL_URL": self.urls["customer"],
+                 "LOCKBOX_INTERNAL_URL": self.urls["internal"]})
+        self.cert = self.nginx.cert
         self._started("nginx", self.nginx.stop)
         for site, port in self.ports.items():
             self.targets[f"nginx-{site}"] = f"127.0.0.1:{port}"
@@ -139,29 +114,43 @@ class Cluster:
         self.targets["postgres-replica"] = f"127.0.0.1:{self.pair.replica_port}"
         self.workers = Workers(self.env, tmp)
         self._started("celery workers", self.workers.stop_all)
-        self.worker_processes = [self.workers.start(), self.workers.start()]
+        self.worker_processes = [self.workers.start(**self._metrics("lockbox-worker", f"w{n}"))
+                                 for n in (1, 2)]
         self.beat_log = tmp / "beat.log"
         self.beat = subprocess.Popen(
             [str(BIN / "celery"), "-A", "lockbox_portal", "beat", "--loglevel=INFO",
-             "-s", str(tmp / "beat-schedule")], cwd=ROOT, env=self.env,
+             "-s", str(tmp / "beat-schedule")], cwd=ROOT,
+            env={**self.env, **self._metrics("lockbox-beat", "beat")},
             stdout=self.beat_log.open("w"), stderr=subprocess.STDOUT)
         self._started("celery beat", lambda: stop(self.beat))
         wait_for(lambda: "beat: Starting" in self.beat_log.read_text()
                  or self.beat.poll() is not None, 60, "beat to start")
         if self.beat.poll() is not None:
             raise AssertionError(f"beat stopped:\n{self.beat_log.read_text()[-3000:]}")
+        # One exporter per deployment reads the database's gauges (and the replica's lag).
+        self.exporter = subprocess.Popen(
+            [sys.executable, "manage.py", "lockbox_exporter"], cwd=ROOT,
+            env={**self.env, **self._metrics("lockbox-exporter", "exporter"),
+                 "DJANGO_SETTINGS_MODULE": "lockbox_portal.settings.production"},
+            stdout=(tmp / "exporter.log").open("w"), stderr=subprocess.STDOUT)
+        self._started("exporter", lambda: stop(self.exporter))
+        for job, listeners in self.metrics.items():
+            for listener in listeners:
+                port = int(listener.rsplit(":", 1)[1])
+                wait_for(lambda port=port: answers(port), 30, f"the {job} metrics listener")
+        self.prometheus = Prometheus(
+            tmp, self.metrics, rule_files=[ROOT / "deploy" / "prometheus" / "lockbox-rules.yml"])
+        self._started("prometheus", self.prometheus.stop)
 
-    def _nginx_conf(self, cert, key):
-        upstreams = "".join(
-            f"upstream {site} {{ "
-            + " ".join(f"server 127.0.0.1:{g.port};" for g in self.instances[site]) + " }\n"
-            for site in SITES)
-        servers = "".join(SERVER.format(
-            port=self.ports[site], site=site,
-            # The customer site never routes the provider's pages.
-            extra="location /internal/ { return 404; }" if site == "customer" else "")
-            for site in SITES)
-        return NGINX_CONF.format(cert=cert, key=key, upstreams=upstreams, servers=servers)
+    def _metrics(self, job, name):
+        """The environment that gives one process group its metrics listener."""
+        port = free_port()
+        folder = self.tmp / f"metrics-{name}"
+        folder.mkdir()
+        self.metrics.setdefault(job, []).append(f"127.0.0.1:{port}")
+        self.targets[f"metrics-{name}"] = f"127.0.0.1:{port}"
+        return {"LOCKBOX_METRICS_ADDR": "127.0.0.1", "LOCKBOX_METRICS_PORT": str(port),
+                "PROMETHEUS_MULTIPROC_DIR": str(folder)}
 
     def _started(self, what, stopper):
         self.started.append((what, stopper))

@@ -15,7 +15,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -82,6 +82,47 @@ def production_env(**overrides):
     return env
 
 
+DEPLOY_ENV = ROOT / "deploy" / "env"
+def env_file_values(path):
+    """The NAME=value lines of an env file (deploy/env/), as honcho, systemd and sh read them:
+    "#NAME=" lines are optional settings left at their defaults, and not returned."""
+    import shlex
+
+    values = {}
+    for line in Path(path).read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, value = line.partition("=")
+            values[name.strip()] = " ".join(shlex.split(value))
+    return values
+
+
+def deploy_env(folder, overrides):
+    """Copy deploy/env/*.env into `folder`, with the values in overrides ({"common": {NAME:
+    value}, "customer-1": {...}}) replacing or adding lines; a value of None drops the line.
+    Returns the folder an operator's /etc/lockbox would be, for LOCKBOX_ENV_DIR."""
+    import shlex
+
+    folder.mkdir(parents=True, exist_ok=True)
+    names = {path.stem for path in DEPLOY_ENV.glob("*.env")} | set(overrides)
+    for name in names:
+        source = DEPLOY_ENV / f"{name}.env"
+        lines = source.read_text().splitlines() if source.exists() else []
+        changes = dict(overrides.get(name, {}))
+        kept = []
+        for line in lines:
+            key = line.partition("=")[0].strip()
+            if not line.lstrip().startswith("#") and key in changes:
+                value = changes.pop(key)
+                if value is not None:
+                    kept.append(f"{key}={shlex.quote(str(value))}")
+            else:
+                kept.append(line)
+        kept += [f"{key}={shlex.quote(str(value))}" for key, value in changes.items()
+                 if value is not None]
+        (folder / f"{name}.env").write_text("\n".join(kept) + "\n")
+    return folder
+
+
 def collect_static(env, tmp):
     """Production serves the files `manage.py collectstatic` gathered (with a manifest); give
     a process started with production settings its own copy."""
@@ -122,13 +163,14 @@ class Workers:
         self.log = tmp / "worker.log"
         self.processes = []
 
-    def start(self):
+    def start(self, **env):
+        """Another worker; `env` adds to the shared environment (a metrics port of its own)."""
         output = self.log.open("a")
         process = subprocess.Popen(
             [str(BIN / "celery"), "-A", "lockbox_portal", "worker", "--pool=solo",
              "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=INFO",
              "-n", f"test{len(self.processes)}@%h"],
-            cwd=ROOT, env=self.env, stdout=output, stderr=subprocess.STDOUT)
+            cwd=ROOT, env={**self.env, **env}, stdout=output, stderr=subprocess.STDOUT)
         self.processes.append(process)
         wait_for(lambda: self.log.read_text().count(" ready.") >= len(self.processes)
                  or process.poll() is not None, 60, f"worker {len(self.processes)} to start")
@@ -319,48 +361,123 @@ class SmtpSink:
         self.server.server_close()
 
 
-def self_signed_certificate(folder, names=("localhost",), addresses=("127.0.0.1",)):
-    """(certificate, key) paths: a self-signed certificate for loopback, as `openssl` makes it;
-    a client verifies the server with the certificate file itself."""
-    cert, key = folder / "tls.crt", folder / "tls.key"
-    alt = ",".join([*(f"DNS:{n}" for n in names), *(f"IP:{a}" for a in addresses)])
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", f"/CN={names[0]}", "-addext", f"subjectAltName={alt}",
-                    "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True, timeout=60)
-    return cert, key
+NGINX = Path("/usr/sbin/nginx")
+
+
+def render_nginx(env, path):
+    """deploy/nginx/render with `env` (and PATH) as its whole environment, written to `path`."""
+    rendered = subprocess.run([str(ROOT / "deploy" / "nginx" / "render")], capture_output=True,
+                              text=True, timeout=30, env={"PATH": os.environ["PATH"], **env})
+    if rendered.returncode != 0:
+        raise AssertionError(f"deploy/nginx/render failed: {rendered.stderr}")
+    Path(path).write_text(rendered.stdout)
+    return Path(path)
+
+
+def self_signed_certificate(folder, names):
+    """A certificate for the host names `names` and 127.0.0.1, and its key: (cert, key) paths."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName(
+            [x509.DNSName(name) for name in names]
+            + [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "tls.pem", folder / "tls.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    key_path.chmod(0o600)
+    return cert_path, key_path
 
 
 class Nginx:
-    """Debian's nginx in the foreground with a configuration the test gives, its own prefix
-    (logs, temp files, pid) in a folder of the test's."""
+    """Debian's nginx running deploy/nginx/lockbox.conf, rendered by deploy/nginx/render, on
+    free loopback ports with a self-signed certificate (`self.cert`) for both sites; every file
+    under tmp/nginx. customer_apps and internal_apps are two "host:port" each (the same one
+    twice when a test runs one gunicorn per site). Host names: CUSTOMER_HOST, INTERNAL_HOST."""
 
-    BINARY = Path("/usr/sbin/nginx")
+    CUSTOMER_HOST = "portal.lockbox.test"
+    INTERNAL_HOST = "internal.lockbox.test"
 
-    def __init__(self, conf_text, tmp, *, ports):
-        self.prefix = tmp / "nginx"
-        for sub in ("logs", "temp"):
-            (self.prefix / sub).mkdir(parents=True, exist_ok=True)
-        self.conf = self.prefix / "nginx.conf"
-        self.conf.write_text(conf_text)
-        test = subprocess.run([str(self.BINARY), "-t", "-p", str(self.prefix), "-c",
-                               str(self.conf)], capture_output=True, text=True, timeout=30)
-        if test.returncode != 0:
-            raise AssertionError(f"nginx refused its configuration:\n{test.stderr}")
-        self.process = subprocess.Popen(
-            [str(self.BINARY), "-p", str(self.prefix), "-c", str(self.conf), "-g",
-             "daemon off;"], stdout=subprocess.DEVNULL,
-            stderr=(self.prefix / "logs" / "stderr.log").open("w"))
-        wait_for(lambda: all(answers(p) for p in ports) or self.process.poll() is not None,
-                 30, "nginx to listen")
+    def __init__(self, tmp, *, customer_apps, internal_apps, static_root, env=None, ports=None):
+        self.folder = tmp / "nginx"
+        (self.folder / "logs").mkdir(parents=True, exist_ok=True)
+        self.cert, self.key = self_signed_certificate(
+            self.folder, [self.CUSTOMER_HOST, self.INTERNAL_HOST])
+        # `ports` (some or all of these) when the apps must know the addresses before nginx runs.
+        self.ports = {name: free_port() for name in
+                      ("customer", "customer_http", "internal", "internal_http")}
+        self.ports.update(ports or {})
+        self.customer_url = f"https://{self.CUSTOMER_HOST}:{self.ports['customer']}"
+        self.internal_url = f"https://{self.INTERNAL_HOST}:{self.ports['internal']}"
+        values = {
+            "LOCKBOX_PORTAL_URL": self.customer_url,
+            "LOCKBOX_INTERNAL_URL": self.internal_url,
+            "NGINX_CUSTOMER_SERVER_NAME": self.CUSTOMER_HOST,
+            "NGINX_CUSTOMER_LISTEN": f"127.0.0.1:{self.ports['customer']}",
+            "NGINX_CUSTOMER_HTTP_LISTEN": f"127.0.0.1:{self.ports['customer_http']}",
+            "NGINX_CUSTOMER_CERT": str(self.cert), "NGINX_CUSTOMER_KEY": str(self.key),
+            "NGINX_CUSTOMER_APP_1": customer_apps[0], "NGINX_CUSTOMER_APP_2": customer_apps[1],
+            "NGINX_INTERNAL_SERVER_NAME": self.INTERNAL_HOST,
+            "NGINX_INTERNAL_LISTEN": f"127.0.0.1:{self.ports['internal']}",
+            "NGINX_INTERNAL_HTTP_LISTEN": f"127.0.0.1:{self.ports['internal_http']}",
+            "NGINX_INTERNAL_CERT": str(self.cert), "NGINX_INTERNAL_KEY": str(self.key),
+            "NGINX_INTERNAL_APP_1": internal_apps[0], "NGINX_INTERNAL_APP_2": internal_apps[1],
+            "NGINX_STATIC_ROOT": str(static_root),
+            "NGINX_PROXY_READ_TIMEOUT": "35s",
+            "NGINX_LOG_DIR": str(self.folder / "logs"),
+            **(env or {}),
+        }
+        site = render_nginx(values, self.folder / "lockbox.conf")
+        temp = "".join(f"    {kind}_temp_path {self.folder / kind};\n"
+                       for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        # As root (the tests in CI), workers would run as nobody, who cannot read pytest's
+        # temporary folders.
+        user = "user root root;\n" if os.geteuid() == 0 else ""
+        self.conf = self.folder / "nginx.conf"
+        self.conf.write_text(
+            f"{user}worker_processes 1;\npid {self.folder / 'nginx.pid'};\n"
+            f"error_log {self.folder / 'logs' / 'error.log'} warn;\n"
+            "events { worker_connections 256; }\n"
+            f"http {{\n    include /etc/nginx/mime.types;\n"
+            f"    default_type application/octet-stream;\n{temp}    include {site};\n}}\n")
+        command = [str(NGINX), "-p", str(self.folder), "-c", str(self.conf)]
+        checked = subprocess.run([*command, "-t"], capture_output=True, text=True, timeout=30)
+        if checked.returncode != 0:
+            raise AssertionError(f"nginx -t refused the configuration:\n{checked.stderr}")
+        self.process = subprocess.Popen([*command, "-g", "daemon off;"],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        wait_for(lambda: all(answers(port) for port in self.ports.values())
+                 or self.process.poll() is not None, 15, "nginx to listen")
         if self.process.poll() is not None:
             raise AssertionError("nginx stopped:\n"
-                                 + (self.prefix / "logs" / "stderr.log").read_text())
+                                 + (self.folder / "logs" / "error.log").read_text()[-3000:])
+
+    def access_log(self, site):
+        path = self.folder / "logs" / f"lockbox-{site}.access.log"
+        return path.read_text() if path.exists() else ""
 
     def stop(self):
-        # SIGQUIT is nginx's graceful stop; stop() ends it with SIGTERM/SIGKILL if it lingers.
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGQUIT)
-            with suppress(subprocess.TimeoutExpired):
-                self.process.wait(10)
-        stop(self.process)
+            self.process.send_signal(signal.SIGQUIT)  # graceful: finish requests in flight
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)

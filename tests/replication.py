@@ -140,19 +140,20 @@ class PostgresPair:
         self._wait_streaming()
 
     def freeze_replica(self) -> None:
-        """Stop the replica's postmaster without closing its port: a new connection is accepted
-        by the kernel and then never answered, as behind a frozen network path."""
-        os.kill(self._postmaster_pid(self.replica_dir), signal.SIGSTOP)
+        """Suspend every process of the replica without closing its port: a new connection is
+        accepted by the kernel and then never answered, and an open one hears nothing more, as
+        behind a frozen network path."""
+        self._signal_all(self.replica_dir, signal.SIGSTOP)
 
     def thaw_replica(self) -> None:
-        os.kill(self._postmaster_pid(self.replica_dir), signal.SIGCONT)
+        self._signal_all(self.replica_dir, signal.SIGCONT)
 
     def stop(self) -> None:
         """End both servers, bounded, and remove their files; safe to call more than once."""
         for data in reversed(self._started):
             try:
                 pid = self._postmaster_pid(data)
-                os.kill(pid, signal.SIGCONT)
+                self._signal_all(data, signal.SIGCONT)
             except (OSError, ValueError):
                 continue
             try:
@@ -236,6 +237,19 @@ class PostgresPair:
         return psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname=dbname,
                                autocommit=True, connect_timeout=5,
                                options="-c statement_timeout=10000")
+
+    def _signal_all(self, data: Path, signum: int) -> None:
+        """Send `signum` to the server's postmaster and every process it started."""
+        postmaster = self._postmaster_pid(data)
+        family = [postmaster]
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                # The parent's pid is the second field after the ")" closing the name.
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+                    family.append(int(stat.parent.name))
+        for pid in family:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
 
     @staticmethod
     def _postmaster_pid(data: Path) -> int:

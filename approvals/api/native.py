@@ -2,11 +2,13 @@
 
 import re
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import wraps
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, JsonResponse
 
 from approvals import activity, policy, roles
 from approvals import transitions as t
@@ -30,8 +32,9 @@ from approvals.models import AccessRequest, State, Tenant
 from audit.encoding import format_time
 from audit.export import event_record
 from audit.models import AuditEvent
-from lockbox_portal import clock
+from lockbox_portal import clock, metrics
 from lockbox_portal.db import limits
+from lockbox_portal.db.replica import lag_tolerant
 
 PAGE_MAX = 100
 FEED_MAX = 1000
@@ -76,6 +79,22 @@ def _text(data: dict[str, Any], field: str, *, limit: int = 512) -> str:
 
 # --- The data plane -----------------------------------------------------------------------------
 
+def _counted(view: Callable[[HttpRequest], JsonResponse]) -> Callable[[HttpRequest], JsonResponse]:
+    """Counts the 503 that api_view answers when the database could not (fail closed); the
+    view counts its own yes and no. Refused tokens and bad input are not answers, and are seen
+    only in the request metrics by status."""
+
+    @wraps(view)
+    def counted(request: HttpRequest) -> JsonResponse:
+        response = view(request)
+        if response.status_code == 503:
+            metrics.count_access_check("unavailable")
+        return response
+
+    return counted
+
+
+@_counted
 @api_view(methods=["POST"], authenticate=False, atomic=False,
           unavailable={"allowed": False, "reason": "Lockbox could not answer, so the answer "
                                                    "is no."})
@@ -111,6 +130,7 @@ def access_check(request: HttpRequest) -> ViewResult:
         raise refused(problem)
     require_scopes(token.scopes, [Scope.ACCESS_CHECK])
     note_use(token, now)
+    metrics.count_access_check("allowed" if answer.allowed else "denied")
     return 200, {"allowed": answer.allowed, "reason": answer.reason,
                  "request_id": answer.request_id, "ends_at": _time(answer.ends_at)}
 
@@ -229,6 +249,7 @@ def cancel_request(request: ApiRequest, pk: uuid.UUID) -> ViewResult:
 # --- The audit feed -----------------------------------------------------------------------------
 
 @api_view(methods=["GET"], scopes=[Scope.TENANT_READ])
+@lag_tolerant
 def audit_feed(request: ApiRequest, slug: str) -> ViewResult:
     """Every event of the tenant's chain after `after_seq`, in order, with its hashes: fetch
     until has_more is false, and keep next_after_seq for the next run."""

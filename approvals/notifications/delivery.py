@@ -19,7 +19,7 @@ from approvals.notifications import emails
 from approvals.notifications.errors import DeliveryFailed
 from approvals.notifications.models import Channel, DeliveryAttempt, OutboxMessage, Status
 from approvals.notifications.webhooks import endpoints, transport
-from lockbox_portal import clock
+from lockbox_portal import clock, metrics
 
 # Retries: 30 s, 1 min, 2 min … capped at an hour between tries; e-mail gives up after 8 tries,
 # webhooks after 24 hours.
@@ -100,6 +100,8 @@ def _failed(message: OutboxMessage, failure: DeliveryFailed, now: datetime) -> s
     else:
         give_up = failure.permanent or message.attempts >= EMAIL_MAX_ATTEMPTS
     status = Status.FAILED if give_up else Status.RETRYING
+    if message.channel == Channel.WEBHOOK:
+        metrics.count_webhook_failure(final=give_up)
     OutboxMessage.objects.filter(pk=message.pk, status=Status.SENDING).update(
         status=status, last_error=failure.detail[:1000],
         next_attempt_at=now + backoff(message.attempts))

@@ -19,6 +19,7 @@ from lockbox_portal.security import mfa
 # people to the site's sign-in (lockbox_portal.admin_site).
 PUBLIC = {
     "healthz",
+    "readyz",
     "site_root",
     "admin:login",
     "account_login",

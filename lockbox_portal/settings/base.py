@@ -77,12 +77,15 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so the time measured is all of Django's (lockbox_portal.metrics).
+    "lockbox_portal.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "lockbox_portal.security.sessions.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "lockbox_portal.db.middleware.ReadYourWritesMiddleware",
     "lockbox_portal.security.headers.ResponseHeadersMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -304,6 +307,9 @@ LOCKBOX_DB_WAIT = (LOCKBOX_DB_STATEMENT_TIMEOUT_MS + 2000) / 1000 \
 # After the database could not be heard, a process waits this long before it tries again;
 # meanwhile what needs a new connection fails at once (lockbox_portal/db/postgresql/base.py).
 LOCKBOX_DB_RETRY_AFTER = 1.0
+# The most one scrape of `manage.py lockbox_exporter` spends on its database queries.
+LOCKBOX_EXPORTER_TIMEOUT = env_int("LOCKBOX_EXPORTER_TIMEOUT_MS", 5000, min_value=100,
+                                   max_value=60_000) / 1000
 LOCKBOX_ACCESS_CHECK_TIMEOUT = env_int("LOCKBOX_ACCESS_CHECK_TIMEOUT_MS", 1000, min_value=50,
                                        max_value=10_000) / 1000
 
@@ -314,15 +320,13 @@ DATABASE_OWNER = (env_database("DATABASE_OWNER_URL")
                   if env_str("DATABASE_OWNER_URL", default="") else None)
 
 
-def database_from_env(default_url=None):
-    """DATABASES["default"] from DATABASE_URL: SQLite tuned for several threads; PostgreSQL
-    through Lockbox's bounded backend, with TCP keepalives and a statement timeout."""
+def database_from_env(default_url=None, *, name="DATABASE_URL"):
+    """DATABASES["default"] from DATABASE_URL (or another variable): SQLite tuned for several
+    threads; PostgreSQL through Lockbox's bounded backend, with TCP keepalives and a statement
+    timeout."""
     from lockbox_portal.env import env_database
 
-    if default_url is None:
-        config = env_database("DATABASE_URL")
-    else:
-        config = env_database("DATABASE_URL", default=default_url)
+    config = env_database(name) if default_url is None else env_database(name, default=default_url)
     options = config.setdefault("OPTIONS", {})
     if config["ENGINE"].endswith("sqlite3"):
         # Take the write lock when a transaction starts, so two requests that read then write
@@ -340,3 +344,32 @@ def database_from_env(default_url=None):
                 f"-c statement_timeout={LOCKBOX_DB_STATEMENT_TIMEOUT_MS}",
                 options.get("options", "")]))
     return config
+
+
+# Reads that tolerate lag (audit search and export, compliance, the SIEM feed, history and lists)
+# go to a streaming replica when DATABASE_REPLICA_URL names one, while it is at most this many
+# seconds behind and has replayed the reader's own last change; everything else, and every
+# write, goes to DATABASE_URL (lockbox_portal/db/replica.py). Unset: everything on the primary.
+LOCKBOX_REPLICA_MAX_LAG_SECONDS = env_int("LOCKBOX_REPLICA_MAX_LAG_SECONDS", 10, min_value=0,
+                                          max_value=3600)
+# How long a check of the replica's lag may take before its reads fall back to the primary.
+LOCKBOX_REPLICA_CHECK_TIMEOUT = env_int("LOCKBOX_REPLICA_CHECK_TIMEOUT_MS", 500, min_value=50,
+                                        max_value=10_000) / 1000
+DATABASE_ROUTERS = ["lockbox_portal.db.replica.ReplicaRouter"]
+
+
+def with_replica(databases):
+    """DATABASES with the "replica" alias when DATABASE_REPLICA_URL is set. Tests treat it as a
+    mirror of the primary, so Django never makes a second test database for it."""
+    if not env_str("DATABASE_REPLICA_URL", default=""):
+        return databases
+    primary = databases["default"]
+    config = database_from_env(name="DATABASE_REPLICA_URL")
+    if primary["ENGINE"] != "lockbox_portal.db.postgresql" or \
+            config["ENGINE"] != "lockbox_portal.db.postgresql":
+        raise EnvError("DATABASE_REPLICA_URL", "needs PostgreSQL for both it and DATABASE_URL")
+    for name in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS"):
+        if name in primary:
+            config[name] = primary[name]
+    config["TEST"] = {"MIRROR": "default"}
+    return {**databases, "replica": config}

@@ -11,7 +11,7 @@ from lockbox_portal.env import (
 )
 
 from .base import *  # noqa: F403
-from .base import MIDDLEWARE, database_from_env
+from .base import MIDDLEWARE, database_from_env, with_replica
 
 DEBUG = False
 
@@ -26,6 +26,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
 DATABASES = {"default": database_from_env()}
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60, min_value=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES = with_replica(DATABASES)
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
 if not (LOCKBOX_SIGNING_KEY or LOCKBOX_SIGNING_KEY_FILE):  # noqa: F405
     raise EnvError("LOCKBOX_SIGNING_KEY", "is required (or LOCKBOX_SIGNING_KEY_FILE): it signs "
@@ -57,7 +58,11 @@ SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, min_value=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
 
 # Static files straight from the app servers, compressed and with far-future cache headers.
-MIDDLEWARE = [MIDDLEWARE[0], "whitenoise.middleware.WhiteNoiseMiddleware", *MIDDLEWARE[1:]]
+_after_security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1
+MIDDLEWARE = [*MIDDLEWARE[:_after_security], "whitenoise.middleware.WhiteNoiseMiddleware",
+              *MIDDLEWARE[_after_security:]]
+# Load balancers probe the app servers directly, over plain HTTP: answer them, not redirect.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},

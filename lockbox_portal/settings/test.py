@@ -3,14 +3,14 @@
 from lockbox_portal.env import env_bool, env_int, env_str
 
 from .base import *  # noqa: F403
-from .base import BASE_DIR, INSTALLED_APPS, database_from_env
+from .base import BASE_DIR, INSTALLED_APPS, database_from_env, with_replica
 
 DEBUG = False
 # The demo and the benchmark seed are tested too; production settings do not install them.
 INSTALLED_APPS = [*INSTALLED_APPS, "devtools"]
 SECRET_KEY = "test-only-key-not-secret-" + "x" * 40
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
-DATABASES = {"default": database_from_env(f"sqlite:///{BASE_DIR / 'test.sqlite3'}")}
+DATABASES = with_replica({"default": database_from_env(f"sqlite:///{BASE_DIR / 'test.sqlite3'}")})
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # A worker process started by a test sets these to reach the test's database and mailbox.
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", default="django.core.mail.backends.locmem.EmailBackend")

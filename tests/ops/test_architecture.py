@@ -160,7 +160,8 @@ def test_production_code_never_imports_the_development_tools():
 def test_the_platform_knows_nothing_of_the_product():
     """Clock, environment, database limits and step-up sit below every app."""
     base = ("lockbox_portal.clock", "lockbox_portal.env", "lockbox_portal.db",
-            "lockbox_portal.security.stepup", "lockbox_portal.security.mfa")
+            "lockbox_portal.security.stepup", "lockbox_portal.security.mfa",
+            "lockbox_portal.metrics", "lockbox_portal.metrics_listener")
     assert _violations(base, ("approvals", "audit", "devtools")) == []
 
 

@@ -109,7 +109,7 @@ def test_the_connection_comes_back_when_the_path_does(proxied, proxy, transactio
     assert _select_one(proxied) == (1,)
 
 
-# --- The access check and /healthz, served by gunicorn as in production ---------------------------
+# --- The access check and /readyz, served by gunicorn as in production ---------------------------
 
 @pytest.fixture
 def grant(transactional_db, engineer, manager, manager2, approver_a, tenant_a):
@@ -135,7 +135,7 @@ def server(proxy, tmp_path, grant):
 def _ask(server, raw, path="/api/v1/access/check"):
     connection_ = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     started = time.monotonic()
-    if path == "/healthz":
+    if path in ("/healthz", "/readyz"):
         connection_.request("GET", path)
     else:
         connection_.request("POST", path, body=json.dumps(
@@ -160,8 +160,11 @@ def test_the_access_check_fails_closed_within_two_seconds_on_a_frozen_database(
         assert status == 503 and body["allowed"] is False
     assert max(timings) < 2.0, timings
 
+    elapsed, status, body = _ask(server, grant, "/readyz")
+    assert status == 503 and body["checks"]["database"] == "unreachable" and elapsed < 2.0
+    # Alive all the same: a load balancer must not restart every app server for this.
     elapsed, status, body = _ask(server, grant, "/healthz")
-    assert status == 503 and elapsed < 2.0
+    assert (status, body) == (200, {"status": "ok"}) and elapsed < 1.0
 
     # Many at once: no worker is held; every caller hears "no" in time.
     with ThreadPoolExecutor(16) as pool:

@@ -122,6 +122,42 @@ def test_the_cluster_loses_and_repeats_nothing_under_load_and_faults(cluster, tm
                     down_wall, up_wall)
     assert late > 0, "nothing written while Redis was down was delivered afterwards"
     _each_delivery_arrived_once(cluster)
+    _prometheus_saw_it_all(cluster, load)
+
+
+def _prometheus_saw_it_all(cluster, load):
+    """The real Prometheus scraped every process, saw the two that were killed go down, and its
+    query API answers each metric docs/operations.md names, agreeing with what clients saw."""
+    prometheus = cluster.prometheus
+    killed = {cluster.metrics["lockbox-customer"][0], cluster.metrics["lockbox-worker"][0]}
+    for job, listeners in cluster.metrics.items():
+        for listener in listeners:
+            up = prometheus.value(f'up{{job="{job}",instance="{listener}"}}')
+            assert up == (0 if listener in killed else 1), (job, listener, up)
+    served = prometheus.wait_for("sum(lockbox_http_request_duration_seconds_count)",
+                                 lambda v: v is not None and v > 0)
+    assert served > 0
+    allowed = prometheus.value('sum(lockbox_access_checks_total{outcome="allowed"})')
+    told_allowed = sum(1 for _, said, status in load.ledger.checks
+                       if status == 200 and said is True)
+    # The killed instance's counts went with it, so Prometheus may have seen fewer.
+    assert allowed is not None and 0 < allowed <= told_allowed, (allowed, told_allowed)
+    for level in ("internal", "customer"):
+        assert prometheus.value(f'sum(lockbox_decisions_total{{level="{level}"}})') > 0, level
+    p99 = prometheus.value("histogram_quantile(0.99, sum by (le) "
+                           "(rate(lockbox_http_request_duration_seconds_bucket[5m])))")
+    assert p99 is not None and p99 > 0
+    assert prometheus.value("lockbox_exporter_database_up") == 1
+    for gauge in ("lockbox_pending_requests", "lockbox_outbox_backlog",
+                  "lockbox_outbox_oldest_age_seconds", "lockbox_outbox_failed",
+                  "lockbox_checkpoint_age_seconds", "lockbox_unsigned_events_age_seconds",
+                  "lockbox_audit_verification_age_seconds"):
+        assert prometheus.query(gauge), f"{gauge} is missing"
+    assert prometheus.value("lockbox_replica_up") == 1
+    assert prometheus.value("lockbox_replica_lag_seconds") is not None
+    # The shipped rules are loaded and evaluated against the cluster's series.
+    rules = prometheus.rules()
+    assert {"LockboxProcessDown", "LockboxReplicaLagHigh"} <= rules, rules
 
 
 def _at(began, second):

@@ -123,3 +123,25 @@ def test_helpers_read_strictly(monkeypatch):
     assert env.env_str("X_BLANK", default="fallback") == "fallback"
     with pytest.raises(env.EnvError, match="X_BLANK: is required"):
         env.env_str("X_BLANK")
+
+
+def test_without_a_replica_url_there_is_only_the_primary():
+    assert _production_value("sorted(settings.DATABASES)") == "['default']"
+
+
+def test_a_replica_url_adds_a_bounded_replica_that_tests_never_create():
+    shown = _production_value(
+        "settings.DATABASES['replica']['HOST'], settings.DATABASES['replica']['ENGINE'], "
+        "settings.DATABASES['replica']['CONN_MAX_AGE'], "
+        "settings.DATABASES['replica']['TEST']['MIRROR'], "
+        "'statement_timeout' in settings.DATABASES['replica']['OPTIONS']['options']",
+        DATABASE_REPLICA_URL="postgres://lockbox@replica.internal:5432/lockbox")
+    assert shown == "replica.internal lockbox_portal.db.postgresql 60 default True"
+
+
+def test_a_replica_needs_postgresql():
+    result = start("lockbox_portal.settings.production",
+                   **{**GOOD_PRODUCTION, "DATABASE_URL": "sqlite:////tmp/x.sqlite3",
+                      "DATABASE_REPLICA_URL": "sqlite:////tmp/y.sqlite3"})
+    assert result.returncode != 0
+    assert "DATABASE_REPLICA_URL: needs PostgreSQL" in result.stderr

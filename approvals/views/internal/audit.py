@@ -10,6 +10,7 @@ from approvals.views.shared import audit_log
 from approvals.views.shared.guards import provider_page
 from audit import selectors
 from audit.models import AuditEvent, ChainHead, ChainVerification
+from lockbox_portal.db.replica import lag_tolerant
 
 BROKEN_SHOWN = 50
 
@@ -41,6 +42,7 @@ def _verification_summary():
 
 
 @provider_page(ProviderRole.AUDITOR)
+@lag_tolerant
 def search(request):
     form, found = _search(request, paged=True)
     return render(request, "internal/audit.html", {
@@ -52,5 +54,6 @@ def search(request):
 
 
 @provider_page(ProviderRole.AUDITOR)
+@lag_tolerant
 def download(request, fmt):
     return audit_log.download(fmt, lambda: _search(request)[1], "lockbox-audit-all-chains")

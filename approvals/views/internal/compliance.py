@@ -7,6 +7,7 @@ from approvals.models import ProviderRole, Tenant
 from approvals.views.shared.compliance import csv_download, dashboard_context
 from approvals.views.shared.guards import provider_page
 from lockbox_portal import clock
+from lockbox_portal.db.replica import lag_tolerant
 
 
 def _chosen_tenant(request):
@@ -20,6 +21,7 @@ def _chosen_tenant(request):
 
 
 @provider_page(ProviderRole.AUDITOR)
+@lag_tolerant
 def dashboard(request):
     tenant = _chosen_tenant(request)
     return render(request, "compliance/dashboard.html", {
@@ -28,5 +30,6 @@ def dashboard(request):
 
 
 @provider_page(ProviderRole.AUDITOR)
+@lag_tolerant
 def download(request, name):
     return csv_download(name, clock.now(), _chosen_tenant(request))

@@ -22,6 +22,7 @@ from approvals.notifications.selectors import who_is_asked
 from approvals.policy import Person, Verb
 from approvals.views.shared.guards import provider_page
 from lockbox_portal import clock
+from lockbox_portal.db.replica import lag_tolerant
 from lockbox_portal.security import stepup
 
 ENGINEER = ProviderRole.ENGINEER
@@ -57,6 +58,7 @@ def new_request(request):
 
 
 @provider_page(ENGINEER)
+@lag_tolerant
 def my_requests(request):
     now = clock.now()
     page = Paginator(selectors.requests_of(request.user), PAGE_SIZE).get_page(

@@ -7,6 +7,7 @@ from approvals.views.shared import audit_log
 from approvals.views.shared.guards import tenant_page
 from audit import selectors
 from audit.status import current_status
+from lockbox_portal.db.replica import lag_tolerant
 
 
 def _search(request, tenant, *, paged=False):
@@ -16,6 +17,7 @@ def _search(request, tenant, *, paged=False):
 
 
 @tenant_page()
+@lag_tolerant
 def search(request, tenant):
     form, found = _search(request, tenant, paged=True)
     return render(request, "customer/audit.html", {
@@ -25,6 +27,7 @@ def search(request, tenant):
 
 
 @tenant_page()
+@lag_tolerant
 def download(request, tenant, fmt):
     return audit_log.download(fmt, lambda: _search(request, tenant)[1],
                               f"lockbox-audit-{tenant.slug}")

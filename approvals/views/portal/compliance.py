@@ -6,9 +6,11 @@ from approvals.models import TenantRole
 from approvals.views.shared.compliance import csv_download, dashboard_context
 from approvals.views.shared.guards import tenant_page
 from lockbox_portal import clock
+from lockbox_portal.db.replica import lag_tolerant
 
 
 @tenant_page(TenantRole.COMPLIANCE_READER, TenantRole.ADMIN)
+@lag_tolerant
 def dashboard(request, tenant):
     return render(request, "compliance/dashboard.html",
                   {"tenant": tenant, "base": "base.html",
@@ -16,5 +18,6 @@ def dashboard(request, tenant):
 
 
 @tenant_page(TenantRole.COMPLIANCE_READER, TenantRole.ADMIN)
+@lag_tolerant
 def download(request, tenant, name):
     return csv_download(name, clock.now(), tenant)

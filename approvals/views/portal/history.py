@@ -7,11 +7,13 @@ from approvals import policy, selectors
 from approvals.forms import HistoryFilterForm
 from approvals.views.shared.guards import tenant_page
 from lockbox_portal import clock
+from lockbox_portal.db.replica import lag_tolerant
 
 PAGE_SIZE = 25
 
 
 @tenant_page()
+@lag_tolerant
 def history(request, tenant):
     now = clock.now()
     form = HistoryFilterForm(request.GET or None)
