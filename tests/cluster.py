@@ -3,8 +3,9 @@
 nginx (deploy/nginx/lockbox.conf, TLS, self-signed) → two gunicorn instances per site
 (LOCKBOX_SITE=customer|internal) → Redis (broker and cache) → two Celery workers and one beat →
 a PostgreSQL primary and its streaming replica (tests/replication.PostgresPair); e-mail to a
-real SMTP sink, webhooks to a receiver. Every process gets production settings from its environment only, as an operator
-would give them. `Cluster.stop()` ends everything it started, also after a failure.
+real SMTP sink, webhooks to a receiver. Every process gets production settings from its
+environment only, as an operator would give them. `Cluster.stop()` ends everything it started,
+also after a failure.
 
 Every Lockbox process (each gunicorn instance, each worker, beat, and the exporter) serves its
 metrics on a listener of its own, and a real Prometheus (tests/prometheus.py) scrapes them all
