@@ -42,7 +42,12 @@ def pytest_collection_modifyitems(config, items):
     if no_browser and os.environ.get("LOCKBOX_REQUIRE_BROWSER") == "1":
         raise pytest.UsageError(f"LOCKBOX_REQUIRE_BROWSER=1 but {CHROMIUM} is absent")
     skip_browser = pytest.mark.skip(reason=f"{CHROMIUM} is absent (apt-get install -y chromium)")
+    # The cluster test takes minutes: .ci/run runs it on its own after the suite.
+    skip_cluster = pytest.mark.skip(reason="the cluster test runs with LOCKBOX_CLUSTER_TEST=1 "
+                                           "(.ci/run does, after the suite)")
     for item in items:
+        if "cluster" in item.keywords and os.environ.get("LOCKBOX_CLUSTER_TEST") != "1":
+            item.add_marker(skip_cluster)
         if "postgres" in item.keywords and _vendor() != "postgresql":
             item.add_marker(skip_pg)
         if "browser" in item.keywords and no_browser:

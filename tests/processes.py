@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+import socketserver
 import subprocess
 import sys
 import threading
@@ -162,13 +163,14 @@ class Workers:
         self.log = tmp / "worker.log"
         self.processes = []
 
-    def start(self):
+    def start(self, **env):
+        """Another worker; `env` adds to the shared environment (a metrics port of its own)."""
         output = self.log.open("a")
         process = subprocess.Popen(
             [str(BIN / "celery"), "-A", "lockbox_portal", "worker", "--pool=solo",
              "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=INFO",
              "-n", f"test{len(self.processes)}@%h"],
-            cwd=ROOT, env=self.env, stdout=output, stderr=subprocess.STDOUT)
+            cwd=ROOT, env={**self.env, **env}, stdout=output, stderr=subprocess.STDOUT)
         self.processes.append(process)
         wait_for(lambda: self.log.read_text().count(" ready.") >= len(self.processes)
                  or process.poll() is not None, 60, f"worker {len(self.processes)} to start")
@@ -281,11 +283,13 @@ class Receiver:
 
     def __init__(self, host="127.0.0.1", port=0):
         self.bodies = []
+        self.keys = []  # each delivery's Lockbox-Delivery header, repeats included
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 receiver.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+                receiver.keys.append(self.headers.get("Lockbox-Delivery"))
                 self.send_response(204)
                 self.end_headers()
 
@@ -296,6 +300,61 @@ class Receiver:
         self.port = self.server.server_port
         self.url = f"http://{host}:{self.port}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class SmtpSink:
+    """A real SMTP server on loopback (the subset Django's SMTP backend speaks: EHLO, MAIL,
+    RCPT, DATA, RSET, NOOP, QUIT) that keeps every message it accepts, repeats included."""
+
+    def __init__(self):
+        self.messages = []
+        self._lock = threading.Lock()
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def _handler(self):
+        sink = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            timeout = 30
+
+            def reply(self, line):
+                self.wfile.write(line.encode() + b"\r\n")
+
+            def handle(self):
+                self.reply("220 sink ESMTP")
+                while line := self.rfile.readline():
+                    verb = line.decode(errors="replace").strip().split(" ", 1)[0].upper()
+                    if verb == "EHLO":
+                        self.reply("250-sink")
+                        self.reply("250 8BITMIME")
+                    elif verb == "DATA":
+                        self.reply("354 end with <CRLF>.<CRLF>")
+                        lines = []
+                        while (part := self.rfile.readline()) not in (b".\r\n", b".\n", b""):
+                            lines.append(part[1:] if part.startswith(b"..") else part)
+                        with sink._lock:
+                            sink.messages.append(message_from_bytes(b"".join(lines)))
+                        self.reply("250 queued")
+                    elif verb == "QUIT":
+                        self.reply("221 bye")
+                        return
+                    elif verb in ("HELO", "MAIL", "RCPT", "RSET", "NOOP"):
+                        self.reply("250 ok")
+                    else:
+                        self.reply("502 not implemented")
+
+        return Handler
+
+    def message_ids(self):
+        with self._lock:
+            return [message["Message-ID"] for message in self.messages]
 
     def close(self):
         self.server.shutdown()
@@ -356,13 +415,15 @@ class Nginx:
     CUSTOMER_HOST = "portal.lockbox.test"
     INTERNAL_HOST = "internal.lockbox.test"
 
-    def __init__(self, tmp, *, customer_apps, internal_apps, static_root, env=None):
+    def __init__(self, tmp, *, customer_apps, internal_apps, static_root, env=None, ports=None):
         self.folder = tmp / "nginx"
         (self.folder / "logs").mkdir(parents=True, exist_ok=True)
         self.cert, self.key = self_signed_certificate(
             self.folder, [self.CUSTOMER_HOST, self.INTERNAL_HOST])
+        # `ports` (some or all of these) when the apps must know the addresses before nginx runs.
         self.ports = {name: free_port() for name in
                       ("customer", "customer_http", "internal", "internal_http")}
+        self.ports.update(ports or {})
         self.customer_url = f"https://{self.CUSTOMER_HOST}:{self.ports['customer']}"
         self.internal_url = f"https://{self.INTERNAL_HOST}:{self.ports['internal']}"
         values = {

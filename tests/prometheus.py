@@ -93,5 +93,12 @@ class Prometheus:
             raise AssertionError(f"{expr}: last seen {seen[-1:]}") from None
         return seen[-1]
 
+    def rules(self):
+        """The names of the alerting rules Prometheus loaded."""
+        with urllib.request.urlopen(f"{self.url}/api/v1/rules?type=alert", timeout=10) as answer:
+            body = json.loads(answer.read())
+        assert body["status"] == "success", body
+        return {rule["name"] for group in body["data"]["groups"] for rule in group["rules"]}
+
     def stop(self):
         stop(self.process)
