@@ -21,9 +21,10 @@ def require(binary):
     """Skip (saying why) when `binary` is absent; in CI (LOCKBOX_REQUIRE_BROWSER=1) fail."""
     if shutil.which(binary):
         return
+    why = f"{binary} is absent (.ci/run installs it: apt-get install -y nginx prometheus)"
     if os.environ.get("LOCKBOX_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"{binary} is absent (apt-get install -y prometheus)")
-    pytest.skip(f"{binary} is absent (apt-get install -y prometheus)")
+        pytest.fail(why)
+    pytest.skip(why)
 
 
 class Prometheus:

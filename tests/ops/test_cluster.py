@@ -33,7 +33,8 @@ import pytest
 
 from tests.cluster import Cluster
 from tests.load import CONNECTION_FAILED, Load, format_table
-from tests.processes import Nginx, needs_redis, wait_for
+from tests.processes import NGINX, needs_redis, wait_for
+from tests.prometheus import PROMETHEUS, require
 from tests.replication import needs_pg_binaries
 
 pytestmark = [
@@ -41,7 +42,6 @@ pytestmark = [
     pytest.mark.cluster,
     needs_redis,
     needs_pg_binaries,
-    pytest.mark.skipif(not Nginx.BINARY.exists(), reason="needs nginx (apt-get install -y nginx)"),
 ]
 
 # When each fault happens, in seconds after the load starts; the load stops at LOAD_SECONDS.
@@ -58,6 +58,8 @@ ONCE_PER_REQUEST = ["request.submitted", "request.internal_approved",
 
 @pytest.fixture
 def cluster(tmp_path):
+    require(str(NGINX))  # skipped, saying why, where absent; a failure in CI
+    require(PROMETHEUS)
     running = Cluster(tmp_path)
     yield running
     running.stop()
