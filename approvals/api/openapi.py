@@ -19,9 +19,12 @@ NO_NUL = r"^[^\x00]*$"
 
 
 def text(limit: int, **extra: Any) -> Spec:
-    """A string with something in it besides spaces, and no NUL, as the API requires."""
+    """A string with something in it besides spaces, and no NUL, as the API requires. A "space"
+    is whatever Python's str.strip() removes, which the API does: ECMA's whitespace class plus
+    the information separators U+001C to U+001F and U+0085 (a lone U+001F was schema-valid yet
+    refused)."""
     return {"type": "string", "minLength": 1, "maxLength": limit,
-            "pattern": r"^[^\x00]*[^\s\x00][^\x00]*$", **extra}
+            "pattern": r"^[^\x00]*[^\s\x00\x1c-\x1f\x85][^\x00]*$", **extra}
 
 
 TIME = {"type": ["string", "null"], "format": "date-time"}

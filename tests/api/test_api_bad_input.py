@@ -15,6 +15,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import jsonschema_rs
 import pytest
 from django.db import connection
 from django.utils import timezone
@@ -95,6 +96,23 @@ def test_a_bad_body_without_a_usable_token_is_401(path, body, authorization, db)
         api.headers = {"Authorization": authorization}
     error = _error(api.post(path, raw=body), 401)
     assert error["code"] == "unauthenticated"
+
+
+@pytest.mark.parametrize("blank", ["\x1f", " \x1c\t", "\x85"])
+def test_text_of_separators_only_is_refused_and_the_schema_says_so(data_plane, tenant_a, blank):
+    """What the API strips as blank, the served schema does not call valid: checked with the
+    ECMA regular expressions of jsonschema-rs, the validator schemathesis uses."""
+    body = {"engineer": "engineer@provider.test", "tenant": "tenant-a", "resource": blank}
+    error = _error(data_plane.post("/api/v1/access/check", body), 400)
+    assert error["message"].startswith("resource:")
+    schema = Api(None).client.get("/api/v1/openapi.json").json()
+    body_schema = schema["paths"]["/api/v1/access/check"]["post"]["requestBody"]["content"][
+        "application/json"]["schema"]
+    if "$ref" in body_schema:
+        body_schema = schema["components"]["schemas"][body_schema["$ref"].rsplit("/", 1)[1]]
+    resource = body_schema["properties"]["resource"]
+    assert not jsonschema_rs.is_valid(resource, blank)
+    assert jsonschema_rs.is_valid(resource, "exchange/mailbox/x")
 
 
 # --- Refused before any view runs ---------------------------------------------------------------
