@@ -83,8 +83,9 @@ class Cluster:
             EMAIL_HOST="127.0.0.1", EMAIL_PORT=str(self.smtp.port),
             # The receiver listens on loopback, which production otherwise refuses.
             LOCKBOX_WEBHOOK_ALLOW_PRIVATE="true",
-            # A delivery whose worker was killed is taken up again after this long.
-            LOCKBOX_OUTBOX_LEASE_SECONDS="10",
+            # A delivery whose worker was killed is taken up again after this long: longer than
+            # a live worker's send may take (EMAIL_TIMEOUT, the webhook timeout of 10 s).
+            LOCKBOX_OUTBOX_LEASE_SECONDS="30", EMAIL_TIMEOUT="10",
             LOCKBOX_TRUSTED_PROXY_COUNT="1",
         ), tmp)
         self.manage("migrate", "--noinput")

@@ -44,9 +44,13 @@ def deliver(message_id: int, *, now: datetime | None = None) -> str | None:
     """Deliver one row if it is due and nobody else holds it. Returns its status afterwards,
     or None when it was not taken."""
     now = now or clock.now()
+    # The lease runs from the moment of the claim: retry_due passes every row the time its loop
+    # began, and a row claimed late in a long batch must not look abandoned to another worker
+    # while this one is still sending it.
     claimed = OutboxMessage.objects.filter(
         pk=message_id, status__in=(Status.QUEUED, Status.RETRYING), next_attempt_at__lte=now,
-    ).update(status=Status.SENDING, claimed_at=now, attempts=F("attempts") + 1)
+    ).update(status=Status.SENDING, claimed_at=max(now, clock.now()),
+             attempts=F("attempts") + 1)
     if not claimed:
         return None
     message = OutboxMessage.objects.select_related("endpoint", "request", "tenant").get(

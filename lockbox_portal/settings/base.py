@@ -255,6 +255,9 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", default=False)
+# An SMTP server that stops answering must not hold a worker (Django's default waits forever);
+# keep it well under LOCKBOX_OUTBOX_LEASE_SECONDS, after which another worker sends again.
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20, min_value=1, max_value=600)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", default="lockbox@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 ADMINS = [("Lockbox operators", a) for a in env_list("LOCKBOX_ADMIN_EMAILS", default=[])]

@@ -142,6 +142,36 @@ def test_a_delivery_whose_worker_died_is_taken_up_after_the_lease(submitted, set
     assert [m.to for m in mail.outbox].count([row.recipient]) == 1
 
 
+def test_a_row_claimed_late_in_a_long_batch_is_not_taken_from_its_worker(submitted, settings,
+                                                                         monkeypatch):
+    """retry_due gives every row of its batch the time the batch began; the lease of a row sent
+    late in a slow batch still runs from its own claim, so no other worker sends it again while
+    the first is still at it."""
+    settings.LOCKBOX_OUTBOX_LEASE = timedelta(seconds=30)
+    factories.submit(engineer=submitted.requester, tenant=submitted.tenant, now=timezone.now())
+    rows = list(OutboxMessage.objects.all())
+    assert len(rows) >= 2
+    began = timezone.now()
+    OutboxMessage.objects.filter(pk__in=[r.pk for r in rows]).update(next_attempt_at=began)
+    seen = []
+
+    def slow_last_send(message):
+        seen.append(message.pk)
+        if len(seen) == 1:
+            # The batch's first send is slow: 50 s pass before the next row is claimed.
+            later = timezone.now() + timedelta(seconds=50)
+            monkeypatch.setattr("lockbox_portal.clock.now", lambda: later)
+        if len(seen) == len(rows):
+            # Another worker's retry_due, a minute after this batch began, in the middle of
+            # the last row's send: that row was claimed 10 s ago, so it is not abandoned.
+            assert delivery.retry_due(now=began + MINUTE)["due"] == 0
+        return None
+
+    monkeypatch.setattr(delivery, "_send", slow_last_send)
+    assert delivery.retry_due(now=began)["sent"] == len(rows)
+    assert sorted(seen) == sorted(r.pk for r in rows)  # each sent once
+
+
 # --- E-mail contents ------------------------------------------------------------------------------
 
 def _sent_to(address):

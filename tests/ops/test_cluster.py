@@ -49,7 +49,7 @@ KILL_GUNICORN_AT = 8
 KILL_WORKER_AT = 14
 REDIS_DOWN_AT, REDIS_DOWN_FOR = 20, 30
 LOAD_SECONDS = 62
-# Beat hands over what no worker took every 60 s, and a dead worker's claim lapses after 10 s.
+# Beat hands over what no worker took every 60 s, and a dead worker's claim lapses after 30 s.
 DRAIN_SECONDS = 150
 ONCE_PER_REQUEST = ["request.submitted", "request.internal_approved",
                     "request.internal_rejected", "request.approved",
