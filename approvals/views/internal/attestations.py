@@ -12,18 +12,24 @@ from approvals.views.shared.guards import provider_page
 from approvals.views.shared.refusals import refusal_message
 
 
+def _act(request, req, call, done):
+    """Run one close-out step; its refusal or success is said on the request page."""
+    try:
+        call()
+    except (ValidationError, TransitionError) as refused:
+        messages.error(request, refusal_message(refused))
+    else:
+        messages.success(request, done)
+    return redirect("internal:request", req.pk)
+
+
 @require_POST
 @provider_page(ProviderRole.ENGINEER)
 def file_attestation(request, pk):
     req = selectors.get_request_for_provider(request.user, pk)
-    try:
-        attestations.file(access_request=req, actor=request.user,
-                          summary=request.POST.get("summary"))
-    except (ValidationError, TransitionError) as refused:
-        messages.error(request, refusal_message(refused))
-    else:
-        messages.success(request, "Summary filed; the customer is asked to acknowledge it.")
-    return redirect("internal:request", req.pk)
+    return _act(request, req, lambda: attestations.file(
+        access_request=req, actor=request.user, summary=request.POST.get("summary")),
+        "Summary filed; the customer is asked to acknowledge it.")
 
 
 @require_POST
@@ -31,14 +37,9 @@ def file_attestation(request, pk):
 def resolve_attestation(request, pk):
     req = selectors.get_request_for_provider(request.user, pk)
     attestation = get_object_or_404(Attestation, request=req)
-    try:
-        attestations.resolve(attestation=attestation, actor=request.user,
-                             resolution=request.POST.get("resolution"))
-    except (ValidationError, TransitionError) as refused:
-        messages.error(request, refusal_message(refused))
-    else:
-        messages.success(request, "The dispute is resolved.")
-    return redirect("internal:request", req.pk)
+    return _act(request, req, lambda: attestations.resolve(
+        attestation=attestation, actor=request.user, resolution=request.POST.get("resolution")),
+        "The dispute is resolved.")
 
 
 @provider_page()
