@@ -26,9 +26,9 @@ BUDGET = {
     "customer dashboard": 10,
     "history": 10,
     "request page": 10,
-    "audit search (filters)": 12,
-    "audit search (free text)": 14,
-    "audit search (free text, rare)": 15,
+    "audit search (filters)": 11,
+    "audit search (free text)": 13,
+    "audit search (free text, rare)": 14,
     "internal queue": 10,
     "provider audit": 10,
 }
