@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from approvals import roles
@@ -21,6 +22,7 @@ from approvals.models import (
     State,
     Tenant,
     TenantMembership,
+    TenantRole,
     Verdict,
 )
 from approvals.policy import ENDED_STATES
@@ -89,13 +91,27 @@ def tenants_for_user(user: User) -> QuerySet[Tenant]:
     return Tenant.objects.filter(memberships__user=user).distinct().order_by("name")
 
 
-def get_tenant_for_user(user: User, slug: str) -> tuple[Tenant, set[str]]:
-    """The tenant and the user's roles in it; 404 when they hold none."""
-    memberships = list(TenantMembership.objects.filter(user=user, tenant__slug=slug)
-                       .select_related("tenant"))
-    if not memberships or not user.is_active:
+def get_tenant_for_user(user: User, slug: str, now: datetime) -> tuple[Tenant, set[str]]:
+    """The tenant and the user's roles in it; 404 when they hold none.
+
+    The same statement answers what every portal page's navigation shows, as attributes of the
+    tenant: `nav_waiting`, how many requests wait for its approvers, and `nav_elsewhere`,
+    whether the user belongs to another tenant too (one round trip where there were three).
+    """
+    mine = TenantMembership.objects.filter(user=user, tenant=OuterRef("pk"))
+    waiting = (AccessRequest.objects.filter(awaiting_decision(now, stage=State.PENDING_CUSTOMER),
+                                            tenant=OuterRef("pk"))
+               .order_by().values("tenant").annotate(n=Count("pk")).values("n"))
+    found = (Tenant.objects.filter(slug=slug)
+             .annotate(**{f"holds_{role}": Exists(mine.filter(role=role)) for role in TenantRole},
+                       nav_waiting=Coalesce(Subquery(waiting), 0),
+                       nav_elsewhere=Exists(TenantMembership.objects.filter(user=user)
+                                            .exclude(tenant=OuterRef("pk"))))
+             .first())
+    held = {role.value for role in TenantRole if found and getattr(found, f"holds_{role}")}
+    if found is None or not held or not user.is_active:
         raise Http404("No such tenant.")
-    return memberships[0].tenant, {m.role for m in memberships}
+    return found, held
 
 
 def logged(found: AccessRequest) -> AccessRequest:
@@ -137,10 +153,6 @@ def active_grants(tenant: Tenant, now: datetime) -> QuerySet[AccessRequest]:
     return (AccessRequest.objects.select_related("requester")
             .filter(access_active(now), tenant=tenant)
             .order_by("access_ends_at"))
-
-
-def count_awaiting_customer(tenant: Tenant, now: datetime) -> int:
-    return awaiting_customer(tenant, now).count()
 
 
 def tenant_history(tenant: Tenant, *, now: datetime, state: str | None = None,

@@ -42,8 +42,11 @@ def current_status(chain: str, *, now: datetime | None = None,
                             full_verified_at=record.full_verified_at)
     result = verify_chain(chain, after=(record.verified_seq, record.verified_hash,
                                         record.hash_before or None))
-    ChainVerification.objects.filter(chain=chain).update(
-        ok=result.ok, verified_seq=result.count, verified_hash=result.last_hash,
-        hash_before=result.hash_before, first_bad_seq=result.first_bad_seq,
-        problem=result.problem, verified_at=now)
+    found = {"ok": result.ok, "verified_seq": result.count, "verified_hash": result.last_hash,
+             "hash_before": result.hash_before, "first_bad_seq": result.first_bad_seq,
+             "problem": result.problem}
+    # Nothing appended and nothing found since: the record already says so, and a page read
+    # (under load, most of them) need not write.
+    if any(getattr(record, field) != value for field, value in found.items()):
+        ChainVerification.objects.filter(chain=chain).update(**found, verified_at=now)
     return replace(result, full_verified_at=record.full_verified_at)

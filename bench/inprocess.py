@@ -104,6 +104,25 @@ def pages(args):
     return results
 
 
+def signed_in(args):
+    """A signed-in customer session (password and second factor) for a load test from outside
+    the process: its cookie, and the paths of the pages loaded with it."""
+    from django.conf import settings
+
+    from approvals.models import AccessRequest
+
+    tenant = _ensure_roles()
+    client = _client(f"admin@{BIG}.bench")
+    request = (AccessRequest.objects.filter(tenant=tenant, state="completed")
+               .order_by("-created_at").first())
+    name = settings.SESSION_COOKIE_NAME
+    return {"cookie": f"{name}={client.cookies[name].value}",
+            "paths": {"customer dashboard": f"/t/{BIG}/",
+                      "request page": f"/t/{BIG}/requests/{request.pk}/",
+                      "audit search (filters)": f"/t/{BIG}/audit/?action=activity.recorded"
+                                                f"&since=2026-01-01"}}
+
+
 def export(args):
     """The tenant export, as the download view streams it, into /dev/null: rows (lines less
     the CSV header) per second and the process's peak memory."""
@@ -269,7 +288,7 @@ def access_profile(args):
 
 if __name__ == "__main__":
     what, raw = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "{}"
-    print(json.dumps({"pages": pages, "export": export, "append": append,
+    print(json.dumps({"pages": pages, "signed_in": signed_in, "export": export, "append": append,
                       "verify": verify, "access_setup": access_setup,
                       "revoke": revoke, "access_profile": access_profile}[what](
         json.loads(raw))))

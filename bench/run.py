@@ -38,9 +38,11 @@ SIZES = {
     "large": (1_000, 100_000, 5_000_000),
 }
 GOALS = {
-    "access ratio": 0.75, "access p99 ms": 10, "page p95 ms": 50, "free text p95 ms": 100,
+    # Pages: issue 15's goals (every page, free text too, ≤ 15 ms and ≤ 10 statements).
+    "access ratio": 0.75, "access p99 ms": 10, "page p95 ms": 15, "free text p95 ms": 15,
+    "page statements": 10,
     "export rows/s": 100_000, "export rss mb": 150, "append batched/s": 5_000,
-    "verify ratio": 0.5,
+    "verify ratio": 0.5, "pages/s": 100,
 }
 
 
@@ -140,9 +142,9 @@ def vacuum(size, name):
     admin_sql("VACUUM (ANALYZE)", database=name)
 
 
-def prepare(size, reuse):
-    """Create, migrate and seed lockbox_bench_<size>; returns its env and the seed numbers."""
-    name = f"lockbox_bench_{size}"
+def prepare(size, reuse, prefix="lockbox_bench"):
+    """Create, migrate and seed <prefix>_<size>; returns its env and the seed numbers."""
+    name = f"{prefix}_{size}"
     env = django_env(name)
     exists = admin_sql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'")
     if reuse and exists:
@@ -328,6 +330,71 @@ def access(env, workers, seconds):
     return result
 
 
+# Pages under load.
+
+def _get(path, cookie):
+    """The status of a GET with the session cookie, redirects not followed (a page that sends
+    the person to sign in answers 302)."""
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args):
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    request = urllib.request.Request(f"http://127.0.0.1:{BENCH_PORT}{path}",
+                                     headers={"Cookie": cookie})
+    try:
+        with opener.open(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def wrk_get(path, seconds, connections, cookie=None):
+    """wrk GETs of `path` (with the session cookie if given): req/s and p50/p99 in ms."""
+    out = subprocess.run(
+        ["wrk", f"-t{min(connections, 2)}", f"-c{connections}", f"-d{seconds}s", "--latency",
+         "--timeout", "30s", *(["-H", f"Cookie: {cookie}"] if cookie else []),
+         f"http://127.0.0.1:{BENCH_PORT}{path}"],
+        text=True, capture_output=True, check=True).stdout
+    if "Non-2xx" in out or "Socket errors" in out:
+        sys.exit(f"bench: wrk saw errors on {path}:\n{out}")
+    result = {"rps": round(float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), 1)}
+    for p in (50, 99):
+        result[f"p{p}_ms"] = _ms(re.search(rf"\s{p}%\s+([\d.]+\w+)", out).group(1))
+    return result
+
+
+PAGE_ROUNDS = 2
+
+
+def page_load(env, workers, seconds):
+    """Signed-in pages through gunicorn, loaded with wrk, beside the bare view in the same run.
+
+    One customer session (password and second factor, as a browser holds it) asks for the
+    dashboard, a request page and the audit search; the bare view gets the same server. The
+    machine's speed drifts, so the paths are measured in alternation, PAGE_ROUNDS times, each
+    the better of 4 and 8 connections; each result is the median of its rounds.
+    """
+    setup = inprocess("signed_in", env)
+    paths = {"bare view": ("/bench/bare", None),
+             **{name: (path, setup["cookie"]) for name, path in setup["paths"].items()}}
+    rounds = []
+    with Server(env, workers):
+        for name, (path, cookie) in paths.items():
+            status = _get(path, cookie or "")
+            if status != 200:
+                sys.exit(f"bench: {name} answered {status} to the signed-in session")
+            wrk_get(path, 3, 4, cookie)  # warm every worker
+        for _ in range(PAGE_ROUNDS):
+            rounds.append({name: max((wrk_get(path, seconds, c, cookie) for c in (4, 8)),
+                                     key=lambda r: r["rps"])
+                           for name, (path, cookie) in paths.items()})
+    return {name: {"rps": round(statistics.median(r[name]["rps"] for r in rounds), 1),
+                   "p50_ms": round(statistics.median(r[name]["p50_ms"] for r in rounds), 2),
+                   "p99_ms": round(statistics.median(r[name]["p99_ms"] for r in rounds), 2),
+                   "rounds": [r[name]["rps"] for r in rounds]} for name in paths}
+
+
 # Profiling.
 
 # Where a check's time goes: each group is the share of samples with such a frame in its stack.
@@ -386,14 +453,25 @@ def table(results):
                      f"bare p99 {d['bare']['p99_ms']} ms; every time to the database: "
                      f"p99 {n['check']['p99_ms']} ms", "p99 < 10 ms",
                      d["check"]["p99_ms"] < GOALS["access p99 ms"]))
+    load = results.get("page_load")
+    if load:
+        bare = load["bare view"]["rps"]
+        for name, page in load.items():
+            if name != "bare view":
+                rows.append((f"Pages under load: {name} (pages/s)",
+                             f"{page['rps']:,} vs bare view {bare:,}",
+                             f"wrk, signed in, {results['page_load_workers']} gunicorn workers; "
+                             f"p50 {page['p50_ms']} ms, p99 {page['p99_ms']} ms",
+                             f"≥ {GOALS['pages/s']}", page["rps"] >= GOALS["pages/s"]))
     for name, page in large.get("pages", {}).items():
         small = results["sizes"].get("small", {}).get("pages", {}).get(name, {})
         limit = GOALS["free text p95 ms" if "free text" in name else "page p95 ms"]
         queries = f"{page['queries']} queries" + (
             f" ({small['queries']} at 1k requests)" if small else "")
         rows.append((f"Page: {name}", f"p50 {page['p50_ms']} ms, p95 {page['p95_ms']} ms",
-                     queries, f"p95 < {limit} ms",
-                     page["p95_ms"] < limit and (not small or small["queries"] == page["queries"])))
+                     queries, f"p95 ≤ {limit} ms, ≤ {GOALS['page statements']} queries",
+                     page["p95_ms"] <= limit and page["queries"] <= GOALS["page statements"]
+                     and (not small or small["queries"] == page["queries"])))
     for fmt, ex in large.get("export", {}).items():
         rows.append((f"Export {fmt} ({ex['rows']:,} events)", f"{ex['rows_per_s']:,} rows/s",
                      f"peak RSS {ex['peak_rss_mb']} MB", "≥ 100,000 rows/s, < 150 MB",
@@ -522,11 +600,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=",".join(SIZES),
                         help="comma-separated: " + ", ".join(SIZES))
+    parser.add_argument("--db-prefix", default="lockbox_bench",
+                        help="databases are named <prefix>_<size> (default lockbox_bench)")
     parser.add_argument("--reuse", action="store_true",
                         help="keep bench databases seeded by an earlier run")
     parser.add_argument("--seconds", type=int, default=10, help="length of each load run")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2,
                         help="gunicorn workers (default: one per CPU)")
+    parser.add_argument("--page-requests", type=int, default=200,
+                        help="requests per page measured in process (default 200)")
+    parser.add_argument("--pages-only", action="store_true",
+                        help="measure the pages alone: in-process, and under load with wrk")
     parser.add_argument("--no-readme", action="store_true",
                         help="print and save the results, leave bench/README.md alone")
     parser.add_argument("--profile", action="store_true",
@@ -548,18 +632,24 @@ def main():
     # Production serves hashed static files (WhiteNoise's manifest); pages need the manifest.
     run([PYTHON, "manage.py", "collectstatic", "--noinput"], django_env("postgres"))
     for size in sizes:
-        env, seed = prepare(size, options.reuse)
+        env, seed = prepare(size, options.reuse, options.db_prefix)
         out = results["sizes"][size] = {"counts": dict(zip(
             ("tenants", "requests", "events"), SIZES[size], strict=True))}
         if seed:
             out["seed"] = seed
         say(f"{size}: pages")
-        out["pages"] = inprocess("pages", env, n=200)
+        out["pages"] = inprocess("pages", env, n=options.page_requests)
         for name, page in out["pages"].items():
             say(f"{size}:   {name}: {page}")
         if size != biggest:
             continue
-        results["access"] = access(env, options.workers, options.seconds)
+        if not options.pages_only:
+            results["access"] = access(env, options.workers, options.seconds)
+        results["page_load"] = page_load(env, options.workers, options.seconds)
+        results["page_load_workers"] = options.workers
+        say(f"pages under load: {results['page_load']}")
+        if options.pages_only:
+            continue
         out["export"] = {}
         for fmt in ("csv", "jsonl"):
             out["export"][fmt] = inprocess("export", env, format=fmt, rows=1_000_000)

@@ -19,9 +19,10 @@ def navigation(request):
     roles = request.tenant_roles
     return {
         "nav_tenant": tenant,
-        "nav_pending": selectors.count_awaiting_customer(tenant, clock.now()),
+        # Counted by the query that found the tenant (approvals.selectors.get_tenant_for_user).
+        "nav_pending": tenant.nav_waiting,
         "nav_is_admin": TenantRole.ADMIN in roles,
         "nav_is_reader": TenantRole.COMPLIANCE_READER in roles,
         "nav_roles": sorted(TenantRole(r).label for r in roles),
-        "nav_several_tenants": selectors.tenants_for_user(request.user)[1:2].exists(),
+        "nav_several_tenants": tenant.nav_elsewhere,
     }

@@ -92,8 +92,9 @@ MIDDLEWARE = [
     "lockbox_portal.security.headers.ResponseHeadersMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "allauth.usersessions.middleware.UserSessionsMiddleware",
     "lockbox_portal.security.middleware.SessionLimitsMiddleware",
+    # Instead of allauth's UserSessionsMiddleware, which writes on every request.
+    "lockbox_portal.security.middleware.SessionActivityMiddleware",
     "lockbox_portal.security.middleware.RequireSecondFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",

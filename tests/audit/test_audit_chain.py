@@ -1,6 +1,7 @@
 """The audit chain: a clean chain verifies; each kind of tampering is found at the right place."""
 
 from contextlib import contextmanager
+from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -224,6 +225,20 @@ def test_pages_check_only_what_is_newer_than_the_last_full_verification(ten_even
     assert not verify_and_record(CHAIN).ok
     page = signed_in(reader_a).get("/t/tenant-a/audit/").content.decode()
     assert "does not verify at event 3" in page
+
+
+def test_a_page_writes_the_chain_status_only_when_it_moved(ten_events, now):
+    from audit.models import ChainVerification
+    from audit.status import current_status, verify_and_record
+
+    verify_and_record(CHAIN, now=now)
+    current_status(CHAIN, now=now + timedelta(minutes=1))
+    assert ChainVerification.objects.get(chain=CHAIN).verified_at == now  # nothing new
+    record_event(chain=CHAIN, action="test.happened")
+    status = current_status(CHAIN, now=now + timedelta(minutes=2))
+    record = ChainVerification.objects.get(chain=CHAIN)
+    assert status.ok and (record.verified_seq, record.verified_at) == (
+        status.count, now + timedelta(minutes=2))
 
 
 def test_a_batch_appends_in_order_after_single_events_and_the_chain_verifies(db, approver_a):

@@ -110,6 +110,18 @@ def test_a_step_up_rotates_the_session_key(client_a, tenant_a, requests_a):
     assert client_a.session.session_key != before
 
 
+def test_after_a_step_up_the_session_list_names_this_browser_at_once(client_a, tenant_a,
+                                                                      requests_a):
+    from allauth.usersessions.models import UserSession
+
+    pending, _ = requests_a
+    client_a.get(f"/t/{tenant_a.slug}/")
+    client_a.post(_url("portal:approve", tenant_a, pending), {"code": client_a.codes[0]})
+    page = client_a.get(reverse("usersessions_list")).content.decode()
+    assert UserSession.objects.filter(session_key=client_a.session.session_key).exists()
+    assert "This browser" in page and "This is your only session." in page
+
+
 def test_is_fresh_reads_the_clock_it_is_given(rf, now, db):
     from django.contrib.sessions.backends.db import SessionStore
 

@@ -54,6 +54,43 @@ def test_signing_out_the_other_sessions(approver_a, tenant_a):
     assert here.get("/t/tenant-a/").status_code == 200
 
 
+def _row(client):
+    from allauth.usersessions.models import UserSession
+
+    return UserSession.objects.get(session_key=client.session.session_key)
+
+
+def test_the_session_list_is_true_to_the_minute_without_a_write_per_page(approver_a, tenant_a,
+                                                                         monkeypatch):
+    from django.utils import timezone
+
+    from lockbox_portal import clock
+
+    start = timezone.now()
+    client = signed_in(approver_a)
+    monkeypatch.setattr(clock, "now", lambda: start)
+    client.get("/t/tenant-a/")
+    seen = _row(client).last_seen_at
+    for seconds in (10, 30, 59):  # within the minute: the row is not written again
+        monkeypatch.setattr(clock, "now", lambda seconds=seconds: start + timedelta(
+            seconds=seconds))
+        client.get("/t/tenant-a/")
+        assert _row(client).last_seen_at == seen
+    monkeypatch.setattr(clock, "now", lambda: start + timedelta(seconds=61))
+    client.get("/t/tenant-a/")
+    assert _row(client).last_seen_at > seen
+    page = client.get(reverse("usersessions_list")).content.decode()
+    assert "This browser" in page and "This is your only session." in page
+
+
+def test_a_new_browser_or_address_shows_in_the_session_list_at_once(approver_a, tenant_a):
+    client = signed_in(approver_a)
+    client.get("/t/tenant-a/")
+    client.get("/t/tenant-a/", HTTP_USER_AGENT="Firefox/200.0", REMOTE_ADDR="203.0.113.9")
+    row = _row(client)
+    assert (row.user_agent, row.ip) == ("Firefox/200.0", "203.0.113.9")
+
+
 def test_signing_out_needs_a_post(approver_a, tenant_a):
     client = signed_in(approver_a)
     client.get(reverse("account_logout"))

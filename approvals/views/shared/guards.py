@@ -11,6 +11,7 @@ from django.http import Http404
 
 from approvals import selectors
 from approvals.models import ProviderMembership, ProviderRole, TenantRole
+from lockbox_portal import clock
 from lockbox_portal.logs import context as log_context
 
 View = Callable[..., Any]
@@ -28,7 +29,7 @@ def tenant_page(*roles: str) -> Callable[[View], View]:
     def decorate(view: View) -> View:
         @wraps(view)
         def wrapper(request: Any, slug: str, *args: Any, **kwargs: Any) -> Any:
-            tenant, held = selectors.get_tenant_for_user(request.user, slug)
+            tenant, held = selectors.get_tenant_for_user(request.user, slug, clock.now())
             log_context.bind(tenant=tenant.slug)
             if roles and not held & set(roles):
                 needed = " or ".join(ROLE_NAMES[r].lower() for r in roles)
