@@ -5,6 +5,13 @@ import os
 import secrets
 
 BENCH_PORT = 8765
+# Several people may bench one server at once: BENCH_DB_PREFIX gives a run databases of its
+# own (<prefix><size>, lockbox_bench_<size> by default), so no run drops another's.
+DB_PREFIX = os.environ.get("BENCH_DB_PREFIX", "lockbox_bench_")
+
+
+def bench_database(size):
+    return f"{DB_PREFIX}{size}"
 
 
 def django_env(database):

@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from django_env import BENCH_PORT, django_env  # noqa: E402
+from django_env import BENCH_PORT, bench_database, django_env  # noqa: E402
 
 PYTHON = sys.executable
 SIZES = {
@@ -141,8 +141,9 @@ def vacuum(size, name):
 
 
 def prepare(size, reuse):
-    """Create, migrate and seed lockbox_bench_<size>; returns its env and the seed numbers."""
-    name = f"lockbox_bench_{size}"
+    """Create, migrate and seed lockbox_bench_<size> (BENCH_DB_PREFIX may change the prefix);
+    returns its env and the seed numbers."""
+    name = bench_database(size)
     env = django_env(name)
     exists = admin_sql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'")
     if reuse and exists:
