@@ -12,7 +12,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from audit.checkpoints import checkpoint_chains
-from audit.encoding import canonical_bytes, canonical_fields, compute_hash
+from audit.encoding import canonical_bytes, canonical_fields, canonical_text, compute_hash
 from audit.models import AuditEvent, Checkpoint, SigningKey
 from audit.services import record_event
 from audit.verification import verify_chain
@@ -36,7 +36,8 @@ def chain_with_checkpoint(tenant_a, approver_a, now):
 
 def _rewrite_from(seq_from, *, drop_after=None):
     """An attacker with database access rewrites events from `seq_from` on with valid hashes
-    (and the chain head to match), optionally dropping everything after `drop_after`."""
+    (the data as shown and as hashed, and the chain head to match), optionally dropping
+    everything after `drop_after`."""
     with tampering() as cursor:
         if drop_after is not None:
             cursor.execute("DELETE FROM audit_auditevent WHERE chain = %s AND seq > %s",
@@ -48,8 +49,9 @@ def _rewrite_from(seq_from, *, drop_after=None):
                 chain=CHAIN, seq=event.seq, occurred_at=event.occurred_at, action=event.action,
                 actor_id=event.actor_id, actor_email=event.actor_email,
                 request_id=event.request_id, data=data, prev_hash=prev))
-            cursor.execute("UPDATE audit_auditevent SET data = %s, prev_hash = %s, hash = %s "
-                           "WHERE id = %s", [json.dumps(data), prev, new_hash, event.pk])
+            cursor.execute("UPDATE audit_auditevent SET data = %s, canonical_data = %s, "
+                           "prev_hash = %s, hash = %s WHERE id = %s",
+                           [json.dumps(data), canonical_text(data), prev, new_hash, event.pk])
             prev = new_hash
         last = AuditEvent.objects.filter(chain=CHAIN).order_by("-seq").first()
         cursor.execute("UPDATE audit_chainhead SET seq = %s, hash = %s WHERE chain = %s",
