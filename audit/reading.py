@@ -49,7 +49,7 @@ def chain_rows(chain: str, start_seq: int) -> Iterator[Row]:
     last = start_seq
     try:
         # A savepoint: a failed read leaves the caller's transaction usable.
-        with transaction.atomic(), unbounded_statements():
+        with unbounded_statements(), transaction.atomic():
             for row in _copied_rows(chain, start_seq):
                 last = row[0]
                 yield row

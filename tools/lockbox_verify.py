@@ -20,8 +20,9 @@ import argparse
 import base64
 import csv
 import hashlib
-import itertools
+import io
 import json
+import re
 import sys
 
 GENESIS = "0" * 64
@@ -53,20 +54,80 @@ def event_hash(event):
 
 # --- Reading ------------------------------------------------------------------------------------
 
+# A JSON Lines export written since December 2026 holds each event as the very bytes its hash was
+# taken over: the line is the event's canonical text with its hash in place of the version,
+#   {"action":"…","actor_email":"…","actor_id":7,"chain":"…","data":{…},"occurred_at":"…",
+#    "prev_hash":"…","request_id":null,"seq":42,"hash":"…"}
+# so its hash is checked without decoding its JSON: the bytes up to ',"hash":' followed by
+# ',"v":1}' are hashed as they are, and seq, prev_hash and chain are read from the fixed-form
+# fields around "data". Any other line (older exports, CSV, a line some tool rewrote) is decoded
+# and encoded again, as before. A line read the fast way passes only if its own bytes hash to its
+# hash; since every event's hash is in the next one's, up to a signed checkpoint, those bytes are
+# the ones Lockbox wrote.
+_STRING = rb'"(?:[^"\\\x00-\x1f]|\\.)*"'
+_INT = rb"(?:0|-?[1-9][0-9]*)"
+FAST_HEAD = re.compile(rb'\{"action":' + _STRING + rb',"actor_email":' + _STRING
+                       + rb',"actor_id":(?:null|' + _INT + rb'),"chain":(' + _STRING
+                       + rb'),"data":')
+FAST_TAIL = re.compile(rb',"occurred_at":"[0-9T:.Z-]{1,40}","prev_hash":"([0-9a-f]{64})",'
+                       rb'"request_id":(?:null|"[0-9a-f-]{36}"),"seq":(0|[1-9][0-9]*),'
+                       rb'"hash":"([0-9a-f]{64})"\}\n')
+TAIL_START = b',"occurred_at":"'
+BODY_END = b',"v":1}'
+
+
+class Event:
+    """What verification needs of one event: where it is, its place in its chain, the hashes,
+    and whether its hash matches its content (the rest is decoded only to name a problem)."""
+
+    __slots__ = ("_event", "_line", "chain", "hash", "matches", "prev_hash", "seq", "where")
+
+    def __init__(self, where, seq, chain, prev_hash, hash_, matches, line=None, event=None):
+        self.where, self.seq, self.chain = where, seq, chain
+        self.prev_hash, self.hash, self.matches = prev_hash, hash_, matches
+        self._line, self._event = line, event
+
+    @property
+    def action(self):
+        if self._event is None:
+            self._event = json.loads(self._line)
+        return self._event["action"]
+
+
 def read_export(path):
-    with open(path, encoding="utf-8", newline="") as handle:
-        text = handle.read()
-    if not text.strip():
-        raise Unreadable(f"{path} is empty.")
-    if text.lstrip().startswith("{"):
-        return _read_jsonl(text)
-    return _read_csv(text)
+    """The export's events, one at a time, in file order (constant memory)."""
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 (closed when the events are read)
+    except OSError as problem:
+        raise Unreadable(f"cannot read {path}: {problem}") from None
+    with handle:
+        start = handle.read(4096)
+        if not start.strip():
+            raise Unreadable(f"{path} is empty.")
+        handle.seek(0)
+        if start.lstrip().startswith(b"{"):
+            yield from _read_jsonl(handle)
+        else:
+            yield from _read_csv(handle)
 
 
-def _read_jsonl(text):
-    events = []
-    lines = text.split("\n")
-    for number, line in enumerate(lines, 1):
+def _read_jsonl(handle):
+    sha256, chains = hashlib.sha256, {}
+    line = b"\n"
+    for number, line in enumerate(handle, 1):
+        head = FAST_HEAD.match(line)
+        if head is not None:
+            at = line.rfind(TAIL_START)
+            tail = FAST_TAIL.fullmatch(line, at) if at > head.end() else None
+            if tail is not None:
+                body = line[:tail.start(3) - 9] + BODY_END  # 9: len(b',"hash":"')
+                digest = tail.group(3).decode()
+                if sha256(body).hexdigest() == digest:
+                    raw = head.group(1)
+                    chain = chains.get(raw) or chains.setdefault(raw, json.loads(raw))
+                    yield Event(f"line {number}", int(tail.group(2)), chain,
+                                tail.group(1).decode(), digest, True, line=line)
+                    continue
         if not line.strip():
             continue
         try:
@@ -74,20 +135,19 @@ def _read_jsonl(text):
         except ValueError:
             raise Unreadable(f"line {number} is not valid JSON (is the file cut short?)") \
                 from None
-        events.append(_checked(event, f"line {number}"))
-    if not text.endswith("\n"):
+        yield _decoded(_checked(event, f"line {number}"), f"line {number}")
+    if not line.endswith(b"\n"):
         raise Unreadable("the file does not end with a newline (is it cut short?)")
-    return events
 
 
-def _read_csv(text):
-    rows = list(csv.reader(text.splitlines(keepends=True)))
-    if not rows or tuple(rows[0]) != FIELDS:
+def _read_csv(handle):
+    text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+    rows = csv.reader(text)
+    if tuple(next(rows, ())) != FIELDS:
         raise Unreadable("this is not a Lockbox audit export (unexpected header).")
-    if not text.endswith("\n"):
+    if not _ends_with_newline(handle):
         raise Unreadable("the file does not end with a newline (is it cut short?)")
-    events = []
-    for number, row in enumerate(rows[1:], 2):
+    for number, row in enumerate(rows, 2):
         if len(row) != len(FIELDS):
             raise Unreadable(f"line {number} has {len(row)} fields, not {len(FIELDS)}.")
         event = dict(zip(FIELDS, row, strict=True))
@@ -98,8 +158,20 @@ def _read_csv(text):
         except ValueError:
             raise Unreadable(f"line {number} is not a valid event.") from None
         event["request_id"] = event["request_id"] or None
-        events.append(_checked(event, f"line {number}"))
-    return events
+        yield _decoded(_checked(event, f"line {number}"), f"line {number}")
+
+
+def _ends_with_newline(handle):
+    place = handle.tell()
+    handle.seek(-1, 2)
+    last = handle.read(1)
+    handle.seek(place)
+    return last == b"\n"
+
+
+def _decoded(event, where):
+    return Event(where, event["seq"], event["chain"], event["prev_hash"], event["hash"],
+                 event_hash(event) == event["hash"], event=event)
 
 
 def _checked(event, where):
@@ -151,37 +223,39 @@ def check_signature(document, keys, what):
 # --- Verifying ----------------------------------------------------------------------------------
 
 def verify_export(events, checkpoints, keys, *, partial=False):
-    """Returns a summary line; raises Bad naming the first problem."""
-    if not events:
+    """Returns a summary line; raises Bad naming the first problem.
+
+    `events` are read once, in file order, however many (read_export gives them one at a time):
+    every check below is kept for the end and raised in the order a reader expects (input that
+    is not one chain, then events out of order, then a broken link, then the checkpoints)."""
+    wanted = {c.get("seq") for c in checkpoints}
+    first = previous = None
+    chains, signed_hashes = set(), {}
+    count, out_of_order, broken = 0, None, None
+    for event in events:
+        count += 1
+        chains.add(event.chain)
+        if event.seq in wanted:
+            signed_hashes[event.seq] = event.hash
+        if previous is None:
+            first = event
+        elif out_of_order is None and event.seq <= previous.seq:
+            out_of_order = (f"event {event.seq} comes after event {previous.seq}: events were "
+                            "reordered or repeated.")
+        if broken is None:
+            broken = _link_problem(event, previous, partial)
+        previous = event
+    if not count:
         raise Unreadable("the export holds no events.")
-    chains = {e["chain"] for e in events}
     if len(chains) > 1:
         raise Unreadable(f"the export mixes {len(chains)} chains; export one chain at a time.")
-    chain = events[0]["chain"]
-    if not partial and events[0]["seq"] != 1:
-        raise Bad(f"the export starts at event {events[0]['seq']}, not 1 "
+    chain, last_seq = first.chain, previous.seq
+    if not partial and first.seq != 1:
+        raise Bad(f"the export starts at event {first.seq}, not 1 "
                   "(use --partial for the results of a search).")
-    for before, after in itertools.pairwise(events):
-        if after["seq"] <= before["seq"]:
-            raise Bad(f"event {after['seq']} comes after event {before['seq']}: events were "
-                      "reordered or repeated.")
-    previous = None
-    for event in events:
-        seq = event["seq"]
-        if event_hash(event) != event["hash"]:
-            raise Bad(f"event {seq} ({event['action']}) does not match its hash: it was "
-                      "altered.")
-        if previous is None:
-            if seq == 1 and event["prev_hash"] != GENESIS:
-                raise Bad("event 1 does not start the chain.")
-        elif seq == previous["seq"] + 1:
-            if event["prev_hash"] != previous["hash"]:
-                raise Bad(f"event {seq} does not link to event {previous['seq']}: an event "
-                          "was inserted, replaced or moved.")
-        elif not partial:
-            raise Bad(f"event {previous['seq'] + 1} is missing (the next one is {seq}).")
-        previous = event
-    by_seq = {e["seq"]: e for e in events}
+    for problem in (out_of_order, broken):
+        if problem:
+            raise Bad(problem)
     mine = [c for c in checkpoints if c.get("chain") == chain]
     signed_seqs = {c.get("seq") for c in mine}
     for checkpoint in mine:
@@ -193,18 +267,35 @@ def verify_export(events, checkpoints, keys, *, partial=False):
             raise Bad(f"the checkpoint at {checkpoint['seq']} follows one at {prev_seq}, which "
                       "is missing from the checkpoints file: checkpoints were deleted.")
         seq = checkpoint["seq"]
-        if seq in by_seq and by_seq[seq]["hash"] != checkpoint["hash"]:
+        if seq in signed_hashes and signed_hashes[seq] != checkpoint["hash"]:
             raise Bad(f"event {seq} differs from the checkpoint signed {checkpoint['signed_at']}"
                       ": the chain was rewritten.")
-        if not partial and seq > events[-1]["seq"]:
-            raise Bad(f"the export ends at event {events[-1]['seq']}, but the checkpoint signed "
+        if not partial and seq > last_seq:
+            raise Bad(f"the export ends at event {last_seq}, but the checkpoint signed "
                       f"{checkpoint['signed_at']} vouches for {seq}: events "
-                      f"{events[-1]['seq'] + 1} to {seq} were removed.")
+                      f"{last_seq + 1} to {seq} were removed.")
     newest = max(mine, key=lambda c: c["seq"]) if mine else None
     vouched = (f"; matches the checkpoint at event {newest['seq']} signed "
                f"{newest['signed_at']} by key {newest['signature']['key_id']}" if newest
                else "; no checkpoint of this chain was given")
-    return f"OK: {len(events)} events of {chain} verified{vouched}."
+    return f"OK: {count} events of {chain} verified{vouched}."
+
+
+def _link_problem(event, previous, partial):
+    """What is wrong with `event` itself, or with its link to the event before it."""
+    seq = event.seq
+    if not event.matches:
+        return f"event {seq} ({event.action}) does not match its hash: it was altered."
+    if previous is None:
+        if seq == 1 and event.prev_hash != GENESIS:
+            return "event 1 does not start the chain."
+    elif seq == previous.seq + 1:
+        if event.prev_hash != previous.hash:
+            return (f"event {seq} does not link to event {previous.seq}: an event was "
+                    "inserted, replaced or moved.")
+    elif not partial:
+        return f"event {previous.seq + 1} is missing (the next one is {seq})."
+    return None
 
 
 def verify_receipt(receipt, keys):

@@ -239,6 +239,56 @@ def test_each_tampered_export_fails_offline_naming_the_problem(downloads, tmp_pa
     assert message in out
 
 
+def _forged(line):
+    """The line with a field slipped into its data and a hash recomputed over its new bytes,
+    as someone who knows the export's form would write it."""
+    import hashlib
+
+    line = (line.replace('"data":{}', '"data":{"forged":true}') if '"data":{}' in line
+            else line.replace('"data":{', '"data":{"forged":true,'))
+    head = line[:line.rindex(',"hash":')]
+    digest = hashlib.sha256((head + ',"v":1}').encode()).hexdigest()
+    return f'{head},"hash":"{digest}"}}\n'
+
+
+# The export's lines are the bytes that were hashed: tampering with them, byte for byte.
+RAW_TAMPERS = {
+    "a changed byte": (lambda ls: [ls[0], ls[1].replace("reader@a.test", "reader@a.tesT"),
+                                   *ls[2:]],
+                       "event 2 (membership.granted) does not match its hash: it was altered"),
+    "a swapped line": (lambda ls: [ls[0], ls[2], ls[1], *ls[3:]],
+                       "event 2 comes after event 3: events were reordered"),
+    "a dropped line": (lambda ls: [ls[0], *ls[2:]], "event 2 is missing"),
+    "a forged hash": (lambda ls: [ls[0], ls[1][:-68] + '"' + "0" * 64 + '"}\n', *ls[2:]],
+                      "event 2 (membership.granted) does not match its hash"),
+    "a forged line and hash": (lambda ls: [ls[0], _forged(ls[1]), *ls[2:]],
+                               "event 3 does not link to event 2"),
+    "the newest line forged": (lambda ls: [*ls[:-1], _forged(ls[-1])],
+                               "the chain was rewritten"),
+}
+
+
+@pytest.mark.parametrize("name", list(RAW_TAMPERS))
+def test_each_byte_level_tamper_fails_offline(downloads, tmp_path, name):
+    lines = _lines(downloads["jsonl"])
+    assert lines[1].startswith('{"action":"membership.granted","actor_email":')
+    assert '"reader@a.test"' in lines[1] and lines[1].endswith('"}\n')
+    change, message = RAW_TAMPERS[name]
+    code, out = _verify(downloads, _edit(downloads, tmp_path, change))
+    assert code == 1, out
+    assert message in out
+
+
+def test_an_older_export_in_the_form_before_still_verifies(downloads, tmp_path):
+    """Files customers kept from before: one JSON object per line, in any key order and
+    spacing, decoded and encoded again."""
+    older = tmp_path / "older.jsonl"
+    older.write_text("".join(json.dumps(json.loads(line)) + "\n"
+                             for line in _lines(downloads["jsonl"])))
+    code, out = _verify(downloads, older)
+    assert code == 0, out
+
+
 def test_a_checkpoint_signed_by_an_unknown_key_fails_offline(downloads, tmp_path):
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 

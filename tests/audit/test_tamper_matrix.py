@@ -165,6 +165,12 @@ def edit_a_time(cur):
                 "WHERE chain = %s AND seq = 5", [CHAIN])
 
 
+def edit_the_shown_data_only(cur):
+    """`data`, what pages show, no longer says what was hashed (`canonical_data`)."""
+    cur.execute("UPDATE audit_auditevent SET data = data || '{\"forged\": true}' "
+                "WHERE chain = %s AND seq = 4", [CHAIN])
+
+
 def edit_and_rehash_one(cur):
     _rehash(cur, 4, move_head=False)
     cur.execute("UPDATE audit_auditevent SET prev_hash = %s WHERE chain = %s AND seq = 5",
@@ -322,6 +328,7 @@ def delete_the_head(cur):
 ATTACKS = {
     edit_a_field: ("BROKEN tenant:tenant-m at sequence 4: its content does not match", True),
     edit_a_time: ("at sequence 5: its content does not match its hash", True),
+    edit_the_shown_data_only: ("at sequence 4: its content does not match its hash", True),
     edit_and_rehash_one: ("at sequence 5: it does not link to the event before it", True),
     delete_an_event: ("at sequence 6: event 6 is missing", True),
     insert_a_forged_event: ("at sequence 5: it was inserted", True),
