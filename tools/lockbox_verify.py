@@ -22,7 +22,6 @@ import csv
 import hashlib
 import io
 import json
-import re
 import sys
 
 GENESIS = "0" * 64
@@ -58,44 +57,22 @@ def event_hash(event):
 # taken over: the line is the event's canonical text with its hash in place of the version,
 #   {"action":"…","actor_email":"…","actor_id":7,"chain":"…","data":{…},"occurred_at":"…",
 #    "prev_hash":"…","request_id":null,"seq":42,"hash":"…"}
-# so its hash is checked without decoding its JSON: the bytes up to ',"hash":' followed by
-# ',"v":1}' are hashed as they are, and seq, prev_hash and chain are read from the fixed-form
-# fields around "data". Any other line (older exports, CSV, a line some tool rewrote) is decoded
-# and encoded again, as before. A line read the fast way passes only if its own bytes hash to its
-# hash; since every event's hash is in the next one's, up to a signed checkpoint, those bytes are
-# the ones Lockbox wrote.
-_STRING = rb'"(?:[^"\\\x00-\x1f]|\\.)*"'
-_INT = rb"(?:0|-?[1-9][0-9]*)"
-FAST_HEAD = re.compile(rb'\{"action":' + _STRING + rb',"actor_email":' + _STRING
-                       + rb',"actor_id":(?:null|' + _INT + rb'),"chain":(' + _STRING
-                       + rb'),"data":')
-FAST_TAIL = re.compile(rb',"occurred_at":"[0-9T:.Z-]{1,40}","prev_hash":"([0-9a-f]{64})",'
-                       rb'"request_id":(?:null|"[0-9a-f-]{36}"),"seq":(0|[1-9][0-9]*),'
-                       rb'"hash":"([0-9a-f]{64})"\}\n')
-TAIL_START = b',"occurred_at":"'
+# so its hash is checked without decoding its JSON: the bytes before ',"hash":' followed by
+# ',"v":1}' are hashed as they are, and chain, prev_hash and seq are read at fixed marks (no
+# JSON string can hold an unescaped quote, so the first ',"chain":' and the last ',"seq":'
+# are the fields themselves). Any other line (older exports, CSV, a line some tool rewrote) is
+# decoded and encoded again, as before; so is a line whose bytes do not hash to its hash,
+# before it is called altered. A line read the fast way passes only if its own bytes hash to
+# its hash, and every event's hash is in the next one's, up to a signed checkpoint: those bytes
+# are the ones Lockbox wrote.
+FAST_START = b'{"action":"'
+HASH_MARK = b',"hash":"'  # then 64 hex digits, '"}' and the newline: the last 76 bytes
 BODY_END = b',"v":1}'
 
 
-class Event:
-    """What verification needs of one event: where it is, its place in its chain, the hashes,
-    and whether its hash matches its content (the rest is decoded only to name a problem)."""
-
-    __slots__ = ("_event", "_line", "chain", "hash", "matches", "prev_hash", "seq", "where")
-
-    def __init__(self, where, seq, chain, prev_hash, hash_, matches, line=None, event=None):
-        self.where, self.seq, self.chain = where, seq, chain
-        self.prev_hash, self.hash, self.matches = prev_hash, hash_, matches
-        self._line, self._event = line, event
-
-    @property
-    def action(self):
-        if self._event is None:
-            self._event = json.loads(self._line)
-        return self._event["action"]
-
-
 def read_export(path):
-    """The export's events, one at a time, in file order (constant memory)."""
+    """The export's events, one at a time, in file order (constant memory), each as
+    (chain, seq, prev_hash, hash, whether the hash matches, the line or the decoded event)."""
     try:
         handle = open(path, "rb")  # noqa: SIM115 (closed when the events are read)
     except OSError as problem:
@@ -111,23 +88,28 @@ def read_export(path):
             yield from _read_csv(handle)
 
 
-def _read_jsonl(handle):
-    sha256, chains = hashlib.sha256, {}
+def _read_jsonl(handle, sha256=hashlib.sha256):
+    chains = {}
     line = b"\n"
     for number, line in enumerate(handle, 1):
-        head = FAST_HEAD.match(line)
-        if head is not None:
-            at = line.rfind(TAIL_START)
-            tail = FAST_TAIL.fullmatch(line, at) if at > head.end() else None
-            if tail is not None:
-                body = line[:tail.start(3) - 9] + BODY_END  # 9: len(b',"hash":"')
-                digest = tail.group(3).decode()
-                if sha256(body).hexdigest() == digest:
-                    raw = head.group(1)
-                    chain = chains.get(raw) or chains.setdefault(raw, json.loads(raw))
-                    yield Event(f"line {number}", int(tail.group(2)), chain,
-                                tail.group(1).decode(), digest, True, line=line)
-                    continue
+        end = len(line) - 76
+        if (line.startswith(HASH_MARK, end) and line.endswith(b'"}\n')
+                and line.startswith(FAST_START)):
+            digest = line[end + 9:end + 73]
+            if sha256(line[:end] + BODY_END).hexdigest().encode() == digest:
+                at = line.find(b',"chain":', 11)
+                data = line.find(b',"data":', at)
+                seq_at = line.rfind(b',"seq":', data, end)
+                prev_at = line.rfind(b',"prev_hash":"', data, seq_at)
+                seq = line[seq_at + 7:end]
+                if min(at, data, seq_at, prev_at) >= 0 and seq.isdigit():
+                    raw = line[at + 9:data]
+                    chain = chains.get(raw) or _chain_name(raw, chains)
+                    if chain is not None:
+                        # An event: (chain, seq, prev_hash, hash, matches, what names it)
+                        yield chain, int(seq), line[prev_at + 14:prev_at + 78], digest, True, \
+                            line
+                        continue
         if not line.strip():
             continue
         try:
@@ -135,9 +117,18 @@ def _read_jsonl(handle):
         except ValueError:
             raise Unreadable(f"line {number} is not valid JSON (is the file cut short?)") \
                 from None
-        yield _decoded(_checked(event, f"line {number}"), f"line {number}")
+        yield _decoded(_checked(event, f"line {number}"))
     if not line.endswith(b"\n"):
         raise Unreadable("the file does not end with a newline (is it cut short?)")
+
+
+def _chain_name(raw, chains):
+    try:
+        name = json.loads(raw)
+    except ValueError:
+        return None
+    chains[raw] = name
+    return name if isinstance(name, str) and name else None
 
 
 def _read_csv(handle):
@@ -158,7 +149,7 @@ def _read_csv(handle):
         except ValueError:
             raise Unreadable(f"line {number} is not a valid event.") from None
         event["request_id"] = event["request_id"] or None
-        yield _decoded(_checked(event, f"line {number}"), f"line {number}")
+        yield _decoded(_checked(event, f"line {number}"))
 
 
 def _ends_with_newline(handle):
@@ -169,9 +160,13 @@ def _ends_with_newline(handle):
     return last == b"\n"
 
 
-def _decoded(event, where):
-    return Event(where, event["seq"], event["chain"], event["prev_hash"], event["hash"],
-                 event_hash(event) == event["hash"], event=event)
+def _decoded(event):
+    return (event["chain"], event["seq"], _ascii(event["prev_hash"]), _ascii(event["hash"]),
+            event_hash(event) == event["hash"], event)
+
+
+def _ascii(text):
+    return text.encode("utf-8") if isinstance(text, str) else b""
 
 
 def _checked(event, where):
@@ -229,29 +224,42 @@ def verify_export(events, checkpoints, keys, *, partial=False):
     every check below is kept for the end and raised in the order a reader expects (input that
     is not one chain, then events out of order, then a broken link, then the checkpoints)."""
     wanted = {c.get("seq") for c in checkpoints}
-    first = previous = None
+    first_chain = first_seq = previous_seq = previous_hash = None
     chains, signed_hashes = set(), {}
     count, out_of_order, broken = 0, None, None
-    for event in events:
+    genesis = GENESIS.encode()
+    for chain, seq, prev_hash, digest, matches, source in events:
         count += 1
-        chains.add(event.chain)
-        if event.seq in wanted:
-            signed_hashes[event.seq] = event.hash
-        if previous is None:
-            first = event
-        elif out_of_order is None and event.seq <= previous.seq:
-            out_of_order = (f"event {event.seq} comes after event {previous.seq}: events were "
+        if chain != first_chain:
+            chains.add(chain)
+            if first_chain is None:
+                first_chain, first_seq = chain, seq
+        if seq in wanted:
+            signed_hashes[seq] = digest
+        if out_of_order is None and previous_seq is not None and seq <= previous_seq:
+            out_of_order = (f"event {seq} comes after event {previous_seq}: events were "
                             "reordered or repeated.")
         if broken is None:
-            broken = _link_problem(event, previous, partial)
-        previous = event
+            if not matches:
+                broken = (f"event {seq} ({_action(source)}) does not match its hash: it was "
+                          "altered.")
+            elif previous_seq is None:
+                if seq == 1 and prev_hash != genesis:
+                    broken = "event 1 does not start the chain."
+            elif seq == previous_seq + 1:
+                if prev_hash != previous_hash:
+                    broken = (f"event {seq} does not link to event {previous_seq}: an event "
+                              "was inserted, replaced or moved.")
+            elif not partial:
+                broken = f"event {previous_seq + 1} is missing (the next one is {seq})."
+        previous_seq, previous_hash = seq, digest
     if not count:
         raise Unreadable("the export holds no events.")
     if len(chains) > 1:
         raise Unreadable(f"the export mixes {len(chains)} chains; export one chain at a time.")
-    chain, last_seq = first.chain, previous.seq
-    if not partial and first.seq != 1:
-        raise Bad(f"the export starts at event {first.seq}, not 1 "
+    chain, last_seq = first_chain, previous_seq
+    if not partial and first_seq != 1:
+        raise Bad(f"the export starts at event {first_seq}, not 1 "
                   "(use --partial for the results of a search).")
     for problem in (out_of_order, broken):
         if problem:
@@ -267,7 +275,7 @@ def verify_export(events, checkpoints, keys, *, partial=False):
             raise Bad(f"the checkpoint at {checkpoint['seq']} follows one at {prev_seq}, which "
                       "is missing from the checkpoints file: checkpoints were deleted.")
         seq = checkpoint["seq"]
-        if seq in signed_hashes and signed_hashes[seq] != checkpoint["hash"]:
+        if seq in signed_hashes and signed_hashes[seq] != _ascii(checkpoint["hash"]):
             raise Bad(f"event {seq} differs from the checkpoint signed {checkpoint['signed_at']}"
                       ": the chain was rewritten.")
         if not partial and seq > last_seq:
@@ -281,21 +289,9 @@ def verify_export(events, checkpoints, keys, *, partial=False):
     return f"OK: {count} events of {chain} verified{vouched}."
 
 
-def _link_problem(event, previous, partial):
-    """What is wrong with `event` itself, or with its link to the event before it."""
-    seq = event.seq
-    if not event.matches:
-        return f"event {seq} ({event.action}) does not match its hash: it was altered."
-    if previous is None:
-        if seq == 1 and event.prev_hash != GENESIS:
-            return "event 1 does not start the chain."
-    elif seq == previous.seq + 1:
-        if event.prev_hash != previous.hash:
-            return (f"event {seq} does not link to event {previous.seq}: an event was "
-                    "inserted, replaced or moved.")
-    elif not partial:
-        return f"event {previous.seq + 1} is missing (the next one is {seq})."
-    return None
+def _action(source):
+    """The action of an event, from its decoded form or its line."""
+    return (source if isinstance(source, dict) else json.loads(source))["action"]
 
 
 def verify_receipt(receipt, keys):

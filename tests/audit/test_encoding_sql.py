@@ -117,13 +117,12 @@ def test_awkward_events_verify_in_the_database_and_offline(db, tmp_path):
 
     _write(CHAIN, AWKWARD)
     assert verify_chain(CHAIN).ok
-    path = _export(tmp_path, CHAIN)
-    lines = path.read_bytes().splitlines(keepends=True)
-    # Every line in the form the verifier hashes without decoding.
-    assert all(lockbox_verify.FAST_HEAD.match(line) for line in lines)
-    events = list(lockbox_verify.read_export(path))
-    assert [e.seq for e in events] == [1, 2, 3, 4] and all(e.matches for e in events)
-    assert {e.chain for e in events} == {CHAIN}
+    events = list(lockbox_verify.read_export(_export(tmp_path, CHAIN)))
+    # (chain, seq, prev_hash, hash, matches, source): every line was read the fast way, its
+    # bytes hashed without decoding (the source is the line, not its decoded event).
+    assert [e[1] for e in events] == [1, 2, 3, 4] and all(e[4] for e in events)
+    assert {e[0] for e in events} == {CHAIN}
+    assert all(isinstance(e[5], bytes) for e in events)
 
 
 def test_events_written_before_canonical_data_still_verify_and_export(db, tmp_path):
@@ -133,7 +132,7 @@ def test_events_written_before_canonical_data_still_verify_and_export(db, tmp_pa
     _write(CHAIN, AWKWARD, stored=False)
     assert verify_chain(CHAIN).ok
     events = list(lockbox_verify.read_export(_export(tmp_path, CHAIN)))
-    assert [e.seq for e in events] == [1, 2, 3, 4] and all(e.matches for e in events)
+    assert [e[1] for e in events] == [1, 2, 3, 4] and all(e[4] for e in events)
 
 
 def test_data_changed_behind_its_hash_is_found(db):
