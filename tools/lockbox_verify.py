@@ -71,8 +71,9 @@ BODY_END = b',"v":1}'
 
 
 def read_export(path):
-    """The export's events, one at a time, in file order (constant memory), each as
-    (chain, seq, prev_hash, hash, whether the hash matches, the line or the decoded event)."""
+    """The export's events in file order, in constant memory: runs of events, each as
+    (chain, first seq, last seq, the first's prev_hash, the last's hash, whether every hash
+    matches, the line or decoded event that names a single one, the hashes in order)."""
     try:
         handle = open(path, "rb")  # noqa: SIM115 (closed when the events are read)
     except OSError as problem:
@@ -88,10 +89,60 @@ def read_export(path):
             yield from _read_csv(handle)
 
 
-def _read_jsonl(handle, sha256=hashlib.sha256):
-    chains = {}
-    line = b"\n"
-    for number, line in enumerate(handle, 1):
+# Lines are read in blocks of about this many bytes. A block whose every line is in the hashed
+# form, hashes to its hash, links to the line before it, follows it in sequence and names the
+# same chain is passed on as one run of events, checked with list operations rather than line
+# by line; any other block is read line by line, where each problem is named.
+BLOCK = 1 << 22
+
+
+def _read_jsonl(handle):
+    chains, number, line = {}, 0, b"\n"
+    while lines := handle.readlines(BLOCK):
+        line = lines[-1]
+        run = _run(lines, chains)
+        if run is not None:
+            yield run
+        else:
+            yield from _events(lines, number, chains)
+        number += len(lines)
+    if not line.endswith(b"\n"):
+        raise Unreadable("the file does not end with a newline (is it cut short?)")
+
+
+def _run(lines, chains, sha256=hashlib.sha256):
+    """The block's events as one run, when the block is all in the hashed form and whole."""
+    if not all(line.startswith(HASH_MARK, len(line) - 76) and line.endswith(b'"}\n')
+               for line in lines):
+        return None
+    digests = [line[-67:-3] for line in lines]
+    if [sha256(line[:-76] + BODY_END).hexdigest().encode() for line in lines] != digests:
+        return None
+    prevs = [line[(at := line.rfind(b',"prev_hash":"', 0, -76)) + 14:at + 78]
+             for line in lines]
+    if prevs[1:] != digests[:-1]:
+        return None
+    seqs = [line[line.rfind(b',"seq":', 0, -76) + 7:-76] for line in lines]
+    if not all(map(bytes.isdigit, seqs)):
+        return None
+    first = int(seqs[0])
+    if list(map(int, seqs)) != list(range(first, first + len(lines))):
+        return None
+    head = lines[0]
+    at = head.find(b',"chain":', 11)
+    raw = head[at + 9:head.find(b',"data":', at)]
+    chain = chains.get(raw) or _chain_name(raw, chains)
+    named = b',"chain":' + raw + b',"data":'
+    if chain is None or at < 0 or not all(
+            line.startswith(FAST_START) and line.startswith(named, line.find(b',"chain":', 11))
+            for line in lines):
+        return None
+    return chain, first, first + len(lines) - 1, prevs[0], digests[-1], True, None, digests
+
+
+def _events(lines, number, chains, sha256=hashlib.sha256):
+    """The events of a block, one by one."""
+    for number, line in enumerate(lines, number + 1):  # noqa: B020 (numbered on from there)
         end = len(line) - 76
         if (line.startswith(HASH_MARK, end) and line.endswith(b'"}\n')
                 and line.startswith(FAST_START)):
@@ -106,9 +157,9 @@ def _read_jsonl(handle, sha256=hashlib.sha256):
                     raw = line[at + 9:data]
                     chain = chains.get(raw) or _chain_name(raw, chains)
                     if chain is not None:
-                        # An event: (chain, seq, prev_hash, hash, matches, what names it)
-                        yield chain, int(seq), line[prev_at + 14:prev_at + 78], digest, True, \
-                            line
+                        seq = int(seq)
+                        yield (chain, seq, seq, line[prev_at + 14:prev_at + 78], digest, True,
+                               line, (digest,))
                         continue
         if not line.strip():
             continue
@@ -118,8 +169,6 @@ def _read_jsonl(handle, sha256=hashlib.sha256):
             raise Unreadable(f"line {number} is not valid JSON (is the file cut short?)") \
                 from None
         yield _decoded(_checked(event, f"line {number}"))
-    if not line.endswith(b"\n"):
-        raise Unreadable("the file does not end with a newline (is it cut short?)")
 
 
 def _chain_name(raw, chains):
@@ -161,8 +210,9 @@ def _ends_with_newline(handle):
 
 
 def _decoded(event):
-    return (event["chain"], event["seq"], _ascii(event["prev_hash"]), _ascii(event["hash"]),
-            event_hash(event) == event["hash"], event)
+    digest = _ascii(event["hash"])
+    return (event["chain"], event["seq"], event["seq"], _ascii(event["prev_hash"]), digest,
+            event_hash(event) == event["hash"], event, (digest,))
 
 
 def _ascii(text):
@@ -228,14 +278,19 @@ def verify_export(events, checkpoints, keys, *, partial=False):
     chains, signed_hashes = set(), {}
     count, out_of_order, broken = 0, None, None
     genesis = GENESIS.encode()
-    for chain, seq, prev_hash, digest, matches, source in events:
-        count += 1
+    for chain, seq, last, prev_hash, digest, matches, source, digests in events:
+        # A run of events seq to last, each linked to the one before it (or a single one).
+        count += last - seq + 1
         if chain != first_chain:
             chains.add(chain)
             if first_chain is None:
                 first_chain, first_seq = chain, seq
-        if seq in wanted:
-            signed_hashes[seq] = digest
+        if last == seq:
+            if seq in wanted:
+                signed_hashes[seq] = digest
+        else:
+            signed_hashes.update((s, digests[s - seq]) for s in wanted
+                                 if isinstance(s, int) and seq <= s <= last)
         if out_of_order is None and previous_seq is not None and seq <= previous_seq:
             out_of_order = (f"event {seq} comes after event {previous_seq}: events were "
                             "reordered or repeated.")
@@ -252,7 +307,7 @@ def verify_export(events, checkpoints, keys, *, partial=False):
                               "was inserted, replaced or moved.")
             elif not partial:
                 broken = f"event {previous_seq + 1} is missing (the next one is {seq})."
-        previous_seq, previous_hash = seq, digest
+        previous_seq, previous_hash = last, digest
     if not count:
         raise Unreadable("the export holds no events.")
     if len(chains) > 1:
