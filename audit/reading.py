@@ -1,6 +1,6 @@
 """Reading a chain's events for verification, each with whether its hash matches its content.
 
-On PostgreSQL the database streams them with COPY and writes each event's canonical text itself
+On PostgreSQL the database sends them in batches and writes each event's canonical text itself
 (audit.encoding_sql), from `canonical_data`, the data exactly as it was hashed; Python only
 hashes those bytes. That is what lets verification run at about the speed of reading the rows
 (bench/README.md, "Verification"). Events written before `canonical_data` existed, and every
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -31,26 +30,26 @@ _E = "e"
 _OLD = (f"CASE WHEN {_E}.canonical_data IS NULL THEN json_build_array({_E}.action, "
         f"{_E}.actor_id, {_E}.actor_email, {_E}.request_id, {_E}.data)::text END")
 # Fixed SQL; the chain and the sequence number go as parameters.
-_COPY = (f"COPY (SELECT {_E}.seq, {time_sql(_E)}, {_E}.prev_hash, {_E}.hash, "  # noqa: S608
-         f"{body_sql(_E)}, {_OLD}, {same_data_sql(_E)} "
-         f"FROM audit_auditevent {_E} WHERE {_E}.chain = %s AND {_E}.seq > %s "
-         f"ORDER BY {_E}.seq) TO STDOUT")
-# COPY's text format escapes a backslash, tab, newline, carriage return (and, never written by
-# PostgreSQL here, the others) with a backslash.
-_ESCAPED = re.compile(r"\\(.)")
-_UNESCAPE = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+_SELECT = (f"SELECT {_E}.seq, {time_sql(_E)}, {_E}.prev_hash, {_E}.hash, "  # noqa: S608
+           f"{body_sql(_E)}, {_OLD}, {same_data_sql(_E)} "
+           f"FROM audit_auditevent {_E} WHERE {_E}.chain = %s AND {_E}.seq > %s "
+           f"ORDER BY {_E}.seq")
+# Rows per round trip. COPY would send them one message per row, each a wait of its own.
+_BATCH = 5000
 
 
-def chain_rows(chain: str, start_seq: int) -> Iterator[Row]:
-    """The events of `chain` after `start_seq`, in sequence order."""
-    if connection.vendor != "postgresql":
+def chain_rows(chain: str, start_seq: int, *, bulk: bool = True) -> Iterator[Row]:
+    """The events of `chain` after `start_seq`, in sequence order. `bulk`: a whole chain (the
+    few extra statements pay off); a page verifying the few events appended since the
+    last full verification reads them the plain way."""
+    if connection.vendor != "postgresql" or not bulk:
         yield from _encoded_rows(chain, start_seq)
         return
     last = start_seq
     try:
         # A savepoint: a failed read leaves the caller's transaction usable.
         with unbounded_statements(), transaction.atomic():
-            for row in _copied_rows(chain, start_seq):
+            for row in _fetched_rows(chain, start_seq):
                 last = row[0]
                 yield row
     except psycopg.errors.DataError:
@@ -59,29 +58,21 @@ def chain_rows(chain: str, start_seq: int) -> Iterator[Row]:
         yield from _encoded_rows(chain, last)
 
 
-def _copied_rows(chain: str, start_seq: int) -> Iterator[Row]:
+def _fetched_rows(chain: str, start_seq: int) -> Iterator[Row]:
     sha256 = hashlib.sha256
-    with connection.cursor() as cursor, cursor.cursor.copy(_COPY, [chain, start_seq]) as copy:
-        rest = ""
-        for block in copy:
-            lines = (rest + bytes(block).decode()).split("\n")
-            rest = lines.pop()
-            for line in lines:
-                if "\\" in line:
-                    line = _unescape(line)
-                seq, at, prev, stored, body, old, same = line.split("\t")
-                if body != "\\N":
-                    matches = same == "t" and sha256(body.encode()).hexdigest() == stored
+    connection.ensure_connection()
+    raw = connection.connection
+    assert raw is not None
+    with raw.cursor(name="lockbox_verify_chain") as cursor:
+        cursor.itersize = _BATCH
+        cursor.execute(_SELECT, [chain, start_seq])
+        while rows := cursor.fetchmany(_BATCH):
+            for seq, at, prev, stored, body, old, same in rows:
+                if body is not None:
+                    matches = same and sha256(body.encode()).hexdigest() == stored
                 else:
-                    matches = _old_matches(chain, int(seq), at, prev, stored, old)
-                yield int(seq), at, prev, stored, matches
-
-
-def _unescape(line: str) -> str:
-    """A COPY text line with its escapes undone, but for NULL (\\N) kept as the marker."""
-    fields = line.split("\t")
-    return "\t".join(f if f == "\\N" else _ESCAPED.sub(
-        lambda m: _UNESCAPE.get(m.group(1), m.group(1)), f) for f in fields)
+                    matches = _old_matches(chain, seq, at, prev, stored, old)
+                yield seq, at, prev, stored, matches
 
 
 def _old_matches(chain: str, seq: int, at: str, prev: str, stored: str, old: str) -> bool:

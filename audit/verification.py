@@ -94,15 +94,14 @@ def verify_chain(chain: str, *, after: tuple[int, str, str | None] | None = None
         # the next page, not only at the next full verification.
         return Verification(chain, start_seq - 1, start_seq,
                             f"event {start_seq}, verified before, is gone or changed")
-    # Read before the events: on PostgreSQL they stream through a COPY, which holds the
-    # connection until the last one (audit.reading).
-    signed = iter(list(_signed(chain, start_seq, kept)))
+    signed = _signed(chain, start_seq, kept)
     known: set[int] = set()  # seqs of the database's checkpoints met so far, for the links
     pending = next(signed, None)
     newest_signed, unsigned_since = start_seq, None
 
     expected = start_seq + 1
-    for seq, occurred_at, stored_prev, stored, matches in chain_rows(chain, start_seq):
+    for seq, occurred_at, stored_prev, stored, matches in chain_rows(chain, start_seq,
+                                                                     bulk=after is None):
         if seq != expected:
             return Verification(chain, expected - 1, expected,
                                 f"event {expected} is missing (the next stored event is {seq})")
