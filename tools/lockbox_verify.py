@@ -112,8 +112,11 @@ def _read_jsonl(handle):
 
 def _run(lines, chains, sha256=hashlib.sha256):
     """The block's events as one run, when the block is all in the hashed form and whole."""
-    if not all(line.startswith(HASH_MARK, len(line) - 76) and line.endswith(b'"}\n')
-               for line in lines):
+    count, block = len(lines), b"".join(lines)
+    # No JSON holds a raw newline: each line has one, at its end, after '"}'.
+    if (block.count(b'"}\n') != count or block.count(b'\n{"action":"') != count - 1
+            or not block.startswith(FAST_START)
+            or [line[-76:-67] for line in lines].count(HASH_MARK) != count):
         return None
     digests = [line[-67:-3] for line in lines]
     if [sha256(line[:-76] + BODY_END).hexdigest().encode() for line in lines] != digests:
@@ -122,22 +125,21 @@ def _run(lines, chains, sha256=hashlib.sha256):
              for line in lines]
     if prevs[1:] != digests[:-1]:
         return None
-    seqs = [line[line.rfind(b',"seq":', 0, -76) + 7:-76] for line in lines]
-    if not all(map(bytes.isdigit, seqs)):
+    try:
+        seqs = [int(line[line.rfind(b',"seq":', 0, -76) + 7:-76]) for line in lines]
+    except ValueError:
         return None
-    first = int(seqs[0])
-    if list(map(int, seqs)) != list(range(first, first + len(lines))):
+    first = seqs[0]
+    if seqs != list(range(first, first + count)):
         return None
     head = lines[0]
     at = head.find(b',"chain":', 11)
     raw = head[at + 9:head.find(b',"data":', at)]
     chain = chains.get(raw) or _chain_name(raw, chains)
-    named = b',"chain":' + raw + b',"data":'
-    if chain is None or at < 0 or not all(
-            line.startswith(FAST_START) and line.startswith(named, line.find(b',"chain":', 11))
-            for line in lines):
+    # Each line names the chain once, unless its data holds the same words: then line by line.
+    if chain is None or at < 0 or block.count(b',"chain":' + raw + b',"data":') != count:
         return None
-    return chain, first, first + len(lines) - 1, prevs[0], digests[-1], True, None, digests
+    return chain, first, first + count - 1, prevs[0], digests[-1], True, None, digests
 
 
 def _events(lines, number, chains, sha256=hashlib.sha256):
