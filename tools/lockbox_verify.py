@@ -114,8 +114,7 @@ def _run(lines, chains, sha256=hashlib.sha256):
     """The block's events as one run, when the block is all in the hashed form and whole."""
     count, block = len(lines), b"".join(lines)
     # No JSON holds a raw newline: each line has one, at its end, after '"}'.
-    if (block.count(b'"}\n') != count or block.count(b'\n{"action":"') != count - 1
-            or not block.startswith(FAST_START)
+    if (block.count(b'"}\n') != count or not block.startswith(FAST_START)
             or [line[-76:-67] for line in lines].count(HASH_MARK) != count):
         return None
     digests = [line[-67:-3] for line in lines]
@@ -126,11 +125,13 @@ def _run(lines, chains, sha256=hashlib.sha256):
     if prevs[1:] != digests[:-1]:
         return None
     try:
-        seqs = [int(line[line.rfind(b',"seq":', 0, -76) + 7:-76]) for line in lines]
+        first = int(lines[0][lines[0].rfind(b',"seq":', 0, -76) + 7:-76])
     except ValueError:
         return None
-    first = seqs[0]
-    if seqs != list(range(first, first + count)):
+    # Each line's fields end with the next sequence number.
+    if ([line.endswith(b',"seq":%d' % seq, 0, len(line) - 76)
+            for line, seq in zip(lines, range(first, first + count), strict=True)]
+            .count(True) != count):
         return None
     head = lines[0]
     at = head.find(b',"chain":', 11)

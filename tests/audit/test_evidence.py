@@ -279,6 +279,27 @@ def test_each_byte_level_tamper_fails_offline(downloads, tmp_path, name):
     assert message in out
 
 
+def test_an_export_read_in_many_blocks_verifies_and_fails_as_line_by_line(
+        downloads, tmp_path, monkeypatch):
+    """Blocks of whole lines are checked at once (tools/lockbox_verify.py, BLOCK): with blocks of
+    a few lines, a run of them still links to the next, and a gap still names the event."""
+    sys.path.insert(0, str(VERIFIER.parent))
+    import lockbox_verify
+
+    monkeypatch.setattr(lockbox_verify, "BLOCK", 1500)
+    checkpoints = json.loads(downloads["checkpoints"].read_text())["checkpoints"]
+    keys = lockbox_verify.load_keys(json.loads(downloads["keys"].read_text()))
+    lines = _lines(downloads["jsonl"])
+    assert len(lines) == 8
+    runs = list(lockbox_verify.read_export(downloads["jsonl"]))
+    assert 1 < len(runs) < len(lines)
+    out = lockbox_verify.verify_export(iter(runs), checkpoints, keys)
+    assert out.startswith(f"OK: {len(lines)} events of tenant:tenant-a verified; matches")
+    dropped = _edit(downloads, tmp_path, lambda ls: [*ls[:5], *ls[6:]])
+    with pytest.raises(lockbox_verify.Bad, match="event 6 is missing"):
+        lockbox_verify.verify_export(lockbox_verify.read_export(dropped), checkpoints, keys)
+
+
 def test_an_older_export_in_the_form_before_still_verifies(downloads, tmp_path):
     """Files customers kept from before: one JSON object per line, in any key order and
     spacing, decoded and encoded again."""
