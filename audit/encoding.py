@@ -67,3 +67,18 @@ def canonical_bytes(value: Any) -> bytes:
 def compute_hash(fields: dict[str, Any]) -> str:
     """The hex SHA-256 of an event's canonical_fields."""
     return hashlib.sha256(canonical_bytes(fields)).hexdigest()
+
+
+# How every event's canonical text ends: "v" sorts after every other field.
+BODY_END = f',"v":{ENCODING_VERSION}}}'
+
+
+def export_line(fields: dict[str, Any], event_hash: str) -> str:
+    """An event as a JSON Lines export writes it: its canonical text with the hash in place of
+    the version, `{"action":…,"seq":7,"hash":"…"}`. Every field of an event, as before, and
+    the bytes that were hashed are the line up to `,"hash":` followed by BODY_END, so a
+    verifier hashes them without decoding any JSON (tools/lockbox_verify.py)."""
+    text = canonical_text(fields)
+    if not text.endswith(BODY_END):  # pragma: no cover (a field sorting after "v")
+        raise ValueError("the canonical encoding no longer ends with its version")
+    return f'{text[:-len(BODY_END)]},"hash":{json.dumps(event_hash)}}}'

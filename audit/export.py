@@ -3,14 +3,20 @@ so an export can be checked against the chain (tools/lockbox_verify.py).
 
 On PostgreSQL the database writes the lines itself (COPY … TO STDOUT), and Python only passes
 blocks of them on, in constant memory however big the export (bench/README.md measures it).
-`data` is then written as PostgreSQL prints JSON, which
-parses to the same object. Elsewhere (SQLite, the local demo) Python writes each line.
+Elsewhere (SQLite, the local demo) Python writes each line.
+
+A JSON Lines line is the event's canonical text, the bytes its hash was taken over, with the
+hash in place of the version (audit.encoding.export_line): a verifier hashes each line's bytes
+without decoding its JSON. Where those bytes are not stored (events written before
+`canonical_data`), or `data` no longer says what they say, the line is the event as the
+database holds it, as before, which the verifier decodes and encodes again (and which then
+fails, if `data` was changed). In CSV, `data` is written as PostgreSQL prints JSON, which
+parses to the same object.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +26,14 @@ from django.db.models import QuerySet, TextField
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 
-from audit.encoding import EVENT_COLUMNS, canonical_text, format_time
+from audit.encoding import (
+    EVENT_COLUMNS,
+    canonical_fields,
+    canonical_text,
+    export_line,
+    format_time,
+)
+from audit.encoding_sql import line_sql, same_data_sql
 from audit.models import AuditEvent
 from lockbox_portal.db.limits import unbounded_statements
 
@@ -72,15 +85,21 @@ def jsonl_lines(events: QuerySet[AuditEvent]) -> Iterator[str | bytes]:
     if connection.vendor == "postgresql":
         pairs = ", ".join(f"'{c}', {_PG_TIME if c == 'occurred_at' else f'{_T}.{c}'}"
                           for c in EVENT_COLUMNS)
+        line = (f"CASE WHEN {_T}.canonical_data IS NOT NULL AND {same_data_sql(_T)} "
+                f"THEN {line_sql(_T)} ELSE jsonb_build_object({pairs})::text END")
         rows = events.order_by("chain", "seq").annotate(
-            line=RawSQL(f"jsonb_build_object({pairs})::text", []),  # noqa: S611 (fixed SQL)
+            line=RawSQL(line, []),  # noqa: S611 (fixed SQL)
         ).values_list("line")
         # CSV with a quote and a delimiter JSON never holds raw (it escapes control
         # characters), so each value comes out exactly as PostgreSQL wrote it.
         yield from _copy_out(rows, "FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02'")
         return
     for event in events.order_by("chain", "seq").iterator(chunk_size=2000):
-        yield json.dumps(event_record(event), sort_keys=True, ensure_ascii=False) + "\n"
+        fields = canonical_fields(
+            chain=event.chain, seq=event.seq, occurred_at=event.occurred_at,
+            action=event.action, actor_id=event.actor_id, actor_email=event.actor_email,
+            request_id=event.request_id, data=event.data, prev_hash=event.prev_hash)
+        yield export_line(fields, event.hash) + "\n"
 
 
 def _copy_out(rows: QuerySet[Any, Any], options: str) -> Iterator[bytes]:

@@ -28,6 +28,12 @@ class AuditEvent(models.Model):
     actor_email = models.CharField(max_length=254, blank=True)
     request_id = models.UUIDField(null=True, blank=True)
     data = models.JSONField(default=dict, blank=True)
+    # `data` in the canonical encoding, exactly as its hash took it (audit.encoding). Verifying
+    # and exporting then hash and write these bytes instead of re-encoding every event's JSON;
+    # verification checks that `data` still says the same. Empty on events written before it
+    # existed (NULL, not "": no event's canonical data is empty): those are re-encoded from
+    # `data`, as before.
+    canonical_data = models.TextField(null=True, blank=True, editable=False)  # noqa: DJ001
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
-from audit.encoding import GENESIS_HASH, canonical_fields, compute_hash
+from audit.encoding import GENESIS_HASH, canonical_fields, canonical_text, compute_hash
 from audit.models import AuditEvent, ChainHead
 from lockbox_portal import clock
 
@@ -93,7 +93,8 @@ def record_events(*, chain: str, events: Iterable[Mapping[str, Any]],
             rows.append(AuditEvent(chain=chain, seq=seq, occurred_at=now, action=action,
                                    actor_id=fields["actor_id"],
                                    actor_email=fields["actor_email"], request_id=request_id,
-                                   data=data, prev_hash=prev, hash=digest))
+                                   data=data, canonical_data=canonical_text(data),
+                                   prev_hash=prev, hash=digest))
             prev = digest
         AuditEvent.objects.bulk_create(rows, batch_size=1000)
         if rows:

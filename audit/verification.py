@@ -10,23 +10,15 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from audit.checkpoints import body_of
-from audit.encoding import (
-    EVENT_COLUMNS,
-    GENESIS_HASH,
-    canonical_fields,
-    compute_hash,
-    format_time,
-)
+from audit.encoding import GENESIS_HASH
 from audit.keyring import PinnedKey
 from audit.models import AuditEvent, ChainHead, Checkpoint
+from audit.reading import chain_rows
 from audit.signing import trusted_keys, verify
-
-# The columns verify_chain reads, in order: every stored column but the chain it walks.
-_FIELDS = EVENT_COLUMNS[1:]
 
 
 @dataclass(frozen=True)
@@ -107,11 +99,9 @@ def verify_chain(chain: str, *, after: tuple[int, str, str | None] | None = None
     pending = next(signed, None)
     newest_signed, unsigned_since = start_seq, None
 
-    rows = (AuditEvent.objects.filter(chain=chain, seq__gt=start_seq).order_by("seq")
-            .values_list(*_FIELDS).iterator(chunk_size=5000))
     expected = start_seq + 1
-    for row in rows:
-        seq, occurred_at, action, actor_id, actor_email, request_id, data, stored_prev, stored = row
+    for seq, occurred_at, stored_prev, stored, matches in chain_rows(chain, start_seq,
+                                                                     bulk=after is None):
         if seq != expected:
             return Verification(chain, expected - 1, expected,
                                 f"event {expected} is missing (the next stored event is {seq})")
@@ -123,13 +113,10 @@ def verify_chain(chain: str, *, after: tuple[int, str, str | None] | None = None
                                     "it was inserted: the event after it links past it")
             return Verification(chain, expected - 1, seq,
                                 "it does not link to the event before it")
-        fields = canonical_fields(
-            chain=chain, seq=seq, occurred_at=occurred_at, action=action, actor_id=actor_id,
-            actor_email=actor_email, request_id=request_id, data=data, prev_hash=stored_prev,
-        )
-        if compute_hash(fields) != stored:
+        if not matches:
             return Verification(chain, expected - 1, seq,
                                 "its content does not match its hash (it was altered)")
+        # format_time's text sorts as the times do.
         unsigned_since = occurred_at if unsigned_since is None else min(unsigned_since,
                                                                          occurred_at)
         while pending is not None and pending.seq <= seq:
@@ -180,13 +167,18 @@ def verify_chain(chain: str, *, after: tuple[int, str, str | None] | None = None
         if head.hash != prev_hash:
             return Verification(chain, last, last, "the newest event is not the one appended")
     if unsigned_limit is not None and unsigned_since is not None and now is not None \
-            and now - unsigned_since > unsigned_limit:
+            and now - _moment(unsigned_since) > unsigned_limit:
         return Verification(chain, last, newest_signed + 1,
                             f"no checkpoint covers events {newest_signed + 1} to {last}, though "
-                            f"event {newest_signed + 1}'s time is {format_time(unsigned_since)},"
+                            f"event {newest_signed + 1}'s time is {unsigned_since},"
                             f" more than {_span(unsigned_limit)} ago (checkpoints were deleted, "
                             "or signing has stopped)")
     return Verification(chain, last, last_hash=prev_hash, hash_before=hash_before_prev or "")
+
+
+def _moment(text: str) -> datetime:
+    """The moment format_time wrote as `text`."""
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 def _span(delta: timedelta) -> str:

@@ -4,8 +4,15 @@ import base64
 import os
 import secrets
 
-# Several people may bench on one machine at once: BENCH_PORT moves the server elsewhere.
+# Several people may bench on one machine at once: BENCH_PORT moves the server elsewhere, and
+# BENCH_DB_PREFIX (or run.py's --db-prefix) gives a run databases of its own (<prefix><size>,
+# lockbox_bench_<size> by default), so no run drops another's.
 BENCH_PORT = int(os.environ.get("BENCH_PORT", "8765"))
+DB_PREFIX = os.environ.get("BENCH_DB_PREFIX", "lockbox_bench_")
+
+
+def bench_database(size, prefix=None):
+    return f"{prefix or DB_PREFIX}{size}"
 
 
 def django_env(database):

@@ -35,7 +35,13 @@ from django.db import connection, connections
 from approvals.actions import Action
 from approvals.models import State
 from audit.checkpoints import checkpoint_chains
-from audit.encoding import GENESIS_HASH, canonical_fields, compute_hash, tenant_chain
+from audit.encoding import (
+    GENESIS_HASH,
+    canonical_fields,
+    canonical_text,
+    compute_hash,
+    tenant_chain,
+)
 from lockbox_portal import clock
 from lockbox_portal.forking import forget_inherited_connections
 
@@ -314,7 +320,7 @@ def _hash_chain(job: tuple[str, int, list[Planned], datetime, str]) -> tuple[str
                                       request_id=request_id, data=data, prev_hash=prev)
             digest = compute_hash(fields)
             values = (chain, seq, at.isoformat(), action, actor_id, actor_email, request_id,
-                      json.dumps(data), prev, digest)
+                      json.dumps(data), canonical_text(data), prev, digest)
             out.write(f"{at.timestamp():017.6f}\t" + "\t".join(map(_copy_text, values))
                       + "\n")
             prev = digest
@@ -339,7 +345,7 @@ def _copy_merged(job: tuple[list[str], int, int]) -> int:
     written = 0
     try:
         columns = "id, chain, seq, occurred_at, action, actor_id, actor_email, request_id, " \
-                  "data, prev_hash, hash"
+                  "data, canonical_data, prev_hash, hash"
         with connection.cursor() as cursor, cursor.cursor.copy(
                 f"COPY audit_auditevent ({columns}) FROM STDIN") as copy:
             for place, line in enumerate(heapq.merge(*files), 1):

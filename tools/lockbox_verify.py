@@ -20,7 +20,7 @@ import argparse
 import base64
 import csv
 import hashlib
-import itertools
+import io
 import json
 import sys
 
@@ -53,20 +53,117 @@ def event_hash(event):
 
 # --- Reading ------------------------------------------------------------------------------------
 
+# A JSON Lines export written since December 2026 holds each event as the very bytes its hash was
+# taken over: the line is the event's canonical text with its hash in place of the version,
+#   {"action":"…","actor_email":"…","actor_id":7,"chain":"…","data":{…},"occurred_at":"…",
+#    "prev_hash":"…","request_id":null,"seq":42,"hash":"…"}
+# so its hash is checked without decoding its JSON: the bytes before ',"hash":' followed by
+# ',"v":1}' are hashed as they are, and chain, prev_hash and seq are read at fixed marks (no
+# JSON string can hold an unescaped quote, so the first ',"chain":' and the last ',"seq":'
+# are the fields themselves). Any other line (older exports, CSV, a line some tool rewrote) is
+# decoded and encoded again, as before; so is a line whose bytes do not hash to its hash,
+# before it is called altered. A line read the fast way passes only if its own bytes hash to
+# its hash, and every event's hash is in the next one's, up to a signed checkpoint: those bytes
+# are the ones Lockbox wrote.
+FAST_START = b'{"action":"'
+HASH_MARK = b',"hash":"'  # then 64 hex digits, '"}' and the newline: the last 76 bytes
+BODY_END = b',"v":1}'
+
+
 def read_export(path):
-    with open(path, encoding="utf-8", newline="") as handle:
-        text = handle.read()
-    if not text.strip():
-        raise Unreadable(f"{path} is empty.")
-    if text.lstrip().startswith("{"):
-        return _read_jsonl(text)
-    return _read_csv(text)
+    """The export's events in file order, in constant memory: runs of events, each as
+    (chain, first seq, last seq, the first's prev_hash, the last's hash, whether every hash
+    matches, the line or decoded event that names a single one, the hashes in order)."""
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 (closed when the events are read)
+    except OSError as problem:
+        raise Unreadable(f"cannot read {path}: {problem}") from None
+    with handle:
+        start = handle.read(4096)
+        if not start.strip():
+            raise Unreadable(f"{path} is empty.")
+        handle.seek(0)
+        if start.lstrip().startswith(b"{"):
+            yield from _read_jsonl(handle)
+        else:
+            yield from _read_csv(handle)
 
 
-def _read_jsonl(text):
-    events = []
-    lines = text.split("\n")
-    for number, line in enumerate(lines, 1):
+# Lines are read in blocks of about this many bytes. A block whose every line is in the hashed
+# form, hashes to its hash, links to the line before it, follows it in sequence and names the
+# same chain is passed on as one run of events, checked with list operations rather than line
+# by line; any other block is read line by line, where each problem is named.
+BLOCK = 1 << 22
+
+
+def _read_jsonl(handle):
+    chains, number, line = {}, 0, b"\n"
+    while lines := handle.readlines(BLOCK):
+        line = lines[-1]
+        run = _run(lines, chains)
+        if run is not None:
+            yield run
+        else:
+            yield from _events(lines, number, chains)
+        number += len(lines)
+    if not line.endswith(b"\n"):
+        raise Unreadable("the file does not end with a newline (is it cut short?)")
+
+
+def _run(lines, chains, sha256=hashlib.sha256):
+    """The block's events as one run, when the block is all in the hashed form and whole."""
+    count, block = len(lines), b"".join(lines)
+    # No JSON holds a raw newline: each line has one, at its end, after '"}'.
+    if (block.count(b'"}\n') != count or not block.startswith(FAST_START)
+            or [line[-76:-67] for line in lines].count(HASH_MARK) != count):
+        return None
+    digests = [line[-67:-3] for line in lines]
+    if [sha256(line[:-76] + BODY_END).hexdigest().encode() for line in lines] != digests:
+        return None
+    prevs = [line[(at := line.rfind(b',"prev_hash":"', 0, -76)) + 14:at + 78]
+             for line in lines]
+    if prevs[1:] != digests[:-1]:
+        return None
+    try:
+        first = int(lines[0][lines[0].rfind(b',"seq":', 0, -76) + 7:-76])
+    except ValueError:
+        return None
+    # Each line's fields end with the next sequence number.
+    if ([line.endswith(b',"seq":%d' % seq, 0, len(line) - 76)
+            for line, seq in zip(lines, range(first, first + count), strict=True)]
+            .count(True) != count):
+        return None
+    head = lines[0]
+    at = head.find(b',"chain":', 11)
+    raw = head[at + 9:head.find(b',"data":', at)]
+    chain = chains.get(raw) or _chain_name(raw, chains)
+    # Each line names the chain once, unless its data holds the same words: then line by line.
+    if chain is None or at < 0 or block.count(b',"chain":' + raw + b',"data":') != count:
+        return None
+    return chain, first, first + count - 1, prevs[0], digests[-1], True, None, digests
+
+
+def _events(lines, number, chains, sha256=hashlib.sha256):
+    """The events of a block, one by one."""
+    for number, line in enumerate(lines, number + 1):  # noqa: B020 (numbered on from there)
+        end = len(line) - 76
+        if (line.startswith(HASH_MARK, end) and line.endswith(b'"}\n')
+                and line.startswith(FAST_START)):
+            digest = line[end + 9:end + 73]
+            if sha256(line[:end] + BODY_END).hexdigest().encode() == digest:
+                at = line.find(b',"chain":', 11)
+                data = line.find(b',"data":', at)
+                seq_at = line.rfind(b',"seq":', data, end)
+                prev_at = line.rfind(b',"prev_hash":"', data, seq_at)
+                seq = line[seq_at + 7:end]
+                if min(at, data, seq_at, prev_at) >= 0 and seq.isdigit():
+                    raw = line[at + 9:data]
+                    chain = chains.get(raw) or _chain_name(raw, chains)
+                    if chain is not None:
+                        seq = int(seq)
+                        yield (chain, seq, seq, line[prev_at + 14:prev_at + 78], digest, True,
+                               line, (digest,))
+                        continue
         if not line.strip():
             continue
         try:
@@ -74,20 +171,26 @@ def _read_jsonl(text):
         except ValueError:
             raise Unreadable(f"line {number} is not valid JSON (is the file cut short?)") \
                 from None
-        events.append(_checked(event, f"line {number}"))
-    if not text.endswith("\n"):
-        raise Unreadable("the file does not end with a newline (is it cut short?)")
-    return events
+        yield _decoded(_checked(event, f"line {number}"))
 
 
-def _read_csv(text):
-    rows = list(csv.reader(text.splitlines(keepends=True)))
-    if not rows or tuple(rows[0]) != FIELDS:
+def _chain_name(raw, chains):
+    try:
+        name = json.loads(raw)
+    except ValueError:
+        return None
+    chains[raw] = name
+    return name if isinstance(name, str) and name else None
+
+
+def _read_csv(handle):
+    text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+    rows = csv.reader(text)
+    if tuple(next(rows, ())) != FIELDS:
         raise Unreadable("this is not a Lockbox audit export (unexpected header).")
-    if not text.endswith("\n"):
+    if not _ends_with_newline(handle):
         raise Unreadable("the file does not end with a newline (is it cut short?)")
-    events = []
-    for number, row in enumerate(rows[1:], 2):
+    for number, row in enumerate(rows, 2):
         if len(row) != len(FIELDS):
             raise Unreadable(f"line {number} has {len(row)} fields, not {len(FIELDS)}.")
         event = dict(zip(FIELDS, row, strict=True))
@@ -98,8 +201,25 @@ def _read_csv(text):
         except ValueError:
             raise Unreadable(f"line {number} is not a valid event.") from None
         event["request_id"] = event["request_id"] or None
-        events.append(_checked(event, f"line {number}"))
-    return events
+        yield _decoded(_checked(event, f"line {number}"))
+
+
+def _ends_with_newline(handle):
+    place = handle.tell()
+    handle.seek(-1, 2)
+    last = handle.read(1)
+    handle.seek(place)
+    return last == b"\n"
+
+
+def _decoded(event):
+    digest = _ascii(event["hash"])
+    return (event["chain"], event["seq"], event["seq"], _ascii(event["prev_hash"]), digest,
+            event_hash(event) == event["hash"], event, (digest,))
+
+
+def _ascii(text):
+    return text.encode("utf-8") if isinstance(text, str) else b""
 
 
 def _checked(event, where):
@@ -151,37 +271,57 @@ def check_signature(document, keys, what):
 # --- Verifying ----------------------------------------------------------------------------------
 
 def verify_export(events, checkpoints, keys, *, partial=False):
-    """Returns a summary line; raises Bad naming the first problem."""
-    if not events:
+    """Returns a summary line; raises Bad naming the first problem.
+
+    `events` are read once, in file order, however many (read_export gives them one at a time):
+    every check below is kept for the end and raised in the order a reader expects (input that
+    is not one chain, then events out of order, then a broken link, then the checkpoints)."""
+    wanted = {c.get("seq") for c in checkpoints}
+    first_chain = first_seq = previous_seq = previous_hash = None
+    chains, signed_hashes = set(), {}
+    count, out_of_order, broken = 0, None, None
+    genesis = GENESIS.encode()
+    for chain, seq, last, prev_hash, digest, matches, source, digests in events:
+        # A run of events seq to last, each linked to the one before it (or a single one).
+        count += last - seq + 1
+        if chain != first_chain:
+            chains.add(chain)
+            if first_chain is None:
+                first_chain, first_seq = chain, seq
+        if last == seq:
+            if seq in wanted:
+                signed_hashes[seq] = digest
+        else:
+            signed_hashes.update((s, digests[s - seq]) for s in wanted
+                                 if isinstance(s, int) and seq <= s <= last)
+        if out_of_order is None and previous_seq is not None and seq <= previous_seq:
+            out_of_order = (f"event {seq} comes after event {previous_seq}: events were "
+                            "reordered or repeated.")
+        if broken is None:
+            if not matches:
+                broken = (f"event {seq} ({_action(source)}) does not match its hash: it was "
+                          "altered.")
+            elif previous_seq is None:
+                if seq == 1 and prev_hash != genesis:
+                    broken = "event 1 does not start the chain."
+            elif seq == previous_seq + 1:
+                if prev_hash != previous_hash:
+                    broken = (f"event {seq} does not link to event {previous_seq}: an event "
+                              "was inserted, replaced or moved.")
+            elif not partial:
+                broken = f"event {previous_seq + 1} is missing (the next one is {seq})."
+        previous_seq, previous_hash = last, digest
+    if not count:
         raise Unreadable("the export holds no events.")
-    chains = {e["chain"] for e in events}
     if len(chains) > 1:
         raise Unreadable(f"the export mixes {len(chains)} chains; export one chain at a time.")
-    chain = events[0]["chain"]
-    if not partial and events[0]["seq"] != 1:
-        raise Bad(f"the export starts at event {events[0]['seq']}, not 1 "
+    chain, last_seq = first_chain, previous_seq
+    if not partial and first_seq != 1:
+        raise Bad(f"the export starts at event {first_seq}, not 1 "
                   "(use --partial for the results of a search).")
-    for before, after in itertools.pairwise(events):
-        if after["seq"] <= before["seq"]:
-            raise Bad(f"event {after['seq']} comes after event {before['seq']}: events were "
-                      "reordered or repeated.")
-    previous = None
-    for event in events:
-        seq = event["seq"]
-        if event_hash(event) != event["hash"]:
-            raise Bad(f"event {seq} ({event['action']}) does not match its hash: it was "
-                      "altered.")
-        if previous is None:
-            if seq == 1 and event["prev_hash"] != GENESIS:
-                raise Bad("event 1 does not start the chain.")
-        elif seq == previous["seq"] + 1:
-            if event["prev_hash"] != previous["hash"]:
-                raise Bad(f"event {seq} does not link to event {previous['seq']}: an event "
-                          "was inserted, replaced or moved.")
-        elif not partial:
-            raise Bad(f"event {previous['seq'] + 1} is missing (the next one is {seq}).")
-        previous = event
-    by_seq = {e["seq"]: e for e in events}
+    for problem in (out_of_order, broken):
+        if problem:
+            raise Bad(problem)
     mine = [c for c in checkpoints if c.get("chain") == chain]
     signed_seqs = {c.get("seq") for c in mine}
     for checkpoint in mine:
@@ -193,18 +333,23 @@ def verify_export(events, checkpoints, keys, *, partial=False):
             raise Bad(f"the checkpoint at {checkpoint['seq']} follows one at {prev_seq}, which "
                       "is missing from the checkpoints file: checkpoints were deleted.")
         seq = checkpoint["seq"]
-        if seq in by_seq and by_seq[seq]["hash"] != checkpoint["hash"]:
+        if seq in signed_hashes and signed_hashes[seq] != _ascii(checkpoint["hash"]):
             raise Bad(f"event {seq} differs from the checkpoint signed {checkpoint['signed_at']}"
                       ": the chain was rewritten.")
-        if not partial and seq > events[-1]["seq"]:
-            raise Bad(f"the export ends at event {events[-1]['seq']}, but the checkpoint signed "
+        if not partial and seq > last_seq:
+            raise Bad(f"the export ends at event {last_seq}, but the checkpoint signed "
                       f"{checkpoint['signed_at']} vouches for {seq}: events "
-                      f"{events[-1]['seq'] + 1} to {seq} were removed.")
+                      f"{last_seq + 1} to {seq} were removed.")
     newest = max(mine, key=lambda c: c["seq"]) if mine else None
     vouched = (f"; matches the checkpoint at event {newest['seq']} signed "
                f"{newest['signed_at']} by key {newest['signature']['key_id']}" if newest
                else "; no checkpoint of this chain was given")
-    return f"OK: {len(events)} events of {chain} verified{vouched}."
+    return f"OK: {count} events of {chain} verified{vouched}."
+
+
+def _action(source):
+    """The action of an event, from its decoded form or its line."""
+    return (source if isinstance(source, dict) else json.loads(source))["action"]
 
 
 def verify_receipt(receipt, keys):

@@ -12,7 +12,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from audit.checkpoints import checkpoint_chains
-from audit.encoding import canonical_bytes, canonical_fields, compute_hash
+from audit.encoding import canonical_bytes, canonical_fields, canonical_text, compute_hash
 from audit.models import AuditEvent, Checkpoint, SigningKey
 from audit.services import record_event
 from audit.verification import verify_chain
@@ -36,7 +36,8 @@ def chain_with_checkpoint(tenant_a, approver_a, now):
 
 def _rewrite_from(seq_from, *, drop_after=None):
     """An attacker with database access rewrites events from `seq_from` on with valid hashes
-    (and the chain head to match), optionally dropping everything after `drop_after`."""
+    (the data as shown and as hashed, and the chain head to match), optionally dropping
+    everything after `drop_after`."""
     with tampering() as cursor:
         if drop_after is not None:
             cursor.execute("DELETE FROM audit_auditevent WHERE chain = %s AND seq > %s",
@@ -48,8 +49,9 @@ def _rewrite_from(seq_from, *, drop_after=None):
                 chain=CHAIN, seq=event.seq, occurred_at=event.occurred_at, action=event.action,
                 actor_id=event.actor_id, actor_email=event.actor_email,
                 request_id=event.request_id, data=data, prev_hash=prev))
-            cursor.execute("UPDATE audit_auditevent SET data = %s, prev_hash = %s, hash = %s "
-                           "WHERE id = %s", [json.dumps(data), prev, new_hash, event.pk])
+            cursor.execute("UPDATE audit_auditevent SET data = %s, canonical_data = %s, "
+                           "prev_hash = %s, hash = %s WHERE id = %s",
+                           [json.dumps(data), canonical_text(data), prev, new_hash, event.pk])
             prev = new_hash
         last = AuditEvent.objects.filter(chain=CHAIN).order_by("-seq").first()
         cursor.execute("UPDATE audit_chainhead SET seq = %s, hash = %s WHERE chain = %s",
@@ -235,6 +237,77 @@ def test_each_tampered_export_fails_offline_naming_the_problem(downloads, tmp_pa
     code, out = _verify(downloads, _edit(downloads, tmp_path, change))
     assert code == expected_code, out
     assert message in out
+
+
+def _forged(line):
+    """The line with a field slipped into its data and a hash recomputed over its new bytes,
+    as someone who knows the export's form would write it."""
+    import hashlib
+
+    line = (line.replace('"data":{}', '"data":{"forged":true}') if '"data":{}' in line
+            else line.replace('"data":{', '"data":{"forged":true,'))
+    head = line[:line.rindex(',"hash":')]
+    digest = hashlib.sha256((head + ',"v":1}').encode()).hexdigest()
+    return f'{head},"hash":"{digest}"}}\n'
+
+
+# The export's lines are the bytes that were hashed: tampering with them, byte for byte.
+RAW_TAMPERS = {
+    "a changed byte": (lambda ls: [ls[0], ls[1].replace("reader@a.test", "reader@a.tesT"),
+                                   *ls[2:]],
+                       "event 2 (membership.granted) does not match its hash: it was altered"),
+    "a swapped line": (lambda ls: [ls[0], ls[2], ls[1], *ls[3:]],
+                       "event 2 comes after event 3: events were reordered"),
+    "a dropped line": (lambda ls: [ls[0], *ls[2:]], "event 2 is missing"),
+    "a forged hash": (lambda ls: [ls[0], ls[1][:-68] + '"' + "0" * 64 + '"}\n', *ls[2:]],
+                      "event 2 (membership.granted) does not match its hash"),
+    "a forged line and hash": (lambda ls: [ls[0], _forged(ls[1]), *ls[2:]],
+                               "event 3 does not link to event 2"),
+    "the newest line forged": (lambda ls: [*ls[:-1], _forged(ls[-1])],
+                               "the chain was rewritten"),
+}
+
+
+@pytest.mark.parametrize("name", list(RAW_TAMPERS))
+def test_each_byte_level_tamper_fails_offline(downloads, tmp_path, name):
+    lines = _lines(downloads["jsonl"])
+    assert lines[1].startswith('{"action":"membership.granted","actor_email":')
+    assert '"reader@a.test"' in lines[1] and lines[1].endswith('"}\n')
+    change, message = RAW_TAMPERS[name]
+    code, out = _verify(downloads, _edit(downloads, tmp_path, change))
+    assert code == 1, out
+    assert message in out
+
+
+def test_an_export_read_in_many_blocks_verifies_and_fails_as_line_by_line(
+        downloads, tmp_path, monkeypatch):
+    """Blocks of whole lines are checked at once (tools/lockbox_verify.py, BLOCK): with blocks of
+    a few lines, a run of them still links to the next, and a gap still names the event."""
+    sys.path.insert(0, str(VERIFIER.parent))
+    import lockbox_verify
+
+    monkeypatch.setattr(lockbox_verify, "BLOCK", 1500)
+    checkpoints = json.loads(downloads["checkpoints"].read_text())["checkpoints"]
+    keys = lockbox_verify.load_keys(json.loads(downloads["keys"].read_text()))
+    lines = _lines(downloads["jsonl"])
+    assert len(lines) == 8
+    runs = list(lockbox_verify.read_export(downloads["jsonl"]))
+    assert 1 < len(runs) < len(lines)
+    out = lockbox_verify.verify_export(iter(runs), checkpoints, keys)
+    assert out.startswith(f"OK: {len(lines)} events of tenant:tenant-a verified; matches")
+    dropped = _edit(downloads, tmp_path, lambda ls: [*ls[:5], *ls[6:]])
+    with pytest.raises(lockbox_verify.Bad, match="event 6 is missing"):
+        lockbox_verify.verify_export(lockbox_verify.read_export(dropped), checkpoints, keys)
+
+
+def test_an_older_export_in_the_form_before_still_verifies(downloads, tmp_path):
+    """Files customers kept from before: one JSON object per line, in any key order and
+    spacing, decoded and encoded again."""
+    older = tmp_path / "older.jsonl"
+    older.write_text("".join(json.dumps(json.loads(line)) + "\n"
+                             for line in _lines(downloads["jsonl"])))
+    code, out = _verify(downloads, older)
+    assert code == 0, out
 
 
 def test_a_checkpoint_signed_by_an_unknown_key_fails_offline(downloads, tmp_path):

@@ -24,7 +24,13 @@ from django.core.management import CommandError, call_command
 from approvals.tenants import create_tenant
 from audit import export
 from audit.checkpoints import as_document, checkpoint_body, checkpoint_chains
-from audit.encoding import canonical_bytes, canonical_fields, compute_hash, format_time
+from audit.encoding import (
+    canonical_bytes,
+    canonical_fields,
+    canonical_text,
+    compute_hash,
+    format_time,
+)
 from audit.keyring import key_id_of
 from audit.models import AuditEvent, ChainHead, Checkpoint
 from audit.selectors import search_events
@@ -87,8 +93,8 @@ def _event(seq, chain=CHAIN):
 
 
 def _rehash(cur, from_seq, *, chain=CHAIN, occurred_at=None, move_head=True):
-    """Rewrite events from `from_seq` on with changed data and valid hashes, as someone who
-    knows the encoding would, and point the head at the result."""
+    """Rewrite events from `from_seq` on with changed data (as shown and as hashed) and valid
+    hashes, as someone who knows the encoding would, and point the head at the result."""
     prev = _event(from_seq - 1, chain).hash if from_seq > 1 else "0" * 64
     for event in AuditEvent.objects.filter(chain=chain, seq__gte=from_seq).order_by("seq"):
         data, when = {**event.data, "forged": True}, occurred_at or event.occurred_at
@@ -96,9 +102,9 @@ def _rehash(cur, from_seq, *, chain=CHAIN, occurred_at=None, move_head=True):
             chain=chain, seq=event.seq, occurred_at=when, action=event.action,
             actor_id=event.actor_id, actor_email=event.actor_email,
             request_id=event.request_id, data=data, prev_hash=prev))
-        cur.execute("UPDATE audit_auditevent SET data = %s, prev_hash = %s, hash = %s, "
-                    "occurred_at = %s WHERE id = %s",
-                    [json.dumps(data), prev, digest, when, event.pk])
+        cur.execute("UPDATE audit_auditevent SET data = %s, canonical_data = %s, "
+                    "prev_hash = %s, hash = %s, occurred_at = %s WHERE id = %s",
+                    [json.dumps(data), canonical_text(data), prev, digest, when, event.pk])
         prev = digest
     if move_head:
         last = AuditEvent.objects.filter(chain=chain).order_by("-seq").first()
@@ -159,6 +165,12 @@ def edit_a_time(cur):
                 "WHERE chain = %s AND seq = 5", [CHAIN])
 
 
+def edit_the_shown_data_only(cur):
+    """`data`, what pages show, no longer says what was hashed (`canonical_data`)."""
+    cur.execute("UPDATE audit_auditevent SET data = data || '{\"forged\": true}' "
+                "WHERE chain = %s AND seq = 4", [CHAIN])
+
+
 def edit_and_rehash_one(cur):
     _rehash(cur, 4, move_head=False)
     cur.execute("UPDATE audit_auditevent SET prev_hash = %s WHERE chain = %s AND seq = 5",
@@ -171,8 +183,10 @@ def _restore_from(cur, seq):
     before them was changed."""
     for event in AuditEvent.objects.filter(chain=CHAIN, seq__gte=seq):
         original = {k: v for k, v in event.data.items() if k != "forged"}
-        cur.execute("UPDATE audit_auditevent SET data = %s, prev_hash = %s, hash = %s "
-                    "WHERE id = %s", [json.dumps(original), *_original[event.seq], event.pk])
+        cur.execute("UPDATE audit_auditevent SET data = %s, canonical_data = %s, "
+                    "prev_hash = %s, hash = %s WHERE id = %s",
+                    [json.dumps(original), canonical_text(original), *_original[event.seq],
+                     event.pk])
 
 
 _original = {}
@@ -314,6 +328,7 @@ def delete_the_head(cur):
 ATTACKS = {
     edit_a_field: ("BROKEN tenant:tenant-m at sequence 4: its content does not match", True),
     edit_a_time: ("at sequence 5: its content does not match its hash", True),
+    edit_the_shown_data_only: ("at sequence 4: its content does not match its hash", True),
     edit_and_rehash_one: ("at sequence 5: it does not link to the event before it", True),
     delete_an_event: ("at sequence 6: event 6 is missing", True),
     insert_a_forged_event: ("at sequence 5: it was inserted", True),
