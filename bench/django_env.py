@@ -4,7 +4,8 @@ import base64
 import os
 import secrets
 
-BENCH_PORT = 8765
+# BENCH_PORT moves the benchmark server when another run holds the default port.
+BENCH_PORT = int(os.environ.get("BENCH_PORT", "8765"))
 
 
 def django_env(database):
