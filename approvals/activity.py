@@ -159,6 +159,8 @@ def _notify(tenant: Tenant, events: list[AuditEvent], now: datetime) -> None:
     for address in tenant.notification_emails:
         people.setdefault(address, None)
     payload = {"seqs": [e.seq for e in events], "count": len(events)}
-    for address, user in people.items():
-        outbox.tenant_email(kind="out_of_scope", key=f"oos:{tenant.slug}:{events[0].seq}:{address}",
-                            address=address, user=user, tenant=tenant, payload=payload, now=now)
+    # One write and one hand-over for everyone told, not one per person.
+    outbox.enqueue([outbox.email_row(
+        kind="out_of_scope", key=f"oos:{tenant.slug}:{events[0].seq}:{address}", user=user,
+        address=address, tenant=tenant, req=None, payload=payload, now=now)
+        for address, user in people.items()])
