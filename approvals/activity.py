@@ -9,7 +9,7 @@ page and sent to the tenant's approvers and the provider's auditors.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -87,9 +87,11 @@ def record_batch(*, tenant_slug: str, engineer_email: str | None, actions: Any,
     grants = list(AccessRequest.objects.filter(
         tenant=tenant, requester=engineer, access_starts_at__isnull=False,
     ).order_by("-access_starts_at")) if engineer else []
+    # Each grant's scope parsed and its real end found once for the batch, not per action.
+    known = [_Known(g, resources.CompiledScope(g.scope), _ended(g)) for g in grants]
     judged = []
     for action in cleaned:
-        grant, problem = _judge(action, grants, engineer)
+        grant, problem = _judge(action, known, engineer)
         # A refused resource is stored with its invisible characters escaped (the log can hold
         # it, and readers see exactly what was sent); a canonical one is stored as it is.
         data = {**action, "resource": resources.visible(action["resource"]),
@@ -113,32 +115,38 @@ def record_batch(*, tenant_slug: str, engineer_email: str | None, actions: Any,
     return results
 
 
-def _judge(action: dict[str, Any], grants: list[AccessRequest], engineer: User | None
+class _Known(NamedTuple):
+    """A grant of the engineer in the tenant, with what judging an action asks of it."""
+    grant: AccessRequest
+    scope: resources.CompiledScope
+    ended: datetime
+
+
+def _judge(action: dict[str, Any], grants: list[_Known], engineer: User | None
            ) -> tuple[AccessRequest | None, str]:
     """The grant that covered the action, or (the most relevant grant, what was wrong)."""
     if engineer is None:
         return None, "No engineer with this e-mail address is known to Lockbox."
-    at = action["at"]
-    in_time = [g for g in grants if g.access_starts_at <= at < _ended(g)]
-    malformed = resources.problem(action["resource"])
+    at, resource = action["at"], action["resource"]
+    in_time = [k for k in grants if k.grant.access_starts_at <= at < k.ended]
+    malformed = resources.problem(resource)
     if malformed:
         # Recorded and flagged, not refused: the action happened, and an auditor wants an
         # attempt like "mailbox/alice/../bob" in the log, on the grant that was open if any.
         nearest = in_time[0] if in_time else grants[0] if grants else None
-        return nearest, f"{malformed} No grant covers it."
+        return (nearest.grant if nearest else None), f"{malformed} No grant covers it."
     if not grants:
         return None, "The engineer had no grant in this tenant."
-    in_scope = [g for g in in_time if policy.scope_covers(g.scope, action["resource"])]
+    in_scope = [k.grant for k in in_time if k.scope.covers(resource)]
     for grant in in_scope:
         if policy.level_covers(grant.access_level, action["access_level"]):
             return grant, ""
     if in_scope:
         return in_scope[0], "A write under a read-only grant."
     if in_time:
-        return in_time[0], f"{action['resource']} is outside the grant's scope."
-    covering = [g for g in grants if policy.scope_covers(g.scope, action["resource"])]
-    nearest = covering[0] if covering else grants[0]
-    return nearest, "No grant was open at that time."
+        return in_time[0].grant, f"{resource} is outside the grant's scope."
+    covering = [k.grant for k in grants if k.scope.covers(resource)]
+    return (covering[0] if covering else grants[0].grant), "No grant was open at that time."
 
 
 def _ended(grant: AccessRequest) -> datetime:
