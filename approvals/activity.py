@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 MAX_BATCH = 500
 OUTCOMES = ("success", "failure", "denied")
 CLOCK_SKEW = timedelta(minutes=5)
+FIELDS = frozenset({"resource", "operation", "access_level", "at", "outcome"})
+# TextChoices.values builds a new list on every call; a batch asks 500 times.
+LEVELS = frozenset(AccessLevel.values)
 
 
 class BatchTooLarge(ValueError):
@@ -47,7 +50,7 @@ def clean_actions(actions: Any, now: datetime) -> list[dict[str, Any]]:
         where = f"actions[{i}]"
         if not isinstance(item, dict):
             raise ValidationError({where: "Each action is an object."})
-        unknown = set(item) - {"resource", "operation", "access_level", "at", "outcome"}
+        unknown = item.keys() - FIELDS
         if unknown:
             raise ValidationError({where: f"Unknown field {sorted(unknown)[0]!r}."})
         resource, operation = item.get("resource"), item.get("operation")
@@ -56,7 +59,7 @@ def clean_actions(actions: Any, now: datetime) -> list[dict[str, Any]]:
         if not isinstance(operation, str) or not operation.strip() or len(operation) > 64:
             raise ValidationError({where: "operation: a name of at most 64 characters."})
         level = item.get("access_level", AccessLevel.READ_ONLY)
-        if level not in AccessLevel.values:
+        if not isinstance(level, str) or level not in LEVELS:
             raise ValidationError({where: f"access_level: one of {', '.join(AccessLevel.values)}."})
         # Strict: an impossible date (February 30th) or no offset is bad input like any other.
         at = clock.parse_instant(item.get("at"))
@@ -137,12 +140,14 @@ def _judge(action: dict[str, Any], grants: list[_Known], engineer: User | None
         return (nearest.grant if nearest else None), f"{malformed} No grant covers it."
     if not grants:
         return None, "The engineer had no grant in this tenant."
-    in_scope = [k.grant for k in in_time if k.scope.covers(resource)]
-    for grant in in_scope:
-        if policy.level_covers(grant.access_level, action["access_level"]):
-            return grant, ""
-    if in_scope:
-        return in_scope[0], "A write under a read-only grant."
+    first_in_scope = None
+    for k in in_time:
+        if k.scope.covers(resource):
+            if policy.level_covers(k.grant.access_level, action["access_level"]):
+                return k.grant, ""
+            first_in_scope = first_in_scope or k.grant
+    if first_in_scope:
+        return first_in_scope, "A write under a read-only grant."
     if in_time:
         return in_time[0].grant, f"{resource} is outside the grant's scope."
     covering = [k.grant for k in grants if k.scope.covers(resource)]
