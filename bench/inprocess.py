@@ -398,11 +398,49 @@ def ingest_profile(args):
             "actions_per_s": round(batches * INGEST_BATCH / seconds)}
 
 
+def ingest_cpu(args):
+    """Where a batch's CPU goes: `batches` activity batches through the test client, with this
+    process's CPU time and that of its PostgreSQL backend (read from /proc, so the database must
+    run on this machine), and one bare POST of the same body for scale."""
+    setup = ingest_setup({"grants": args.get("grants", 10)})
+    client = Client(SERVER_NAME="localhost")
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {setup['token']}"}
+    bodies = [json.dumps(body) for body in setup["bodies"]]
+
+    def post(n):
+        response = client.post("/api/v1/activity", bodies[n % len(bodies)],
+                               content_type="application/json", **headers)
+        if response.status_code != 200:
+            raise SystemExit(f"ingest_cpu: batch {n}: {response.status_code}")
+
+    post(0)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        stat = Path(f"/proc/{cursor.fetchone()[0]}/stat")
+
+    def backend_cpu():
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    batches = args.get("batches", 20)
+    cpu, db = time.process_time(), backend_cpu()
+    for n in range(batches):
+        post(n)
+    cpu, db = time.process_time() - cpu, backend_cpu() - db
+    bare = time.process_time()
+    for _ in range(200):
+        client.post("/bench/bare", bodies[0], content_type="application/json")
+    bare = time.process_time() - bare
+    return {"batches": batches, "python_cpu_ms": round(cpu / batches * 1000, 1),
+            "postgresql_cpu_ms": round(db / batches * 1000, 1),
+            "bare_post_python_cpu_ms": round(bare / 200 * 1000, 2)}
+
+
 if __name__ == "__main__":
     what, raw = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "{}"
     print(json.dumps({"pages": pages, "export": export, "append": append,
                       "verify": verify, "access_setup": access_setup,
                       "revoke": revoke, "access_profile": access_profile,
                       "ingest_setup": ingest_setup, "ingest_counts": ingest_counts,
-                      "ingest_profile": ingest_profile}[what](
+                      "ingest_profile": ingest_profile, "ingest_cpu": ingest_cpu}[what](
         json.loads(raw))))
