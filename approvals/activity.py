@@ -9,7 +9,7 @@ page and sent to the tenant's approvers and the provider's auditors.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 MAX_BATCH = 500
 OUTCOMES = ("success", "failure", "denied")
 CLOCK_SKEW = timedelta(minutes=5)
+FIELDS = frozenset({"resource", "operation", "access_level", "at", "outcome"})
+# TextChoices.values builds a new list on every call; a batch asks 500 times.
+LEVELS = frozenset(AccessLevel.values)
 
 
 class BatchTooLarge(ValueError):
@@ -47,7 +50,7 @@ def clean_actions(actions: Any, now: datetime) -> list[dict[str, Any]]:
         where = f"actions[{i}]"
         if not isinstance(item, dict):
             raise ValidationError({where: "Each action is an object."})
-        unknown = set(item) - {"resource", "operation", "access_level", "at", "outcome"}
+        unknown = item.keys() - FIELDS
         if unknown:
             raise ValidationError({where: f"Unknown field {sorted(unknown)[0]!r}."})
         resource, operation = item.get("resource"), item.get("operation")
@@ -56,7 +59,7 @@ def clean_actions(actions: Any, now: datetime) -> list[dict[str, Any]]:
         if not isinstance(operation, str) or not operation.strip() or len(operation) > 64:
             raise ValidationError({where: "operation: a name of at most 64 characters."})
         level = item.get("access_level", AccessLevel.READ_ONLY)
-        if level not in AccessLevel.values:
+        if not isinstance(level, str) or level not in LEVELS:
             raise ValidationError({where: f"access_level: one of {', '.join(AccessLevel.values)}."})
         # Strict: an impossible date (February 30th) or no offset is bad input like any other.
         at = clock.parse_instant(item.get("at"))
@@ -87,9 +90,11 @@ def record_batch(*, tenant_slug: str, engineer_email: str | None, actions: Any,
     grants = list(AccessRequest.objects.filter(
         tenant=tenant, requester=engineer, access_starts_at__isnull=False,
     ).order_by("-access_starts_at")) if engineer else []
+    # Each grant's scope parsed and its real end found once for the batch, not per action.
+    known = [_Known(g, resources.CompiledScope(g.scope), _ended(g)) for g in grants]
     judged = []
     for action in cleaned:
-        grant, problem = _judge(action, grants, engineer)
+        grant, problem = _judge(action, known, engineer)
         # A refused resource is stored with its invisible characters escaped (the log can hold
         # it, and readers see exactly what was sent); a canonical one is stored as it is.
         data = {**action, "resource": resources.visible(action["resource"]),
@@ -113,32 +118,40 @@ def record_batch(*, tenant_slug: str, engineer_email: str | None, actions: Any,
     return results
 
 
-def _judge(action: dict[str, Any], grants: list[AccessRequest], engineer: User | None
+class _Known(NamedTuple):
+    """A grant of the engineer in the tenant, with what judging an action asks of it."""
+    grant: AccessRequest
+    scope: resources.CompiledScope
+    ended: datetime
+
+
+def _judge(action: dict[str, Any], grants: list[_Known], engineer: User | None
            ) -> tuple[AccessRequest | None, str]:
     """The grant that covered the action, or (the most relevant grant, what was wrong)."""
     if engineer is None:
         return None, "No engineer with this e-mail address is known to Lockbox."
-    at = action["at"]
-    in_time = [g for g in grants if g.access_starts_at <= at < _ended(g)]
-    malformed = resources.problem(action["resource"])
+    at, resource = action["at"], action["resource"]
+    in_time = [k for k in grants if k.grant.access_starts_at <= at < k.ended]
+    malformed = resources.problem(resource)
     if malformed:
         # Recorded and flagged, not refused: the action happened, and an auditor wants an
         # attempt like "mailbox/alice/../bob" in the log, on the grant that was open if any.
         nearest = in_time[0] if in_time else grants[0] if grants else None
-        return nearest, f"{malformed} No grant covers it."
+        return (nearest.grant if nearest else None), f"{malformed} No grant covers it."
     if not grants:
         return None, "The engineer had no grant in this tenant."
-    in_scope = [g for g in in_time if policy.scope_covers(g.scope, action["resource"])]
-    for grant in in_scope:
-        if policy.level_covers(grant.access_level, action["access_level"]):
-            return grant, ""
-    if in_scope:
-        return in_scope[0], "A write under a read-only grant."
+    first_in_scope = None
+    for k in in_time:
+        if k.scope.covers(resource):
+            if policy.level_covers(k.grant.access_level, action["access_level"]):
+                return k.grant, ""
+            first_in_scope = first_in_scope or k.grant
+    if first_in_scope:
+        return first_in_scope, "A write under a read-only grant."
     if in_time:
-        return in_time[0], f"{action['resource']} is outside the grant's scope."
-    covering = [g for g in grants if policy.scope_covers(g.scope, action["resource"])]
-    nearest = covering[0] if covering else grants[0]
-    return nearest, "No grant was open at that time."
+        return in_time[0].grant, f"{resource} is outside the grant's scope."
+    covering = [k.grant for k in grants if k.scope.covers(resource)]
+    return (covering[0] if covering else grants[0].grant), "No grant was open at that time."
 
 
 def _ended(grant: AccessRequest) -> datetime:
@@ -159,6 +172,8 @@ def _notify(tenant: Tenant, events: list[AuditEvent], now: datetime) -> None:
     for address in tenant.notification_emails:
         people.setdefault(address, None)
     payload = {"seqs": [e.seq for e in events], "count": len(events)}
-    for address, user in people.items():
-        outbox.tenant_email(kind="out_of_scope", key=f"oos:{tenant.slug}:{events[0].seq}:{address}",
-                            address=address, user=user, tenant=tenant, payload=payload, now=now)
+    # One write and one hand-over for everyone told, not one per person.
+    outbox.enqueue([outbox.email_row(
+        kind="out_of_scope", key=f"oos:{tenant.slug}:{events[0].seq}:{address}", user=user,
+        address=address, tenant=tenant, req=None, payload=payload, now=now)
+        for address, user in people.items()])

@@ -82,21 +82,32 @@ def covers(pattern: str, resource: str) -> bool:
 
 def covered_by_any(scope: Iterable[str], resource: str) -> bool:
     """Does any pattern of the scope cover the resource? The access check's question."""
-    parsed = _parse(resource, False)
-    if parsed is None:
-        return False
-    segments = parsed[0]
-    for pattern in scope:
-        parsed_pattern = _parse(pattern, True)
-        if parsed_pattern is None:
-            continue  # a scope stored before these rules: the item covers nothing
-        prefix, wildcard = parsed_pattern
-        if wildcard:
-            if len(segments) > len(prefix) and segments[:len(prefix)] == prefix:
+    return CompiledScope(scope).covers(resource)
+
+
+class CompiledScope:
+    """A scope with its patterns parsed once: covered_by_any's rule, for judging many resources
+    against one scope (an activity batch judges each of its actions against the same grants)."""
+
+    __slots__ = ("_patterns",)
+
+    def __init__(self, scope: Iterable[str]) -> None:
+        # An item that does not parse (a scope stored before these rules) covers nothing.
+        self._patterns = [parsed for parsed in (_parse(pattern, True) for pattern in scope)
+                          if parsed is not None]
+
+    def covers(self, resource: str) -> bool:
+        parsed = _parse(resource, False)
+        if parsed is None:
+            return False
+        segments = parsed[0]
+        for prefix, wildcard in self._patterns:
+            if wildcard:
+                if len(segments) > len(prefix) and segments[:len(prefix)] == prefix:
+                    return True
+            elif segments == prefix:
                 return True
-        elif segments == prefix:
-            return True
-    return False
+        return False
 
 
 def visible(text: str) -> str:

@@ -367,9 +367,180 @@ def access_profile(args):
     return {"checks": checks, "per_check_ms": round(seconds / checks * 1000, 3)}
 
 
+# --- Ingest: the data plane's activity reports (bench/run.py's ingest step) ---------------------
+
+INGEST_BATCH = 500
+
+
+def _ingest_actions(i, slug, at, batch):
+    """One batch of `batch` actions by the engineer of grant `i`: mostly reads, lists and
+    searches inside the grant's mailbox, and, as a real data plane reports them, some outside
+    it: another mailbox (1 in 25), a write under the read-only grant (1 in 50) and a path that
+    climbs out ("..", 1 in 250). Returns (actions, how many a correct judge flags)."""
+    mailbox = f"exchange/mailbox/ingest{i}@{slug}.bench"
+    operations = ("read", "list", "search", "read", "read")
+    actions, flagged = [], 0
+    for n in range(batch):
+        action = {"resource": f"{mailbox}/folders/inbox/messages/m{(i * 7919 + n) % 100_000}",
+                  "operation": operations[n % len(operations)], "access_level": "read_only",
+                  "at": at, "outcome": "failure" if n % 40 == 39 else "success"}
+        if n % 250 == 125:
+            action["resource"] = f"{mailbox}/../ceo@{slug}.bench"
+        elif n % 50 == 17:
+            action.update(operation="delete", access_level="read_write")
+        elif n % 25 == 3:
+            action["resource"] = f"exchange/mailbox/ceo@{slug}.bench/folders/inbox"
+        else:
+            actions.append(action)
+            continue
+        flagged += 1
+        actions.append(action)
+    return actions, flagged
+
+
+def ingest_setup(args):
+    """A data-plane token and `grants` engineers, each with a read-only grant on one mailbox of
+    one tenant made through the write path, and one batch body per grant of INGEST_BATCH
+    actions timed just after the grant began. Returns the token, the bodies, how many of each
+    body's actions are out of scope, and each body's chain."""
+    from datetime import timedelta
+
+    from django.contrib.auth import get_user_model
+
+    from approvals import transitions
+    from approvals.models import Tenant
+    from approvals.tokens import create_token
+    from audit.encoding import format_time
+    from lockbox_portal import clock
+
+    users = get_user_model().objects
+    manager = users.get(email="mgr00@provider.bench")
+    tenants = list(Tenant.objects.order_by("slug")[:args.get("tenants", 50)])
+    bodies, flagged, chains = [], [], []
+    for i in range(args.get("grants", 50)):
+        tenant = tenants[i % len(tenants)]
+        engineer = users.get(email=f"eng{i % 50:03d}@provider.bench")
+        request = transitions.submit_request(
+            requester=engineer, tenant=tenant, case_reference=f"INGEST-{i}",
+            justification="make bench: activity reports under load.",
+            reason_type="customer_initiated_support",
+            scope=[f"exchange/mailbox/ingest{i}@{tenant.slug}.bench/*"],
+            requested_duration=timedelta(hours=4))
+        transitions.internal_approve(access_request=request, actor=manager)
+        transitions.customer_approve(access_request=request,
+                                     actor=users.get(email=f"approver1@{tenant.slug}.bench"))
+        at = format_time(clock.now() + timedelta(seconds=1))
+        actions, bad = _ingest_actions(i, tenant.slug, at, args.get("batch", INGEST_BATCH))
+        bodies.append({"tenant": tenant.slug, "engineer": engineer.email, "actions": actions})
+        flagged.append(bad)
+        chains.append(tenant.audit_chain)
+    _, raw = create_token(owner=manager, name="bench ingest", purpose="data_plane", days=1)
+    return {"token": raw, "bodies": bodies, "flagged": flagged, "chains": chains}
+
+
+def ingest_counts(args):
+    """How many activity events each of `chains` holds, recorded and flagged, and whether each
+    chain verifies."""
+    from django.db.models import Count, Q
+
+    from audit.keyring import pinned
+    from audit.models import AuditEvent, SigningKey
+    from audit.verification import verify_chain
+
+    flagged = Count("id", filter=Q(action="activity.out_of_scope"))
+    rows = (AuditEvent.objects.filter(chain__in=args["chains"], action__startswith="activity.")
+            .values("chain").annotate(total=Count("id"), flagged=flagged))
+    counts = {row["chain"]: [row["total"], row["flagged"]] for row in rows}
+    out = {"counts": {c: counts.get(c, [0, 0]) for c in args["chains"]}}
+    if args.get("verify"):
+        # A reused database was signed with the key of the run that seeded it: the keys it
+        # published are trusted here, as this checks the chains' hashes, not the key pinning.
+        keys = {k.key_id: pinned(k.public_key, current=False, where="bench")
+                for k in SigningKey.objects.all()}
+        out["broken"] = [c for c in args["chains"] if not verify_chain(c, keys=keys).ok]
+    return out
+
+
+def ingest_profile(args):
+    """`batches` activity batches through every middleware, in this process, under cProfile:
+    where a batch of INGEST_BATCH actions spends its time. Prints the top functions to stderr
+    and writes the stats to bench/results/ingest-profile.pstats."""
+    import cProfile
+    import pstats
+
+    setup = ingest_setup({"grants": args.get("grants", 10)})
+    client = Client(SERVER_NAME="localhost")
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {setup['token']}"}
+    bodies = [json.dumps(body) for body in setup["bodies"]]
+    batches = args.get("batches", 100)
+
+    def post(n):
+        response = client.post("/api/v1/activity", bodies[n % len(bodies)],
+                               content_type="application/json", **headers)
+        if response.status_code != 200:
+            raise SystemExit(f"ingest_profile: batch {n}: {response.status_code} "
+                             f"{response.content[:300]}")
+
+    for n in range(5):
+        post(n)
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    profiler.enable()
+    for n in range(batches):
+        post(n)
+    profiler.disable()
+    seconds = time.perf_counter() - started
+    out = Path(__file__).resolve().parent / "results" / "ingest-profile.pstats"
+    profiler.dump_stats(str(out))
+    stats = pstats.Stats(profiler, stream=sys.stderr)
+    stats.sort_stats(args.get("sort", "cumulative")).print_stats(args.get("top", 60))
+    return {"batches": batches, "per_batch_ms": round(seconds / batches * 1000, 2),
+            "actions_per_s": round(batches * INGEST_BATCH / seconds)}
+
+
+def ingest_cpu(args):
+    """Where a batch's CPU goes: `batches` activity batches through the test client, with this
+    process's CPU time and that of its PostgreSQL backend (read from /proc, so the database must
+    run on this machine), and one bare POST of the same body for scale."""
+    setup = ingest_setup({"grants": args.get("grants", 10)})
+    client = Client(SERVER_NAME="localhost")
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {setup['token']}"}
+    bodies = [json.dumps(body) for body in setup["bodies"]]
+
+    def post(n):
+        response = client.post("/api/v1/activity", bodies[n % len(bodies)],
+                               content_type="application/json", **headers)
+        if response.status_code != 200:
+            raise SystemExit(f"ingest_cpu: batch {n}: {response.status_code}")
+
+    post(0)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        stat = Path(f"/proc/{cursor.fetchone()[0]}/stat")
+
+    def backend_cpu():
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    batches = args.get("batches", 20)
+    cpu, db = time.process_time(), backend_cpu()
+    for n in range(batches):
+        post(n)
+    cpu, db = time.process_time() - cpu, backend_cpu() - db
+    bare = time.process_time()
+    for _ in range(200):
+        client.post("/bench/bare", bodies[0], content_type="application/json")
+    bare = time.process_time() - bare
+    return {"batches": batches, "python_cpu_ms": round(cpu / batches * 1000, 1),
+            "postgresql_cpu_ms": round(db / batches * 1000, 1),
+            "bare_post_python_cpu_ms": round(bare / 200 * 1000, 2)}
+
+
 if __name__ == "__main__":
     what, raw = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "{}"
     print(json.dumps({"pages": pages, "signed_in": signed_in, "export": export, "append": append,
                       "verify": verify, "access_setup": access_setup,
-                      "revoke": revoke, "access_profile": access_profile}[what](
+                      "revoke": revoke, "access_profile": access_profile,
+                      "ingest_setup": ingest_setup, "ingest_counts": ingest_counts,
+                      "ingest_profile": ingest_profile, "ingest_cpu": ingest_cpu}[what](
         json.loads(raw))))

@@ -43,6 +43,7 @@ GOALS = {
     "page statements": 10,
     "export rows/s": 100_000, "export rss mb": 150, "append batched/s": 5_000,
     "verify ratio": 0.5, "pages/s": 100, "offline ratio": 0.2, "offline 5M s": 15,
+    "ingest actions/s": 10_000,
 }
 
 
@@ -251,22 +252,25 @@ def paced(path, setup, seconds, rate, connections=8):
                delay_ms=max(round(budget - spent), 0))
 
 
-def wrk(path, setup, seconds, connections, rate=None, delay_ms=0):
-    """Requests per second and p50/p99 in ms from wrk; with `rate`, paced by `delay_ms`."""
+def wrk(path, setup, seconds, connections, rate=None, delay_ms=0, timeout=2):
+    """Requests per second and p50/p99 in ms from wrk; with `rate`, paced by `delay_ms`. A
+    request unanswered after `timeout` seconds is an error."""
     script, bodies = HERE / "results" / "post.lua.tmp", HERE / "results" / "bodies.tmp"
     script.write_text(WRK_SCRIPT)
     bodies.write_text("".join(json.dumps(b) + "\n" for b in setup["bodies"]))
     env = dict(os.environ, BENCH_BODIES=str(bodies), BENCH_TOKEN=setup["token"],
                BENCH_DELAY_MS=str(delay_ms if rate else 0))
     out = subprocess.run(
-        ["wrk", f"-t{min(connections, 2)}", f"-c{connections}", f"-d{seconds}s", "-s",
+        ["wrk", f"-t{min(connections, 2)}", f"-c{connections}", f"-d{seconds}s",
+         f"--timeout={timeout}s", "-s",
          str(script), "--latency", f"http://127.0.0.1:{BENCH_PORT}{path}"],
         env=env, text=True, capture_output=True, check=True).stdout
     script.unlink()
     bodies.unlink()
     if "Non-2xx" in out or "Socket errors" in out:
         sys.exit(f"bench: wrk saw errors on {path}:\n{out}")
-    result = {"rps": round(float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)))}
+    exact = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    result = {"rps": round(exact), "rps_exact": exact}
     for p in (50, 99):
         result[f"p{p}_ms"] = _ms(re.search(rf"\s{p}%\s+([\d.]+\w+)", out).group(1))
     return result
@@ -396,6 +400,75 @@ def page_load(env, workers, seconds):
                    "rounds": [r[name]["rps"] for r in rounds]} for name in paths}
 
 
+
+# Ingest: the data plane's activity reports over HTTP.
+
+def ingest(env, workers, seconds, grants=50, exact_batches=50):
+    """POST /api/v1/activity in batches of 500 through gunicorn, beside the bare view.
+
+    1. Setup (inprocess.ingest_setup): `grants` engineers, each with a grant on one mailbox of
+       one tenant (a chain each), made through the write path, and a batch body per grant with
+       some actions out of scope.
+    2. Throughput: ROUNDS rounds in alternation, the bare view then the activity endpoint, each
+       the better of 2 and 4 connections, with the same bodies and token: batches per second,
+       actions per second (batches times 500) and the ratio of the two request rates.
+    3. Exactness: with the server idle, count each chain's activity events; post
+       `exact_batches` batches one by one, each of which must answer 500 recorded with the
+       expected number flagged; count again: every chain must hold exactly the actions sent to
+       it, flagged exactly as expected, and every chain verifies.
+    """
+    setup = inprocess("ingest_setup", env, grants=grants)
+    batch = len(setup["bodies"][0]["actions"])
+    say(f"ingest: {len(setup['bodies'])} engineers with a grant each, batches of {batch}; "
+        f"gunicorn, {workers} workers")
+    path, paths = "/api/v1/activity", (("bare", "/bench/bare"), ("ingest", "/api/v1/activity"))
+    result = {"workers": workers, "grants": len(setup["bodies"]), "batch": batch}
+    with Server(env, workers):
+        status, answer = post(path, setup["token"], setup["bodies"][0])
+        if status != 200 or answer.get("out_of_scope") != setup["flagged"][0]:
+            sys.exit(f"bench: the first ingest batch was not recorded as expected: {status} "
+                     f"{str(answer)[:300]}")
+        for _, p in paths:
+            wrk(p, setup, 5, 4, timeout=30)  # warm every worker and its database connection
+        rounds = []
+        for _ in range(ROUNDS):
+            rounds.append({label: max(wrk(p, setup, seconds, c, timeout=30)["rps_exact"]
+                                      for c in (2, 4))
+                           for label, p in paths})
+        for label, _ in paths:
+            result[label] = {"max_rps": round(statistics.median(r[label] for r in rounds), 1),
+                             "rounds": [r[label] for r in rounds]}
+        result["actions_per_s"] = round(result["ingest"]["max_rps"] * batch)
+        result["ratio"] = round(statistics.median(r["ingest"] / r["bare"] for r in rounds), 4)
+        say(f"ingest: {result['actions_per_s']:,} actions/s ({result['ingest']['max_rps']} "
+            f"batches/s; bare view {result['bare']['max_rps']:,} req/s; ratio "
+            f"{result['ratio']})")
+        time.sleep(1)  # let the last requests wrk gave up on finish on the server
+        before = inprocess("ingest_counts", env, chains=setup["chains"])["counts"]
+        sent = {chain: [0, 0] for chain in setup["chains"]}
+        for n in range(exact_batches):
+            i = n % len(setup["bodies"])
+            status, answer = post(path, setup["token"], setup["bodies"][i])
+            if (status, answer.get("recorded"), answer.get("out_of_scope")) != (
+                    200, batch, setup["flagged"][i]):
+                sys.exit(f"bench: ingest batch {n} answered {status} {str(answer)[:300]}")
+            sent[setup["chains"][i]][0] += batch
+            sent[setup["chains"][i]][1] += setup["flagged"][i]
+    after = inprocess("ingest_counts", env, chains=setup["chains"], verify=True)
+    wrong = [chain for chain in setup["chains"]
+             if [a - b for a, b in zip(after["counts"][chain], before[chain], strict=True)]
+             != sent[chain]]
+    if wrong or after["broken"]:
+        sys.exit(f"bench: ingest chains do not hold what was sent: {wrong[:3]}; "
+                 f"not verifying: {after['broken'][:3]}")
+    result["exact"] = (f"{exact_batches * batch:,} actions sent one batch at a time: each chain "
+                       f"holds exactly its {sum(s[0] for s in sent.values()):,}, "
+                       f"{sum(s[1] for s in sent.values()):,} flagged; "
+                       f"{len(setup['chains'])} chains verify")
+    say(f"ingest: {result['exact']}")
+    return result
+
+
 # Profiling.
 
 # Where a check's time goes: each group is the share of samples with such a frame in its stack.
@@ -464,6 +537,13 @@ def table(results):
                              f"wrk, signed in, {results['page_load_workers']} gunicorn workers; "
                              f"p50 {page['p50_ms']} ms, p99 {page['p99_ms']} ms",
                              f"≥ {GOALS['pages/s']}", page["rps"] >= GOALS["pages/s"]))
+    ing = results.get("ingest")
+    if ing:
+        rows.append((f"Ingest, POST /api/v1/activity in batches of {ing['batch']} (actions/s)",
+                     f"{ing['actions_per_s']:,} ({ing['ingest']['max_rps']:,} batches/s)",
+                     f"bare view {ing['bare']['max_rps']:,} req/s with the same bodies, ratio "
+                     f"{ing['ratio']}; {ing['exact']}", "≥ 10,000 actions/s",
+                     ing["actions_per_s"] >= GOALS["ingest actions/s"]))
     for name, page in large.get("pages", {}).items():
         small = results["sizes"].get("small", {}).get("pages", {}).get(name, {})
         limit = GOALS["free text p95 ms" if "free text" in name else "page p95 ms"]
@@ -623,9 +703,14 @@ def main():
                         help="measure the pages alone: in-process, and under load with wrk")
     parser.add_argument("--no-readme", action="store_true",
                         help="print and save the results, leave bench/README.md alone")
+    parser.add_argument("--ingest", action="store_true",
+                        help="measure only the ingest step, on the last size given")
     parser.add_argument("--profile", action="store_true",
                         help="profile the access check with py-spy instead (small size)")
     options = parser.parse_args()
+    if options.db_prefix is not None and not re.fullmatch(r"[a-z_][a-z0-9_]{0,40}",
+                                                          options.db_prefix):
+        sys.exit("bench: --db-prefix is lower-case letters, digits and _")
     if options.profile:
         profile_access(options.reuse)
         return
@@ -641,6 +726,10 @@ def main():
     biggest = sizes[-1] if "large" not in sizes else "large"
     # Production serves hashed static files (WhiteNoise's manifest); pages need the manifest.
     run([PYTHON, "manage.py", "collectstatic", "--noinput"], django_env("postgres"))
+    if options.ingest:
+        env, _ = prepare(sizes[-1], options.reuse, options.db_prefix)
+        results["ingest"] = ingest(env, options.workers, options.seconds)
+        sizes = []
     for size in sizes:
         env, seed = prepare(size, options.reuse, options.db_prefix)
         out = results["sizes"][size] = {"counts": dict(zip(
@@ -660,6 +749,7 @@ def main():
         say(f"pages under load: {results['page_load']}")
         if options.pages_only:
             continue
+        results["ingest"] = ingest(env, options.workers, options.seconds)
         out["export"] = {}
         for fmt in ("csv", "jsonl"):
             out["export"][fmt] = inprocess("export", env, format=fmt, rows=1_000_000)

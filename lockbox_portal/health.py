@@ -112,5 +112,10 @@ def _broker(url: str, timeout: float) -> str:
 def bare(request: HttpRequest) -> JsonResponse:
     """The floor the access check is measured against (bench/): a JSON answer through the same
     middleware and server, with no work behind it (CSRF-exempt like the API views). Routed only
-    when LOCKBOX_BENCH_BASELINE."""
+    when LOCKBOX_BENCH_BASELINE.
+
+    It reads the body, as every API view does: a server that answers with the body unread
+    closes the connection (gunicorn does), and the ingest benchmark's bodies are 500 actions
+    long, so the floor would be a reconnection per request, not the same work minus the view."""
+    request.body  # noqa: B018 - read for the connection's sake, see above
     return JsonResponse({"allowed": False, "reason": "baseline"})

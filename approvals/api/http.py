@@ -157,20 +157,24 @@ def _no_constant(name: str) -> NoReturn:
 
 def _check_values(data: dict[str, Any]) -> None:
     """Depth and text, walked with a list rather than recursion, so depth cannot hurt here."""
-    pending: list[tuple[Any, int]] = [(data, 1)]
+    # Only containers are queued; the texts in each are checked as it is read (an activity
+    # batch holds 500 objects of five texts each).
+    pending: list[tuple[dict[str, Any] | list[Any], int]] = [(data, 1)]
     while pending:
         value, depth = pending.pop()
-        if isinstance(value, str):
-            _check_text(value)
-        elif isinstance(value, dict | list):
-            if depth > MAX_DEPTH:
-                raise _too_deep()
-            items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
-            pending.extend((item, depth + 1) for item in items)
+        if depth > MAX_DEPTH:
+            raise _too_deep()
+        for item in ([*value.keys(), *value.values()] if isinstance(value, dict) else value):
+            if isinstance(item, str):
+                if _UNSTORABLE.search(item):
+                    _check_text(item)
+            elif isinstance(item, dict | list):
+                pending.append((item, depth + 1))
 
 
-# JSON may spell a lone UTF-16 surrogate ("\ud800"), which no database can store in UTF-8.
-_UNSTORABLE = re.compile("[\ud800-\udfff]")
+# JSON may spell a lone UTF-16 surrogate ("\ud800"), which no database can store in UTF-8;
+# and PostgreSQL stores no NUL in text.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def _check_text(value: str) -> None:
