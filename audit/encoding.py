@@ -67,3 +67,13 @@ def canonical_bytes(value: Any) -> bytes:
 def compute_hash(fields: dict[str, Any]) -> str:
     """The hex SHA-256 of an event's canonical_fields."""
     return hashlib.sha256(canonical_bytes(fields)).hexdigest()
+
+
+def exported_fields(record: dict[str, Any]) -> dict[str, Any]:
+    """canonical_fields of an event as an export writes it (event_record: times as text), so an
+    archive file can be checked line by line as the offline verifier checks it."""
+    return {"v": ENCODING_VERSION, "chain": record["chain"], "seq": record["seq"],
+            "occurred_at": record["occurred_at"], "action": record["action"],
+            "actor_id": record["actor_id"], "actor_email": record["actor_email"],
+            "request_id": record["request_id"], "data": record["data"],
+            "prev_hash": record["prev_hash"]}

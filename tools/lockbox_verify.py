@@ -7,6 +7,18 @@ export (CSV or JSON Lines), the signed checkpoints and the public keys, then:
     python lockbox_verify.py audit.jsonl --checkpoints checkpoints.json --keys keys.json
     python lockbox_verify.py --receipt receipt.json --keys keys.json
 
+When the oldest events have left the database as signed archives (retention), give the
+archives' manifests: the export is then accepted as beginning where the newest archive ends,
+and each archive file can be checked against its own manifest:
+
+    python lockbox_verify.py audit.jsonl --archive a1.manifest.json --archive a2.manifest.json \
+        --checkpoints checkpoints.json --keys keys.json
+    python lockbox_verify.py a2.jsonl --manifest a2.manifest.json --archive a1.manifest.json \
+        --keys keys.json
+
+Every manifest must be signed by a key in the keys file, name the export's chain, and follow
+the one before it (from event 1 on, no gap); the export must continue from the last one's head.
+
 It recomputes every event's SHA-256 over its canonical encoding, checks that each event links
 to the one before it, that the checkpoints are signed by a key in the keys file, that none is
 missing between them, that they match the events they vouch for, and that the export is not
@@ -150,7 +162,56 @@ def check_signature(document, keys, what):
 
 # --- Verifying ----------------------------------------------------------------------------------
 
-def verify_export(events, checkpoints, keys, *, partial=False):
+def check_archives(manifests, keys, chain):
+    """The archives' manifests, in order from event 1: returns (last seq, its hash) they vouch
+    for, (0, genesis) when there are none; raises Bad when one is forged, of another chain, or
+    missing between them."""
+    seq, head, sha = 0, GENESIS, ""
+    for manifest in sorted(manifests, key=lambda m: m.get("first_seq", 0)):
+        if not isinstance(manifest, dict) or manifest.get("type") != "lockbox.archive":
+            raise Unreadable("an --archive file is not a Lockbox archive manifest.")
+        what = (f"the archive manifest of events {manifest.get('first_seq')} to "
+                f"{manifest.get('last_seq')}")
+        check_signature(manifest, keys, what)
+        if manifest.get("chain") != chain:
+            raise Bad(f"{what} is of chain {manifest.get('chain')}, not {chain}.")
+        if manifest.get("first_seq") != seq + 1 or manifest.get("prev_hash") != head \
+                or manifest.get("prev_sha256") != sha:
+            raise Bad(f"{what} does not follow the archive before it (which ends at event "
+                      f"{seq}): an archive is missing or was replaced.")
+        seq, head, sha = manifest["last_seq"], manifest["head_hash"], manifest["sha256"]
+    return seq, head
+
+
+def verify_archive_file(path, events, manifest, earlier, keys):
+    """An archive file against its manifest (and, given, the manifests before it)."""
+    if not isinstance(manifest, dict) or manifest.get("type") != "lockbox.archive":
+        raise Unreadable("the --manifest file is not a Lockbox archive manifest.")
+    chain = manifest.get("chain")
+    if earlier:
+        check_archives([*earlier, manifest], keys, chain)
+    else:
+        check_signature(manifest, keys, "the archive manifest")
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != manifest.get("sha256"):
+        raise Bad("the archive file is not the one its manifest signs (its SHA-256 differs).")
+    first, last = manifest["first_seq"], manifest["last_seq"]
+    if not events or events[0]["seq"] != first or events[-1]["seq"] != last \
+            or len(events) != manifest.get("count"):
+        raise Bad(f"the archive file does not hold exactly events {first} to {last}.")
+    if events[0]["prev_hash"] != manifest["prev_hash"]:
+        raise Bad(f"event {first} does not link to the archive before it.")
+    if events[-1]["hash"] != manifest["head_hash"]:
+        raise Bad(f"event {last} is not the head its manifest signs.")
+    return verify_export(events, [], keys, partial=True).replace(
+        "verified", f"verified against the archive manifest signed {manifest['created_at']} "
+        f"by key {manifest['signature']['key_id']}", 1)
+
+
+def verify_export(events, checkpoints, keys, *, partial=False, archives=()):
     """Returns a summary line; raises Bad naming the first problem."""
     if not events:
         raise Unreadable("the export holds no events.")
@@ -158,9 +219,21 @@ def verify_export(events, checkpoints, keys, *, partial=False):
     if len(chains) > 1:
         raise Unreadable(f"the export mixes {len(chains)} chains; export one chain at a time.")
     chain = events[0]["chain"]
-    if not partial and events[0]["seq"] != 1:
+    archived, archived_head = check_archives(archives, keys, chain)
+    if archived and events[0]["seq"] > archived + 1:
+        raise Bad(f"events {archived + 1} to {events[0]['seq'] - 1} are in neither the archives "
+                  f"(which end at event {archived}) nor the export.")
+    if not partial and not archived and events[0]["seq"] != 1:
         raise Bad(f"the export starts at event {events[0]['seq']}, not 1 "
-                  "(use --partial for the results of a search).")
+                  "(use --partial for the results of a search, --archive for archived events).")
+    for event in events if archived else ():
+        if event["seq"] > archived + 1:
+            break
+        if event["seq"] == archived and event["hash"] != archived_head:
+            raise Bad(f"event {archived} differs from the head its archive manifest signs.")
+        if event["seq"] == archived + 1 and event["prev_hash"] != archived_head:
+            raise Bad(f"event {archived + 1} does not link to the archived head (event "
+                      f"{archived}): the chain was rewritten after it was archived.")
     for before, after in itertools.pairwise(events):
         if after["seq"] <= before["seq"]:
             raise Bad(f"event {after['seq']} comes after event {before['seq']}: events were "
@@ -204,6 +277,8 @@ def verify_export(events, checkpoints, keys, *, partial=False):
     vouched = (f"; matches the checkpoint at event {newest['seq']} signed "
                f"{newest['signed_at']} by key {newest['signature']['key_id']}" if newest
                else "; no checkpoint of this chain was given")
+    if archived:
+        vouched += f"; continues from {len(archives)} signed archive(s) through event {archived}"
     return f"OK: {len(events)} events of {chain} verified{vouched}."
 
 
@@ -226,6 +301,11 @@ def main(argv=None):
     parser.add_argument("--receipt", help="a decision receipt (.json) instead of an export")
     parser.add_argument("--partial", action="store_true",
                         help="the export is the result of a search, not the whole chain")
+    parser.add_argument("--archive", action="append", default=[], metavar="MANIFEST",
+                        help="the manifest of an archive of the chain's oldest events "
+                             "(repeat for each, from the first)")
+    parser.add_argument("--manifest", help="the export is an archive file: check it against "
+                                           "this manifest")
     args = parser.parse_args(argv)
     try:
         keys = load_keys(read_json(args.keys, "keys"))
@@ -236,8 +316,14 @@ def main(argv=None):
             parser.error("give an export file, or --receipt")
         checkpoints = (read_json(args.checkpoints, "checkpoints").get("checkpoints", [])
                        if args.checkpoints else [])
+        archives = [read_json(path, "archive manifest") for path in args.archive]
+        if args.manifest:
+            print(verify_archive_file(args.export, read_export(args.export),
+                                      read_json(args.manifest, "archive manifest"), archives,
+                                      keys))
+            return 0
         print(verify_export(read_export(args.export), checkpoints, keys,
-                            partial=args.partial))
+                            partial=args.partial, archives=archives))
         return 0
     except Bad as bad:
         print(f"FAILED: {bad}")
