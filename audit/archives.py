@@ -35,7 +35,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import Max, Min, Q
 from django.utils.module_loading import import_string
 
 from audit.encoding import GENESIS_HASH, compute_hash, exported_fields, format_time
@@ -110,10 +110,12 @@ def archive_chain(chain: str, *, cutoff: datetime, now: datetime, batch: int) ->
     """Steps 2 to 4 for one chain: the new archive, or None when nothing is due."""
     mark = ArchiveMark.objects.filter(chain=chain).values_list("through_seq", flat=True).first()
     mark = mark or 0
-    last_seq = AuditEvent.objects.filter(
-        chain=chain, seq__gt=mark, seq__lte=mark + batch, occurred_at__lt=cutoff,
-    ).aggregate(last=Max("seq"))["last"]
-    if last_seq is None:
+    # An archive stops before the first event younger than the cut-off, even if older ones
+    # follow it (times are taken before the chain's lock, so they may be a little out of order).
+    found = AuditEvent.objects.filter(chain=chain, seq__gt=mark, seq__lte=mark + batch).aggregate(
+        last=Max("seq"), young=Min("seq", filter=Q(occurred_at__gte=cutoff)))
+    last_seq = found["last"] if found["young"] is None else found["young"] - 1
+    if last_seq is None or last_seq <= mark:
         return None
     before = Archive.objects.filter(chain=chain, last_seq=mark).first()
     prev_hash, prev_sha = (before.head_hash, before.sha256) if before else (GENESIS_HASH, "")

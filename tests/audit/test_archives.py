@@ -294,3 +294,15 @@ def test_appends_go_on_while_the_archiver_writes_its_file(history, monkeypatch):
     assert appended.is_set()
     assert AuditEvent.objects.filter(chain=CHAIN, data__n="during").exists()
     assert verify_chain(CHAIN, must_exist=True).ok
+
+
+def test_an_archive_stops_before_the_first_event_younger_than_the_retention(db, settings,
+                                                                           tmp_path):
+    settings.LOCKBOX_ARCHIVE_DIR = str(tmp_path)
+    old = clock.now() - timedelta(days=8 * 366)
+    create_tenant(slug="tenant-r", name="Tenant R", now=old)
+    record_event(chain=CHAIN, action="test.happened", now=clock.now())  # 2: young
+    record_event(chain=CHAIN, action="test.happened", now=old)  # 3: old, after a young one
+    assert _run().archives == 1
+    assert list(Archive.objects.values_list("first_seq", "last_seq")) == [(1, 1)]
+    assert _run().archives == 0 and _stored()[:2] == [2, 3]

@@ -2,11 +2,11 @@
 at their last verification."""
 
 from django.db.models import Count, Min, Q
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 
 from approvals.forms import AuditSearchForm
-from approvals.models import ProviderRole
-from approvals.views.shared import audit_log
+from approvals.models import ProviderRole, Tenant
+from approvals.views.shared import archives, audit_log
 from approvals.views.shared.guards import provider_page
 from audit import selectors
 from audit.models import AuditEvent, ChainHead, ChainVerification
@@ -57,3 +57,24 @@ def search(request):
 @lag_tolerant
 def download(request, fmt):
     return audit_log.download(fmt, lambda: _search(request)[1], "lockbox-audit-all-chains")
+
+
+@provider_page(ProviderRole.AUDITOR)
+def archive_tenants(request):
+    """Which tenant's archives to look at: each tenant with its retention and legal hold."""
+    return render(request, "internal/archive_tenants.html",
+                  {"tenants": Tenant.objects.order_by("name")})
+
+
+@provider_page(ProviderRole.AUDITOR)
+def archive_list(request, slug):
+    tenant = get_object_or_404(Tenant, slug=slug)
+    return render(request, "internal/archives.html", {
+        "tenant": tenant, **archives.archives_page(request, tenant.audit_chain)})
+
+
+@provider_page(ProviderRole.AUDITOR)
+def archive_download(request, slug, first_seq, kind):
+    tenant = get_object_or_404(Tenant, slug=slug)
+    return archives.download(tenant.audit_chain, first_seq, kind,
+                             f"lockbox-archive-{tenant.slug}")
