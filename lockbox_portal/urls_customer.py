@@ -44,6 +44,7 @@ portal = [
          {"kind": "manifest"}, name="audit_archive_manifest"),
     path("t/<slug:slug>/settings/", tenant_settings.policy, name="settings"),
     path("t/<slug:slug>/settings/members/", tenant_settings.members, name="members"),
+    path("t/<slug:slug>/settings/retention/", tenant_settings.retention, name="retention"),
     path("t/<slug:slug>/settings/members/<int:number>/", tenant_settings.member,
          name="member"),
     path("t/<slug:slug>/settings/members/<int:number>/remove/",

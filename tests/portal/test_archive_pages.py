@@ -86,3 +86,71 @@ def test_a_provider_auditor_downloads_any_tenants_archives(archived, auditor, en
     assert client.get("/internal/audit/archives/nope/").status_code == 404
     assert signed_in(engineer).get("/internal/audit/archives/tenant-a/1.jsonl") \
         .status_code == 403
+
+
+# --- Retention and legal hold ----------------------------------------------------------------
+
+def _changes(action):
+    from audit.models import AuditEvent
+
+    return list(AuditEvent.objects.filter(chain="tenant:tenant-a", action=action)
+                .values_list("actor_email", "data"))
+
+
+def test_a_tenant_admin_sets_the_retention_and_a_legal_hold_with_a_fresh_code(tenant_a,
+                                                                                admin_a):
+    client = signed_in(admin_a)
+    form = client.get("/t/tenant-a/settings/retention/").content.decode()
+    assert 'value="7"' in form and "Audit retention" in form
+    refused = client.post("/t/tenant-a/settings/retention/",
+                          {"audit_retention_years": "3", "legal_hold": "on"})
+    assert refused.status_code == 400
+    tenant_a.refresh_from_db()
+    assert tenant_a.audit_retention_years == 7 and not tenant_a.legal_hold
+    response = client.post("/t/tenant-a/settings/retention/", {
+        "audit_retention_years": "3", "legal_hold": "on", "code": client.codes[0]})
+    assert response.status_code == 302
+    tenant_a.refresh_from_db()
+    assert tenant_a.audit_retention_years == 3 and tenant_a.legal_hold
+    assert _changes("tenant.retention_changed") == [
+        ("admin@a.test", {"audit_retention_years": {"old": 7, "new": 3}})]
+    assert _changes("tenant.legal_hold_changed") == [
+        ("admin@a.test", {"legal_hold": {"old": False, "new": True}})]
+    # Under the hold, eight-year-old events stay in the database.
+    assert archive_due().archives == 0
+
+
+def test_the_retention_is_bounded_and_only_for_admins(tenant_a, admin_a, approver_a):
+    client = signed_in(admin_a)
+    page = client.post("/t/tenant-a/settings/retention/",
+                       {"audit_retention_years": "11", "code": client.codes[0]})
+    assert page.status_code == 400 and "less than or equal to 10" in page.content.decode()
+    assert signed_in(approver_a).get("/t/tenant-a/settings/retention/").status_code == 403
+
+
+def test_a_provider_auditor_places_a_legal_hold_with_a_fresh_code(tenant_a, auditor, engineer):
+    client = signed_in(auditor)
+    assert client.post("/internal/audit/archives/tenant-a/", {"legal_hold": "on"}) \
+        .status_code == 400
+    response = client.post("/internal/audit/archives/tenant-a/",
+                           {"legal_hold": "on", "code": client.codes[0]})
+    assert response.status_code == 302
+    tenant_a.refresh_from_db()
+    assert tenant_a.legal_hold
+    assert _changes("tenant.legal_hold_changed") == [
+        ("auditor@provider.test", {"legal_hold": {"old": False, "new": True}})]
+    assert signed_in(engineer).post("/internal/audit/archives/tenant-a/", {
+        "legal_hold": ""}).status_code == 403
+
+
+def test_nobody_else_may_place_a_legal_hold(tenant_a, approver_a, engineer):
+    from approvals.errors import NotPermitted
+    from approvals.tenants import set_audit_retention, set_legal_hold
+
+    for person in (approver_a, engineer):
+        with pytest.raises(NotPermitted):
+            set_legal_hold(tenant=tenant_a, actor=person, on=True)
+    with pytest.raises(NotPermitted):
+        set_audit_retention(tenant=tenant_a, actor=approver_a, years=1, legal_hold=False)
+    tenant_a.refresh_from_db()
+    assert not tenant_a.legal_hold and tenant_a.audit_retention_years == 7
