@@ -183,8 +183,9 @@ def check_archives(manifests, keys, chain):
     return seq, head
 
 
-def verify_archive_file(path, events, manifest, earlier, keys):
-    """An archive file against its manifest (and, given, the manifests before it)."""
+def verify_archive_file(path, events, manifest, earlier, keys, checkpoints=()):
+    """An archive file against its manifest (and, given, the manifests before it and the
+    chain's checkpoints: those it holds must match)."""
     if not isinstance(manifest, dict) or manifest.get("type") != "lockbox.archive":
         raise Unreadable("the --manifest file is not a Lockbox archive manifest.")
     chain = manifest.get("chain")
@@ -206,7 +207,7 @@ def verify_archive_file(path, events, manifest, earlier, keys):
         raise Bad(f"event {first} does not link to the archive before it.")
     if events[-1]["hash"] != manifest["head_hash"]:
         raise Bad(f"event {last} is not the head its manifest signs.")
-    return verify_export(events, [], keys, partial=True).replace(
+    return verify_export(events, checkpoints, keys, partial=True).replace(
         "verified", f"verified against the archive manifest signed {manifest['created_at']} "
         f"by key {manifest['signature']['key_id']}", 1)
 
@@ -320,7 +321,7 @@ def main(argv=None):
         if args.manifest:
             print(verify_archive_file(args.export, read_export(args.export),
                                       read_json(args.manifest, "archive manifest"), archives,
-                                      keys))
+                                      keys, checkpoints))
             return 0
         print(verify_export(read_export(args.export), checkpoints, keys,
                             partial=args.partial, archives=archives))

@@ -20,8 +20,10 @@ from approvals.models import Tenant
 from approvals.tenants import create_tenant
 from audit import archives
 from audit.archives import ARCHIVE_DELETED, ARCHIVED, archive_due, file_names
+from audit.checkpoints import as_document as checkpoint_document
+from audit.checkpoints import checkpoint_chains
 from audit.export import jsonl_lines
-from audit.models import Archive, ArchiveMark, AuditEvent
+from audit.models import Archive, ArchiveMark, AuditEvent, Checkpoint
 from audit.services import record_event
 from audit.signing import published_keys
 from audit.verification import verify_chain
@@ -176,14 +178,21 @@ def _archive_args(paths):
 
 
 def test_the_offline_verifier_accepts_the_archives_as_the_chains_beginning(history):
+    checkpoint_chains()  # at 27: inside no archive
     for _ in range(3):
         _run()
+    checkpoint_chains()  # at 33, after the archive events
+    kept = history / "checkpoints.json"
+    kept.write_text(json.dumps({"checkpoints": [
+        checkpoint_document(c) for c in Checkpoint.objects.filter(chain=CHAIN)]}))
     export, manifests = _export(history), _manifests(history)
-    result = _verifier(history, export, *_archive_args(manifests))
+    result = _verifier(history, export, "--checkpoints", kept, *_archive_args(manifests))
     assert result.returncode == 0, result.stdout
     assert "continues from 3 signed archive(s) through event 24" in result.stdout
+    assert "matches the checkpoint at event 33" in result.stdout
     data = history / "archives" / file_names(CHAIN, 11, 20)[0]
-    result = _verifier(history, data, "--manifest", manifests[1], "--archive", manifests[0])
+    result = _verifier(history, data, "--manifest", manifests[1], "--archive", manifests[0],
+                       "--checkpoints", kept)
     assert result.returncode == 0, result.stdout
     # Without the archives the export is a chain with its beginning cut off.
     assert _verifier(history, export).returncode == 1
