@@ -27,10 +27,12 @@ class Tenant(models.Model):
     created_at = models.DateTimeField()
     # How long the tenant's audit events stay in the database before they leave as signed
     # archives (audit.archives); a legal hold suspends that while it is on.
+    # Database defaults too: bulk loaders (bench_seed's COPY) name only the columns they know.
     audit_retention_years = models.PositiveSmallIntegerField(
-        default=7, validators=[MinValueValidator(1), MaxValueValidator(10)])
+        default=7, db_default=7, validators=[MinValueValidator(1), MaxValueValidator(10)])
     legal_hold = models.BooleanField(
-        default=False, help_text="While on, no audit event of the tenant is archived or deleted.")
+        default=False, db_default=False,
+        help_text="While on, no audit event of the tenant is archived or deleted.")
 
     class Meta:
         ordering = ["name"]

@@ -261,7 +261,9 @@ def manifest_text(archive: Archive) -> str:
 
 
 def archive_file(archive: Archive) -> Path:
-    return archive_root() / archive.file_name
+    """Where the archive's file is: named from its chain and range, never from the row's
+    file_name (which the manifest signs, but which a forged row could point elsewhere)."""
+    return archive_root() / file_names(archive.chain, archive.first_seq, archive.last_seq)[0]
 
 
 def _write_atomic_tmp(final: Path, chunks: Iterable[str | bytes]) -> Path:
