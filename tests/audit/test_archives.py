@@ -315,3 +315,16 @@ def test_an_archive_stops_before_the_first_event_younger_than_the_retention(db, 
     assert _run().archives == 1
     assert list(Archive.objects.values_list("first_seq", "last_seq")) == [(1, 1)]
     assert _run().archives == 0 and _stored()[:2] == [2, 3]
+
+
+def test_pages_verified_before_an_archive_go_on_from_its_head(history):
+    from audit.status import current_status, verify_and_record
+
+    assert verify_and_record(CHAIN, must_exist=True).ok  # remembered at event 27
+    now = clock.now()
+    while archives.archive_chain(CHAIN, cutoff=now, now=now, batch=10):  # 1-10, 11-20, 21-27
+        archives.finish_deletions(CHAIN, now=now)
+    assert not AuditEvent.objects.filter(chain=CHAIN, seq=27).exists()
+    record_event(chain=CHAIN, action="test.happened", data={"n": "after"})
+    status = current_status(CHAIN, must_exist=True)
+    assert status.ok and status.count == 34, status  # 27 + 3 archived + 3 deleted + 1
