@@ -41,6 +41,11 @@ class Action(models.TextChoices):
     MEMBERSHIP_CHANGED = "membership.changed", "Roles changed"
     MEMBERSHIP_REMOVED = "membership.removed", "Person removed"
     PROVIDER_ROLE_GRANTED = "provider_role.granted", "Provider role given"
+    TENANT_RETENTION_CHANGED = "tenant.retention_changed", "Audit retention changed"
+    TENANT_LEGAL_HOLD_CHANGED = "tenant.legal_hold_changed", "Legal hold changed"
+    # History leaving the database as signed archives (audit.archives writes these)
+    AUDIT_ARCHIVED = "audit.archived", "Audit events archived"
+    AUDIT_ARCHIVE_DELETED = "audit.archive_deleted", "Archived events deleted"
     # Machine access and integrations
     TOKEN_CREATED = "token.created", "API token made"
     TOKEN_REVOKED = "token.revoked", "API token revoked"

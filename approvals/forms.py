@@ -143,6 +143,20 @@ class PolicyForm(StepUpMixin, forms.Form):
         }
 
 
+class RetentionForm(StepUpMixin, forms.Form):
+    audit_retention_years = forms.IntegerField(
+        label="Keep audit events in the database for (years)", min_value=1, max_value=10,
+        help_text="Older events leave the database as signed archives you can still download "
+                  "and verify (1 to 10 years).")
+    legal_hold = forms.BooleanField(
+        label="Legal hold", required=False,
+        help_text="While on, no audit event is archived or deleted, however old.")
+
+
+class LegalHoldForm(StepUpMixin, forms.Form):
+    legal_hold = forms.BooleanField(label="Legal hold", required=False)
+
+
 ROLE_CHOICES = TenantRole.choices
 
 

@@ -25,6 +25,14 @@ class Tenant(models.Model):
         help_text="Extra addresses told about requests, besides the approvers themselves.",
     )
     created_at = models.DateTimeField()
+    # How long the tenant's audit events stay in the database before they leave as signed
+    # archives (audit.archives); a legal hold suspends that while it is on.
+    # Database defaults too: bulk loaders (bench_seed's COPY) name only the columns they know.
+    audit_retention_years = models.PositiveSmallIntegerField(
+        default=7, db_default=7, validators=[MinValueValidator(1), MaxValueValidator(10)])
+    legal_hold = models.BooleanField(
+        default=False, db_default=False,
+        help_text="While on, no audit event of the tenant is archived or deleted.")
 
     class Meta:
         ordering = ["name"]
@@ -32,6 +40,10 @@ class Tenant(models.Model):
             models.CheckConstraint(
                 condition=models.Q(required_approvals__gte=1, required_approvals__lte=10),
                 name="tenant_required_approvals_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(audit_retention_years__gte=1, audit_retention_years__lte=10),
+                name="tenant_audit_retention_range",
             ),
         ]
 

@@ -16,6 +16,7 @@ from django.db import transaction
 
 from approvals import roles as role_checks
 from approvals.actions import Action
+from approvals.errors import NotPermitted
 from approvals.models import (
     ProviderMembership,
     ProviderRole,
@@ -26,7 +27,7 @@ from approvals.models import (
 from approvals.notifications import outbox
 from approvals.tokens import revoke_tenant_tokens_of
 from audit.encoding import PROVIDER_CHAIN
-from audit.services import record_event
+from audit.services import record_event, record_events
 from lockbox_portal import clock
 
 if TYPE_CHECKING:
@@ -155,6 +156,53 @@ def _check_policy(tenant: Tenant) -> None:
         )
     if errors:
         raise ValidationError(errors)
+
+
+def set_audit_retention(*, tenant: Tenant, actor: User, years: int, legal_hold: bool,
+                        now: datetime | None = None) -> list[str]:
+    """A tenant admin sets how long the audit stays in the database (1 to 10 years) and the
+    legal hold; each field changed is its own audit event with old and new values. Returns the
+    fields changed."""
+    role_checks.require_tenant_admin(actor, tenant)
+    if not 1 <= years <= 10:
+        raise ValidationError({"audit_retention_years": "Between 1 and 10 years."})
+    return _change_retention(tenant, actor, now, audit_retention_years=years,
+                             legal_hold=legal_hold)
+
+
+def set_legal_hold(*, tenant: Tenant, actor: User, on: bool,
+                   now: datetime | None = None) -> bool:
+    """Place or lift a legal hold: the tenant's admins, or the provider's auditors (who may have
+    to keep a tenant's history for their own legal reasons). True when it changed."""
+    if not (role_checks.has_tenant_role(actor, tenant, TenantRole.ADMIN)
+            or role_checks.is_provider_auditor(actor)):
+        raise NotPermitted(f"Only {tenant.name}'s admins and the provider's auditors can place "
+                           "a legal hold.")
+    return bool(_change_retention(tenant, actor, now, legal_hold=on))
+
+
+_RETENTION_ACTIONS = {"audit_retention_years": Action.TENANT_RETENTION_CHANGED,
+                      "legal_hold": Action.TENANT_LEGAL_HOLD_CHANGED}
+
+
+def _change_retention(tenant: Tenant, actor: User, now: datetime | None,
+                      **values: Any) -> list[str]:
+    now = now or clock.now()
+    with transaction.atomic():
+        locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        changed = [f for f, v in values.items() if getattr(locked, f) != v]
+        if not changed:
+            return []
+        events = []
+        for field in changed:
+            events.append({"action": _RETENTION_ACTIONS[field], "actor": actor, "data": {
+                field: {"old": getattr(locked, field), "new": values[field]}}})
+            setattr(locked, field, values[field])
+        locked.save(update_fields=changed)
+        record_events(chain=locked.audit_chain, events=events, now=now)
+    for field in changed:
+        setattr(tenant, field, values[field])
+    return changed
 
 
 def set_notification_emails(*, tenant: Tenant, actor: User, emails: list[str],

@@ -10,9 +10,12 @@ moment they exist:
 - every table outside the audit: SELECT, INSERT, UPDATE, DELETE (never TRUNCATE, TRIGGER,
   REFERENCES); django_migrations: SELECT only;
 - the audit's append-only tables (events, checkpoints, signing keys, chain heads, search
-  words): SELECT and INSERT; and UPDATE of only audit_signingkey.retired_at and
-  audit_chainhead.seq/hash, which their triggers allow only to retire a key and to move a
-  head forward (migration 0011);
+  words, archives and their marks): SELECT and INSERT; and UPDATE of only
+  audit_signingkey.retired_at, audit_chainhead.seq/hash, audit_archivemark.through_seq and
+  audit_archive.deleted_at, which their triggers allow only to retire a key, to move a head
+  or a mark forward and to note an archive's events deleted (migrations 0011, 0013);
+- DELETE on audit_auditevent, which its trigger allows only for events a signed archive
+  covers (below the chain's archive mark, migration 0013);
 - sequences: USAGE and SELECT (nextval for new rows).
 """
 
@@ -23,9 +26,12 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import truncate_name
 
 APPEND_ONLY = ("audit_auditevent", "audit_checkpoint", "audit_signingkey", "audit_chainhead",
-               "audit_searchword")
+               "audit_searchword", "audit_archive", "audit_archivemark")
 # The only columns the runtime role may update in an append-only table, each guarded by a trigger.
-GUARDED_UPDATES = {"audit_signingkey": ("retired_at",), "audit_chainhead": ("seq", "hash")}
+GUARDED_UPDATES = {"audit_signingkey": ("retired_at",), "audit_chainhead": ("seq", "hash"),
+                   "audit_archivemark": ("through_seq",), "audit_archive": ("deleted_at",)}
+# Append-only tables whose rows may leave, each guarded by a trigger: archived events only.
+GUARDED_DELETES = ("audit_auditevent",)
 READ_ONLY = ("django_migrations",)
 
 
@@ -58,6 +64,8 @@ def grant_statements(connection: BaseDatabaseWrapper, role: str) -> list[str]:
             if columns:
                 listed = ", ".join(_ident(connection, c) for c in columns)
                 statements.append(f"GRANT UPDATE ({listed}) ON {name} TO {who}")
+            if table in GUARDED_DELETES:
+                statements.append(f"GRANT DELETE ON {name} TO {who}")
         else:
             statements.append(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {name} TO {who}")
     return statements

@@ -82,3 +82,13 @@ def export_line(fields: dict[str, Any], event_hash: str) -> str:
     if not text.endswith(BODY_END):  # pragma: no cover (a field sorting after "v")
         raise ValueError("the canonical encoding no longer ends with its version")
     return f'{text[:-len(BODY_END)]},"hash":{json.dumps(event_hash)}}}'
+
+
+def exported_fields(record: dict[str, Any]) -> dict[str, Any]:
+    """canonical_fields of an event as an export writes it (event_record: times as text), so an
+    archive file can be checked line by line as the offline verifier checks it."""
+    return {"v": ENCODING_VERSION, "chain": record["chain"], "seq": record["seq"],
+            "occurred_at": record["occurred_at"], "action": record["action"],
+            "actor_id": record["actor_id"], "actor_email": record["actor_email"],
+            "request_id": record["request_id"], "data": record["data"],
+            "prev_hash": record["prev_hash"]}

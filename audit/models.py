@@ -135,3 +135,56 @@ class ChainVerification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.chain}: {'ok' if self.ok else 'broken'} to {self.verified_seq}"
+
+
+class Archive(models.Model):
+    """A stretch of a chain written to a signed file (JSON Lines + manifest) before its events
+    leave the database (audit.archives). Its manifest signature is what verification trusts
+    for the events below the chain's ArchiveMark, once they are deleted.
+
+    Append-only, except deleted_at, set once when every event it covers is gone (trigger-guarded
+    on PostgreSQL, migration 0012)."""
+
+    chain = models.CharField(max_length=80)
+    first_seq = models.PositiveBigIntegerField()
+    last_seq = models.PositiveBigIntegerField()
+    count = models.PositiveBigIntegerField()
+    prev_hash = models.CharField(max_length=64, help_text="The hash of event first_seq - 1 "
+                                 "(the previous archive's head, or genesis).")
+    head_hash = models.CharField(max_length=64, help_text="The hash of event last_seq.")
+    sha256 = models.CharField(max_length=64, help_text="SHA-256 of the JSON Lines file.")
+    prev_sha256 = models.CharField(max_length=64, blank=True,
+                                   help_text="The previous archive's file hash (none first).")
+    file_name = models.CharField(max_length=255)
+    created_at = models.DateTimeField()
+    key_id = models.CharField(max_length=16)
+    signature = models.CharField(max_length=100)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["chain", "first_seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["chain", "first_seq"],
+                                    name="archive_chain_first_unique"),
+            models.UniqueConstraint(fields=["chain", "last_seq"],
+                                    name="archive_chain_last_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.chain} {self.first_seq}-{self.last_seq}"
+
+    def created_at_text(self) -> str:
+        return format_time(self.created_at)
+
+
+class ArchiveMark(models.Model):
+    """How far a chain is archived: events at or below through_seq may be deleted, and no others.
+
+    It only moves forward, to the last_seq of an archive that starts right after it, in the same
+    transaction that records that archive (trigger-guarded on PostgreSQL, migration 0012)."""
+
+    chain = models.CharField(max_length=80, primary_key=True)
+    through_seq = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.chain} archived through {self.through_seq}"

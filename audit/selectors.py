@@ -23,7 +23,7 @@ from django.db.models import (
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 
-from audit.models import AuditEvent, ChainHead, Checkpoint
+from audit.models import Archive, ArchiveMark, AuditEvent, ChainHead, Checkpoint
 
 
 def search_events(chain: str | None, *, since: datetime | None = None,
@@ -321,3 +321,14 @@ def _first(search: Paged, bound: dict[str, int], count: int, *,
     rest = _text_search(search.equal, search.text, words).filter(**bound).filter(
         **{"pk__lt" if newest else "pk__gt": edge}).alias(key=key).order_by(by_key)
     return found + list(rest[:count - len(found)])
+
+
+def archives_of(chain: str) -> QuerySet[Archive]:
+    """A chain's archives, newest first (the order the pages list them)."""
+    return Archive.objects.filter(chain=chain).order_by("-first_seq")
+
+
+def archived_through(chain: str) -> int:
+    """The last event of the chain that lives in a signed archive (0: none)."""
+    return ArchiveMark.objects.filter(chain=chain).values_list("through_seq", flat=True) \
+        .first() or 0

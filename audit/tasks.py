@@ -3,6 +3,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.conf import settings
 
+from audit.archives import archive_due
 from audit.checkpoints import checkpoint_chains
 from audit.owners import chains_to_verify
 from audit.status import verify_and_record
@@ -22,3 +23,9 @@ def verify_all() -> int:
     return sum(not verify_and_record(chain, must_exist=must_exist,
                                      unsigned_limit=unsigned_limit).ok
                for chain, must_exist in chains_to_verify())
+
+
+@shared_task(name="audit.archive")
+def archive() -> int:
+    """Archive and delete events past their retention (audit.archives); returns archives made."""
+    return archive_due().archives

@@ -16,6 +16,7 @@ from typing import Any
 from audit.checkpoints import body_of
 from audit.encoding import GENESIS_HASH
 from audit.keyring import PinnedKey
+from audit.manifests import archived_start
 from audit.models import AuditEvent, ChainHead, Checkpoint
 from audit.reading import chain_rows
 from audit.signing import trusted_keys, verify
@@ -74,6 +75,8 @@ def verify_chain(chain: str, *, after: tuple[int, str, str | None] | None = None
     pinned in configuration). `kept`: checkpoint documents kept outside the database.
     `unsigned_limit`: how old the oldest event no checkpoint covers may be, as of `now`.
 
+    0. The chain's archives (audit.manifests) must be validly signed and contiguous, and its
+       archive mark where they end; the stored events are walked from the archived head on.
     1. Every checkpoint must carry a valid signature of a trusted key, and (when it names one)
        its predecessor must exist: a deleted stretch of checkpoints leaves a link to nothing.
     2. Sequence numbers must run 1, 2, 3, ... with no gap.
@@ -87,13 +90,27 @@ def verify_chain(chain: str, *, after: tuple[int, str, str | None] | None = None
        were deleted (or signing stopped), and those events are vouched for by nothing.
     """
     keys = trusted_keys() if keys is None else keys
-    start_seq, prev_hash, hash_before_prev = after or (0, GENESIS_HASH, None)
-    if start_seq and not AuditEvent.objects.filter(chain=chain, seq=start_seq,
-                                                   hash=prev_hash).exists():
+    if after is None:
+        # Events below the chain's archived head left the database: its signed archives stand
+        # for them, and the stored events must continue from the newest one's head hash.
+        archived = archived_start(chain, keys)
+        if archived.problem:
+            return Verification(chain, archived.seq, archived.bad_seq, archived.problem)
+        start_seq, prev_hash, hash_before_prev = archived.seq, archived.hash, None
+    else:
+        start_seq, prev_hash, hash_before_prev = after
+    if after is not None and start_seq and not AuditEvent.objects.filter(
+            chain=chain, seq=start_seq, hash=prev_hash).exists():
         # One look back at the point already verified: a chain wiped or cut below it shows on
-        # the next page, not only at the next full verification.
-        return Verification(chain, start_seq - 1, start_seq,
-                            f"event {start_seq}, verified before, is gone or changed")
+        # the next page, not only at the next full verification. Unless it was archived since:
+        # then the pages go on from the archived head.
+        archived = archived_start(chain, keys)
+        if archived.problem:
+            return Verification(chain, archived.seq, archived.bad_seq, archived.problem)
+        if start_seq > archived.seq:
+            return Verification(chain, start_seq - 1, start_seq,
+                                f"event {start_seq}, verified before, is gone or changed")
+        start_seq, prev_hash, hash_before_prev = archived.seq, archived.hash, None
     signed = _signed(chain, start_seq, kept)
     known: set[int] = set()  # seqs of the database's checkpoints met so far, for the links
     pending = next(signed, None)

@@ -41,6 +41,12 @@ site = [
     path("tokens/", tokens.token_list, name="tokens"),
     path("tokens/<int:pk>/revoke/", tokens.revoke, name="token_revoke"),
     path("audit/export.<str:fmt>", audit.download, name="audit_export"),
+    path("audit/archives/", audit.archive_tenants, name="audit_archive_tenants"),
+    path("audit/archives/<slug:slug>/", audit.archive_list, name="audit_archives"),
+    path("audit/archives/<slug:slug>/<int:first_seq>.jsonl", audit.archive_download,
+         {"kind": "jsonl"}, name="audit_archive_file"),
+    path("audit/archives/<slug:slug>/<int:first_seq>.manifest.json", audit.archive_download,
+         {"kind": "manifest"}, name="audit_archive_manifest"),
 ]
 
 urlpatterns = [

@@ -7,6 +7,18 @@ export (CSV or JSON Lines), the signed checkpoints and the public keys, then:
     python lockbox_verify.py audit.jsonl --checkpoints checkpoints.json --keys keys.json
     python lockbox_verify.py --receipt receipt.json --keys keys.json
 
+When the oldest events have left the database as signed archives (retention), give the
+archives' manifests: the export is then accepted as beginning where the newest archive ends,
+and each archive file can be checked against its own manifest:
+
+    python lockbox_verify.py audit.jsonl --archive a1.manifest.json --archive a2.manifest.json \
+        --checkpoints checkpoints.json --keys keys.json
+    python lockbox_verify.py a2.jsonl --manifest a2.manifest.json --archive a1.manifest.json \
+        --keys keys.json
+
+Every manifest must be signed by a key in the keys file, name the export's chain, and follow
+the one before it (from event 1 on, no gap); the export must continue from the last one's head.
+
 It recomputes every event's SHA-256 over its canonical encoding, checks that each event links
 to the one before it, that the checkpoints are signed by a key in the keys file, that none is
 missing between them, that they match the events they vouch for, and that the export is not
@@ -270,13 +282,90 @@ def check_signature(document, keys, what):
 
 # --- Verifying ----------------------------------------------------------------------------------
 
-def verify_export(events, checkpoints, keys, *, partial=False):
+def check_archives(manifests, keys, chain):
+    """The archives' manifests, in order from event 1: returns (last seq, its hash) they vouch
+    for, (0, genesis) when there are none; raises Bad when one is forged, of another chain, or
+    missing between them."""
+    seq, head, sha = 0, GENESIS, ""
+    for manifest in sorted(manifests, key=_first_seq):
+        if not isinstance(manifest, dict) or manifest.get("type") != "lockbox.archive":
+            raise Unreadable("an --archive file is not a Lockbox archive manifest.")
+        what = (f"the archive manifest of events {manifest.get('first_seq')} to "
+                f"{manifest.get('last_seq')}")
+        check_signature(manifest, keys, what)
+        if manifest.get("chain") != chain:
+            raise Bad(f"{what} is of chain {manifest.get('chain')}, not {chain}.")
+        if manifest.get("first_seq") != seq + 1 or manifest.get("prev_hash") != head \
+                or manifest.get("prev_sha256") != sha:
+            raise Bad(f"{what} does not follow the archive before it (which ends at event "
+                      f"{seq}): an archive is missing or was replaced.")
+        seq, head, sha = manifest["last_seq"], manifest["head_hash"], manifest["sha256"]
+    return seq, head
+
+
+def _first_seq(manifest):
+    value = manifest.get("first_seq", 0) if isinstance(manifest, dict) else 0
+    return value if isinstance(value, int) else 0
+
+
+def _archived_through(manifests):
+    """The last seq the manifests claim to hold (checked later by check_archives)."""
+    ends = [m.get("last_seq") for m in manifests if isinstance(m, dict)]
+    return max((e for e in ends if isinstance(e, int)), default=0)
+
+
+def verify_archive_file(path, events, manifest, earlier, keys, checkpoints=()):
+    """An archive file against its manifest (and, given, the manifests before it and the
+    chain's checkpoints: those it holds must match)."""
+    if not isinstance(manifest, dict) or manifest.get("type") != "lockbox.archive":
+        raise Unreadable("the --manifest file is not a Lockbox archive manifest.")
+    chain = manifest.get("chain")
+    if earlier:
+        check_archives([*earlier, manifest], keys, chain)
+    else:
+        check_signature(manifest, keys, "the archive manifest")
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != manifest.get("sha256"):
+        raise Bad("the archive file is not the one its manifest signs (its SHA-256 differs).")
+    seen = {}
+
+    def noted(runs):
+        # The first event's seq and link, the last event's seq and hash, and the count, taken
+        # as the runs stream past to verify_export.
+        for run in runs:
+            _chain, seq, last, prev_hash, _digest, _matches, _source, digests = run
+            if "first" not in seen:
+                seen["first"], seen["prev_hash"] = seq, prev_hash
+            seen["last"], seen["head"] = last, digests[-1]
+            seen["count"] = seen.get("count", 0) + last - seq + 1
+            yield run
+
+    summary = verify_export(noted(events), checkpoints, keys, partial=True)
+    first, last = manifest["first_seq"], manifest["last_seq"]
+    if seen.get("first") != first or seen.get("last") != last \
+            or seen.get("count") != manifest.get("count"):
+        raise Bad(f"the archive file does not hold exactly events {first} to {last}.")
+    if seen["prev_hash"] != _ascii(manifest["prev_hash"]):
+        raise Bad(f"event {first} does not link to the archive before it.")
+    if seen["head"] != _ascii(manifest["head_hash"]):
+        raise Bad(f"event {last} is not the head its manifest signs.")
+    return summary.replace(
+        "verified", f"verified against the archive manifest signed {manifest['created_at']} "
+        f"by key {manifest['signature']['key_id']}", 1)
+
+
+def verify_export(events, checkpoints, keys, *, partial=False, archives=()):
     """Returns a summary line; raises Bad naming the first problem.
 
     `events` are read once, in file order, however many (read_export gives them one at a time):
     every check below is kept for the end and raised in the order a reader expects (input that
     is not one chain, then events out of order, then a broken link, then the checkpoints)."""
-    wanted = {c.get("seq") for c in checkpoints}
+    archived_claim = _archived_through(archives)
+    wanted = {c.get("seq") for c in checkpoints} | {archived_claim}
+    after_archive = None  # the link of event archived_claim + 1, when a run starts there
     first_chain = first_seq = previous_seq = previous_hash = None
     chains, signed_hashes = set(), {}
     count, out_of_order, broken = 0, None, None
@@ -288,6 +377,8 @@ def verify_export(events, checkpoints, keys, *, partial=False):
             chains.add(chain)
             if first_chain is None:
                 first_chain, first_seq = chain, seq
+        if seq == archived_claim + 1:
+            after_archive = prev_hash
         if last == seq:
             if seq in wanted:
                 signed_hashes[seq] = digest
@@ -316,9 +407,20 @@ def verify_export(events, checkpoints, keys, *, partial=False):
     if len(chains) > 1:
         raise Unreadable(f"the export mixes {len(chains)} chains; export one chain at a time.")
     chain, last_seq = first_chain, previous_seq
-    if not partial and first_seq != 1:
+    archived, archived_head = check_archives(archives, keys, chain)
+    if archived and first_seq > archived + 1:
+        raise Bad(f"events {archived + 1} to {first_seq - 1} are in neither the archives "
+                  f"(which end at event {archived}) nor the export.")
+    if not partial and not archived and first_seq != 1:
         raise Bad(f"the export starts at event {first_seq}, not 1 "
-                  "(use --partial for the results of a search).")
+                  "(use --partial for the results of a search, --archive for archived events).")
+    if archived:
+        head = _ascii(archived_head)
+        if archived in signed_hashes and signed_hashes[archived] != head:
+            raise Bad(f"event {archived} differs from the head its archive manifest signs.")
+        if after_archive is not None and after_archive != head:
+            raise Bad(f"event {archived + 1} does not link to the archived head (event "
+                      f"{archived}): the chain was rewritten after it was archived.")
     for problem in (out_of_order, broken):
         if problem:
             raise Bad(problem)
@@ -344,6 +446,8 @@ def verify_export(events, checkpoints, keys, *, partial=False):
     vouched = (f"; matches the checkpoint at event {newest['seq']} signed "
                f"{newest['signed_at']} by key {newest['signature']['key_id']}" if newest
                else "; no checkpoint of this chain was given")
+    if archived:
+        vouched += f"; continues from {len(archives)} signed archive(s) through event {archived}"
     return f"OK: {count} events of {chain} verified{vouched}."
 
 
@@ -371,6 +475,11 @@ def main(argv=None):
     parser.add_argument("--receipt", help="a decision receipt (.json) instead of an export")
     parser.add_argument("--partial", action="store_true",
                         help="the export is the result of a search, not the whole chain")
+    parser.add_argument("--archive", action="append", default=[], metavar="MANIFEST",
+                        help="the manifest of an archive of the chain's oldest events "
+                             "(repeat for each, from the first)")
+    parser.add_argument("--manifest", help="the export is an archive file: check it against "
+                                           "this manifest")
     args = parser.parse_args(argv)
     try:
         keys = load_keys(read_json(args.keys, "keys"))
@@ -381,8 +490,14 @@ def main(argv=None):
             parser.error("give an export file, or --receipt")
         checkpoints = (read_json(args.checkpoints, "checkpoints").get("checkpoints", [])
                        if args.checkpoints else [])
+        archives = [read_json(path, "archive manifest") for path in args.archive]
+        if args.manifest:
+            print(verify_archive_file(args.export, read_export(args.export),
+                                      read_json(args.manifest, "archive manifest"), archives,
+                                      keys, checkpoints))
+            return 0
         print(verify_export(read_export(args.export), checkpoints, keys,
-                            partial=args.partial))
+                            partial=args.partial, archives=archives))
         return 0
     except Bad as bad:
         print(f"FAILED: {bad}")

@@ -191,6 +191,13 @@ LOCKBOX_TRUSTED_KEYS_FILE = env_str("LOCKBOX_TRUSTED_KEYS_FILE", default="")
 # The chains whose owner exists, so an empty one means deleted events (audit.owners): the audit
 # app imports no other app, so the one that owns chains answers through this function.
 LOCKBOX_AUDIT_CHAIN_OWNERS = "approvals.chain_owners.tenant_chains"
+# Each chain's retention and legal hold (audit.archives), asked of the same app the same way.
+LOCKBOX_AUDIT_RETENTION = "approvals.chain_owners.retention_policies"
+# Where events past their retention are written as signed archives before they leave the
+# database (JSON Lines + manifest per stretch), and at most how many events go in one archive.
+LOCKBOX_ARCHIVE_DIR = env_str("LOCKBOX_ARCHIVE_DIR", default=str(BASE_DIR / "archives"))
+LOCKBOX_ARCHIVE_BATCH = env_int("LOCKBOX_ARCHIVE_BATCH", 100_000, min_value=100,
+                                max_value=5_000_000)
 
 # Events newer than their chain's last checkpoint are vouched for by the database alone, so beat
 # signs every chain head that moved this often. verify_audit fails when an event no checkpoint
@@ -290,6 +297,9 @@ CELERY_BEAT_SCHEDULE = {
                            "schedule": float(LOCKBOX_CHECKPOINT_SECONDS)},
     # The whole of every chain, daily; pages check only what is newer than this.
     "lockbox-verify": {"task": "audit.verify_all", "schedule": 86400.0},
+    # Events past their tenant's retention leave as signed archives, one bounded batch per
+    # chain per run; a run that stops is finished by the next.
+    "lockbox-archive": {"task": "audit.archive", "schedule": 3600.0},
 }
 
 # Logs go to stderr: one JSON object per line (production's default) or one line of text

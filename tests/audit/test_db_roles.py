@@ -102,7 +102,15 @@ ATTACKS = {
     "truncate the events": "TRUNCATE audit_auditevent",
     "switch the events' triggers off": "ALTER TABLE audit_auditevent DISABLE TRIGGER ALL",
     "drop the events' trigger":
-        "DROP TRIGGER audit_event_refuse_update_delete ON audit_auditevent",
+        "DROP TRIGGER audit_event_delete_only_archived ON audit_auditevent",
+    "move an archive mark with no archive":
+        "INSERT INTO audit_archivemark (chain, through_seq) VALUES ('tenant:contoso', 5)",
+    "forge an archive past the events": (
+        "INSERT INTO audit_archive (chain, first_seq, last_seq, count, prev_hash, head_hash, "
+        "sha256, prev_sha256, file_name, created_at, key_id, signature) VALUES ('tenant:contoso',"
+        " 1, 999999, 999999, repeat('0', 64), repeat('f', 64), '', '', 'x', now(), 'k', 's')"),
+    "delete an archive mark": "DELETE FROM audit_archivemark",
+    "truncate the archives": "TRUNCATE audit_archive",
     "update a checkpoint": "UPDATE audit_checkpoint SET head_hash = repeat('0', 64)",
     "delete checkpoints": "DELETE FROM audit_checkpoint",
     "truncate checkpoints": "TRUNCATE audit_checkpoint",

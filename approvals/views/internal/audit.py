@@ -1,16 +1,19 @@
 """The provider auditor's view of every audit chain: search, export, and how the chains fared
 at their last verification."""
 
+from django.contrib import messages
 from django.db.models import Count, Min, Q
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
 
-from approvals.forms import AuditSearchForm
-from approvals.models import ProviderRole
-from approvals.views.shared import audit_log
+from approvals import tenants
+from approvals.forms import AuditSearchForm, LegalHoldForm
+from approvals.models import ProviderRole, Tenant
+from approvals.views.shared import archives, audit_log
 from approvals.views.shared.guards import provider_page
 from audit import selectors
 from audit.models import AuditEvent, ChainHead, ChainVerification
 from lockbox_portal.db.replica import lag_tolerant
+from lockbox_portal.security import stepup
 
 BROKEN_SHOWN = 50
 
@@ -57,3 +60,33 @@ def search(request):
 @lag_tolerant
 def download(request, fmt):
     return audit_log.download(fmt, lambda: _search(request)[1], "lockbox-audit-all-chains")
+
+
+@provider_page(ProviderRole.AUDITOR)
+def archive_tenants(request):
+    """Which tenant's archives to look at: each tenant with its retention and legal hold."""
+    return render(request, "internal/archive_tenants.html",
+                  {"tenants": Tenant.objects.order_by("name")})
+
+
+@provider_page(ProviderRole.AUDITOR)
+def archive_list(request, slug):
+    """A tenant's archives, and the legal hold an auditor may place or lift (with step-up)."""
+    tenant = get_object_or_404(Tenant, slug=slug)
+    confirmation = stepup.Confirmation(request, f"internal:hold:{tenant.slug}", LegalHoldForm,
+                                       initial={"legal_hold": tenant.legal_hold})
+    if confirmation.passed():
+        on = confirmation.form.cleaned_data["legal_hold"]
+        tenants.set_legal_hold(tenant=tenant, actor=request.user, on=on)
+        messages.success(request, f"Legal hold {'on' if on else 'off'} for {tenant.name}.")
+        return redirect("internal:audit_archives", tenant.slug)
+    return confirmation.render("internal/archives.html", {
+        "tenant": tenant, "form": confirmation.form,
+        **archives.archives_page(request, tenant.audit_chain)})
+
+
+@provider_page(ProviderRole.AUDITOR)
+def archive_download(request, slug, first_seq, kind):
+    tenant = get_object_or_404(Tenant, slug=slug)
+    return archives.download(tenant.audit_chain, first_seq, kind,
+                             f"lockbox-archive-{tenant.slug}")

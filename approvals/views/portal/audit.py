@@ -3,11 +3,15 @@
 from django.shortcuts import render
 
 from approvals.forms import AuditSearchForm
-from approvals.views.shared import audit_log
+from approvals.models import TenantRole
+from approvals.views.shared import archives, audit_log
 from approvals.views.shared.guards import tenant_page
 from audit import selectors
 from audit.status import current_status
 from lockbox_portal.db.replica import lag_tolerant
+
+# Who may list and download a tenant's archives (the people who read and export its log).
+ARCHIVE_ROLES = {TenantRole.ADMIN, TenantRole.COMPLIANCE_READER}
 
 
 def _search(request, tenant, *, paged=False):
@@ -23,6 +27,8 @@ def search(request, tenant):
     return render(request, "customer/audit.html", {
         "tenant": tenant, "form": form, **audit_log.results_page(request, found),
         "verification": current_status(tenant.audit_chain, must_exist=True),
+        "can_see_archives": bool(request.tenant_roles & ARCHIVE_ROLES),
+        "archived_through": selectors.archived_through(tenant.audit_chain),
     })
 
 
@@ -31,3 +37,15 @@ def search(request, tenant):
 def download(request, tenant, fmt):
     return audit_log.download(fmt, lambda: _search(request, tenant)[1],
                               f"lockbox-audit-{tenant.slug}")
+
+
+@tenant_page(*ARCHIVE_ROLES)
+def archive_list(request, tenant):
+    return render(request, "customer/archives.html", {
+        "tenant": tenant, **archives.archives_page(request, tenant.audit_chain)})
+
+
+@tenant_page(*ARCHIVE_ROLES)
+def archive_download(request, tenant, first_seq, kind):
+    return archives.download(tenant.audit_chain, first_seq, kind,
+                             f"lockbox-archive-{tenant.slug}")

@@ -8,7 +8,14 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect
 
 from approvals import tenants
-from approvals.forms import ConfirmForm, InviteForm, NotificationsForm, PolicyForm, RolesForm
+from approvals.forms import (
+    ConfirmForm,
+    InviteForm,
+    NotificationsForm,
+    PolicyForm,
+    RetentionForm,
+    RolesForm,
+)
 from approvals.models import TenantMembership, TenantRole
 from approvals.views.shared.guards import tenant_page
 from lockbox_portal.security import stepup
@@ -29,6 +36,27 @@ def policy(request, tenant):
 def _update(request, tenant, form):
     changes = tenants.update_policy(tenant=tenant, actor=request.user, **form.policy())
     messages.success(request, "Policy saved." if changes else "Nothing changed.")
+
+
+@tenant_page(ADMIN)
+def retention(request, tenant):
+    confirmation = stepup.Confirmation(request, f"settings:{tenant.slug}:retention",
+                                       RetentionForm, initial={
+                                           "audit_retention_years": tenant.audit_retention_years,
+                                           "legal_hold": tenant.legal_hold})
+    form = confirmation.form
+    if confirmation.passed() and confirmation.apply(lambda: _set_retention(request, tenant,
+                                                                           form)):
+        return redirect("portal:retention", tenant.slug)
+    return confirmation.render("customer/settings/retention.html",
+                               {"tenant": tenant, "form": form})
+
+
+def _set_retention(request, tenant, form):
+    changed = tenants.set_audit_retention(
+        tenant=tenant, actor=request.user, years=form.cleaned_data["audit_retention_years"],
+        legal_hold=form.cleaned_data["legal_hold"])
+    messages.success(request, "Retention saved." if changed else "Nothing changed.")
 
 
 @tenant_page(ADMIN)
