@@ -146,7 +146,10 @@ def test_a_file_changed_before_the_rerun_is_rewritten(history, monkeypatch):
     monkeypatch.setattr(archives, "_record", lambda document, now: None)
     _run()
     data = history / "archives" / file_names(CHAIN, 1, 10)[0]
-    data.write_text(data.read_text().replace('"n": 3', '"n": 4'))
+    original = data.read_text()
+    changed = original.replace('"n":3', '"n":4').replace('"n": 3', '"n": 4')
+    assert changed != original
+    data.write_text(changed)
     monkeypatch.undo()
     _run()
     assert archives._sha256(data) == Archive.objects.get(chain=CHAIN).sha256
@@ -218,7 +221,10 @@ def test_the_offline_verifier_refuses_forged_foreign_or_missing_archives(history
     assert result.returncode == 1 and "does not follow the archive before it" in result.stdout
     # An archive file that is not the one its manifest signs.
     data = history / "archives" / file_names(CHAIN, 1, 10)[0]
-    data.write_text(data.read_text().replace('"n": 3', '"n": 4'))
+    original = data.read_text()
+    changed = original.replace('"n":3', '"n":4').replace('"n": 3', '"n": 4')
+    assert changed != original
+    data.write_text(changed)
     result = _verifier(history, data, "--manifest", manifests[0])
     assert result.returncode == 1 and "SHA-256 differs" in result.stdout
 
