@@ -242,8 +242,12 @@ def _audit(tenants: int, total: int, plan: dict[str, list[Planned]], now: dateti
     with connection.cursor() as cursor:
         # Rebuilt once at the end: maintaining a full-text index row by row would dominate,
         # and so would the trigger that notes each statement's words (two COPY statements of
-        # millions of rows each).
+        # millions of rows each). So would the B-tree indexes that lead with the chain: rows
+        # arrive in time order across all chains, so each COPYed row lands on a random leaf
+        # of each of them, and past a few million events those leaves no longer fit in
+        # shared_buffers. Sorting once per index at the end reads each row once.
         cursor.execute("DROP INDEX IF EXISTS audit_event_search_idx")
+        rebuild = _drop_secondary_indexes(cursor)
         cursor.execute("ALTER TABLE audit_auditevent "
                        "DISABLE TRIGGER audit_event_note_search_words")
     try:
@@ -278,9 +282,13 @@ def _audit(tenants: int, total: int, plan: dict[str, list[Planned]], now: dateti
             cursor.execute("ALTER TABLE audit_auditevent "
                            "ENABLE TRIGGER audit_event_note_search_words")
     seconds = progress.finish()
-    index = Progress("search index and words", 2)
+    index = Progress("indexes and words", len(rebuild) + 2)
     with connection.cursor() as cursor:
         cursor.execute("SET maintenance_work_mem = '512MB'")
+        cursor.execute("SET max_parallel_maintenance_workers = 2")
+        for statement in rebuild:
+            cursor.execute(statement)
+            index.add(1)
         cursor.execute("CREATE INDEX audit_event_search_idx ON audit_auditevent "
                        "USING gin (chain, search)")
         index.add(1)
@@ -289,6 +297,28 @@ def _audit(tenants: int, total: int, plan: dict[str, list[Planned]], now: dateti
                        "WHERE NOT EXISTS (SELECT 1 FROM audit_searchword s WHERE s.word = w)")
     index.add(1)
     return seconds + index.finish()
+
+
+def _drop_secondary_indexes(cursor: Any) -> list[str]:
+    """Drop the audit table's unique constraints and its indexes other than the primary key
+    (the search index is handled apart); return the statements that put them back, exactly
+    as the migrations made them."""
+    cursor.execute(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = 'audit_auditevent'::regclass AND contype = 'u' ORDER BY conname")
+    constraints = cursor.fetchall()
+    cursor.execute(
+        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+        "WHERE i.indrelid = 'audit_auditevent'::regclass AND NOT i.indisprimary "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) "
+        "AND i.indexrelid::regclass::text <> 'audit_event_search_idx' ORDER BY 1")
+    indexes = cursor.fetchall()
+    for name, _ in constraints:
+        cursor.execute(f'ALTER TABLE audit_auditevent DROP CONSTRAINT "{name}"')
+    for name, _ in indexes:
+        cursor.execute(f'DROP INDEX "{name}"')
+    return ([f'ALTER TABLE audit_auditevent ADD CONSTRAINT "{name}" {definition}'
+             for name, definition in constraints] + [definition for _, definition in indexes])
 
 
 def _copy_text(value: object) -> str:
