@@ -271,12 +271,6 @@ def _audit(tenants: int, total: int, plan: dict[str, list[Planned]], now: dateti
                     progress.add(written.value - progress.done)
                 copying.get()
                 progress.add(written.value - progress.done)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT setval(pg_get_serial_sequence('audit_auditevent', 'id'), "
-                           "(SELECT max(id) FROM audit_auditevent))")
-            cursor.executemany("INSERT INTO audit_chainhead (chain, seq, hash) VALUES (%s, %s, %s) "
-                               "ON CONFLICT (chain) DO UPDATE SET seq = EXCLUDED.seq, "
-                               "hash = EXCLUDED.hash", [h[:3] for h in heads])
     finally:
         with connection.cursor() as cursor:
             cursor.execute("ALTER TABLE audit_auditevent "
@@ -289,6 +283,12 @@ def _audit(tenants: int, total: int, plan: dict[str, list[Planned]], now: dateti
         for statement in rebuild:
             cursor.execute(statement)
             index.add(1)
+        # After the indexes: the head's trigger looks the event up by (chain, seq).
+        cursor.execute("SELECT setval(pg_get_serial_sequence('audit_auditevent', 'id'), "
+                       "(SELECT max(id) FROM audit_auditevent))")
+        cursor.executemany("INSERT INTO audit_chainhead (chain, seq, hash) VALUES (%s, %s, %s) "
+                           "ON CONFLICT (chain) DO UPDATE SET seq = EXCLUDED.seq, "
+                           "hash = EXCLUDED.hash", [h[:3] for h in heads])
         cursor.execute("CREATE INDEX audit_event_search_idx ON audit_auditevent "
                        "USING gin (chain, search)")
         index.add(1)
