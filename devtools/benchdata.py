@@ -20,6 +20,7 @@ import heapq
 import json
 import os
 import random
+import re
 import sys
 import tempfile
 import time
@@ -322,11 +323,16 @@ def _drop_secondary_indexes(cursor: Any) -> list[str]:
              for name, definition in constraints] + [definition for _, definition in indexes])
 
 
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
+
+
 def _copy_text(value: object) -> str:
     """One value in COPY's text format."""
     if value is None:
         return "\\N"
     text = value if isinstance(value, str) else str(value)
+    if not _COPY_SPECIAL.search(text):
+        return text
     return (text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
             .replace("\r", "\\r"))
 
@@ -344,10 +350,13 @@ def _hash_chain(job: tuple[str, int, list[Planned], datetime, str]) -> tuple[str
                                       actor_id=actor_id, actor_email=actor_email,
                                       request_id=request_id, data=data, prev_hash=prev)
             digest = compute_hash(fields)
-            values = (chain, seq, at.isoformat(), action, actor_id, actor_email, request_id,
-                      json.dumps(data), prev, digest)
-            out.write(f"{at.timestamp():017.6f}\t" + "\t".join(map(_copy_text, values))
-                      + "\n")
+            # Only the e-mail and the data can hold a character that COPY's text format
+            # escapes; the rest are names, numbers, hashes and the encoding's own time
+            # ("...T20:42:49.193735Z", which PostgreSQL reads as it is).
+            out.write(f"{at.timestamp():017.6f}\t{chain}\t{seq}\t{fields['occurred_at']}\t"
+                      f"{action}\t{_copy_text(actor_id)}\t{_copy_text(actor_email)}\t"
+                      f"{_copy_text(fields['request_id'])}\t{_copy_text(json.dumps(data))}\t"
+                      f"{prev}\t{digest}\n")
             prev = digest
     return chain, seq, prev, path
 
