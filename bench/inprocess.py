@@ -535,6 +535,216 @@ def ingest_cpu(args):
             "postgresql_cpu_ms": round(db / batches * 1000, 1),
             "bare_post_python_cpu_ms": round(bare / 200 * 1000, 2)}
 
+AUDIT_PAGES = {
+    "audit search (filters)": (f"admin@{BIG}.bench",
+                               f"/t/{BIG}/audit/?action=activity.recorded&since=2026-01-01"),
+    "audit search (free text)": (f"admin@{BIG}.bench", f"/t/{BIG}/audit/?q=mailbox+user12"),
+    "audit search (free text, rare)": (f"admin@{BIG}.bench",
+                                       f"/t/{BIG}/audit/?q=submitted+user12"),
+    "provider audit": ("auditor@provider.bench", "/internal/audit/?action=request.approved"),
+    "request page": (f"admin@{BIG}.bench", None),
+}
+
+
+def _plan_totals(plan):
+    """Shared buffers hit and read over a plan (the top node counts its children's)."""
+    return plan.get("Shared Hit Blocks", 0), plan.get("Shared Read Blocks", 0)
+
+
+def layout(args):
+    """What grows with the audit table (bench/README.md, "The audit table's layout"):
+
+    - each B-tree's depth (pageinspect) and size;
+    - EXPLAIN (ANALYZE, BUFFERS) of every statement of the audit pages that reads
+      audit_auditevent: buffers touched and time, which stay flat when the plans walk an
+      index from one end, and grow when they scan;
+    - deleting a chain's `batch` oldest events (as an archive run would, in one bounded
+      batch) and the VACUUM that follows, in PostgreSQL's default mode (which skips the
+      indexes when few pages have dead rows) and with INDEX_CLEANUP ON (what it must do
+      sooner or later: read every index of the table in full). The events are put back
+      afterwards, with their ids, so the chain verifies again.
+    """
+    from django.conf import settings
+
+    from approvals.models import AccessRequest
+    from lockbox_portal.db import limits
+
+    limits.lift_for_this_process()  # a VACUUM of the whole table is one long statement
+    tenant = _ensure_roles()
+    out = {"indexes": {}, "explain": {}}
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE EXTENSION IF NOT EXISTS pageinspect")
+        cursor.execute(
+            "SELECT c.relname, am.amname, pg_relation_size(c.oid) FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam "
+            "WHERE i.indrelid = 'audit_auditevent'::regclass ORDER BY 1")
+        for name, kind, size in cursor.fetchall():
+            entry = {"mb": round(size / 2**20, 1)}
+            if kind == "btree":
+                cursor.execute("SELECT level FROM bt_metap(%s)", [name])
+                entry["levels"] = cursor.fetchone()[0] + 1  # the root's level counts from 0
+            out["indexes"][name] = entry
+        cursor.execute("SELECT pg_relation_size('audit_auditevent'), "
+                       "(SELECT count(*) FROM audit_auditevent)")
+        heap, rows = cursor.fetchone()
+        out["heap_mb"], out["events"] = round(heap / 2**20, 1), rows
+
+    request = (AccessRequest.objects.filter(tenant=tenant, state="completed")
+               .order_by("-created_at").first())
+    for name, (email, url) in AUDIT_PAGES.items():
+        url = url or f"/t/{BIG}/requests/{request.pk}/"
+        client = _client(email)
+        client.get(url)
+        statements = []
+
+        def keep(execute, sql, params, many, context, statements=statements):
+            statements.append((sql, params))
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(keep):
+            assert client.get(url).status_code == 200
+        plans = []
+        for sql, params in statements:
+            if "audit_auditevent" not in sql or not sql.lstrip().upper().startswith("SELECT"):
+                continue
+            with connection.cursor() as cursor:
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, params)
+                plan = cursor.fetchone()[0]
+                plan = (json.loads(plan) if isinstance(plan, str) else plan)[0]
+            hit, read = _plan_totals(plan["Plan"])
+            plans.append({"ms": round(plan["Execution Time"], 2), "buffers": hit + read,
+                          "read": read, "top": plan["Plan"]["Node Type"],
+                          "sql": sql[:160]})
+        out["explain"][name] = {
+            "statements": len(plans), "buffers": sum(p["buffers"] for p in plans),
+            "ms": round(sum(p["ms"] for p in plans), 2), "plans": plans}
+
+    batch = args.get("batch", 10_000)
+    chain = f"tenant:{BIG}"
+    columns = ("id, chain, seq, occurred_at, action, actor_id, actor_email, request_id, data, "
+               "prev_hash, hash")
+    cost = {}
+    database = settings.DATABASES["default"]["NAME"]
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE kept AS SELECT " + columns + " FROM audit_auditevent "
+                       "WHERE chain = %s AND seq <= %s", [chain, batch])
+        cursor.execute("SELECT count(DISTINCT (ctid::text::point)[0]) FROM audit_auditevent "
+                       "WHERE chain = %s AND seq <= %s", [chain, batch])
+        cost["heap_pages_touched"] = cursor.fetchone()[0]
+        # The archive helper's trigger-guarded path is not here yet: as superuser, the
+        # append-only trigger is skipped for this session alone.
+        cursor.execute("SET session_replication_role = replica")
+        started = time.perf_counter()
+        cursor.execute("DELETE FROM audit_auditevent WHERE chain = %s AND seq <= %s",
+                       [chain, batch])
+        cost["deleted"] = cursor.rowcount
+        cost["delete_ms"] = round((time.perf_counter() - started) * 1000)
+        for mode, option in (("vacuum_default_ms", ""),
+                             ("vacuum_index_cleanup_ms", "(INDEX_CLEANUP ON) ")):
+            started = time.perf_counter()
+            cursor.execute(f"VACUUM {option}audit_auditevent")
+            cost[mode] = round((time.perf_counter() - started) * 1000)
+            if mode == "vacuum_default_ms":
+                # Put back and delete again, so that the second VACUUM has the same to do.
+                cursor.execute(f"INSERT INTO audit_auditevent ({columns}) "
+                               f"SELECT {columns} FROM kept")
+                cursor.execute("DELETE FROM audit_auditevent WHERE chain = %s AND seq <= %s",
+                               [chain, batch])
+        cursor.execute(f"INSERT INTO audit_auditevent ({columns}) SELECT {columns} FROM kept")
+        cursor.execute("SET session_replication_role = origin")
+        cursor.execute("DROP TABLE kept")
+        started = time.perf_counter()
+        cursor.execute("VACUUM (ANALYZE) audit_auditevent")
+        cost["vacuum_after_restore_ms"] = round((time.perf_counter() - started) * 1000)
+    out["delete_batch"] = {"database": database, "batch": batch, **cost}
+    return out
+
+
+def _page_statements(name):
+    """The statements the audit page `name` of AUDIT_PAGES sends that read audit_auditevent."""
+    email, url = AUDIT_PAGES[name]
+    client = _client(email)
+    client.get(url)
+    statements = []
+
+    def keep(execute, sql, params, many, context):
+        statements.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(keep):
+        assert client.get(url).status_code == 200
+    return [(sql, params) for sql, params in statements
+            if "audit_auditevent" in sql and sql.lstrip().upper().startswith("SELECT")]
+
+
+def _explain(cursor, sql, params):
+    cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, params)
+    plan = cursor.fetchone()[0]
+    plan = (json.loads(plan) if isinstance(plan, str) else plan)[0]
+    hit, read = _plan_totals(plan["Plan"])
+    return {"ms": round(plan["Execution Time"], 2), "buffers": hit + read}
+
+
+def partitioned(args):
+    """The layout not chosen, tried on a copy: audit_auditevent copied into a table hash-
+    partitioned by chain (`parts` partitions, every index of the original on each), then the
+    audit pages' statements and a bounded delete with its VACUUM run against both. The copy
+    is dropped at the end."""
+    from lockbox_portal.db import limits
+
+    limits.lift_for_this_process()
+    _ensure_roles()
+    parts, batch = args.get("parts", 16), args.get("batch", 10_000)
+    columns = ("id, chain, seq, occurred_at, action, actor_id, actor_email, request_id, data, "
+               "prev_hash, hash")
+    copy = "bench_partitioned_event"
+    out = {"parts": parts, "pages": {}}
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {copy}")
+        cursor.execute(f"CREATE TABLE {copy} (LIKE audit_auditevent INCLUDING DEFAULTS "
+                       "INCLUDING GENERATED) PARTITION BY HASH (chain)")
+        for n in range(parts):
+            cursor.execute(f"CREATE TABLE {copy}_{n} PARTITION OF {copy} "
+                           f"FOR VALUES WITH (MODULUS {parts}, REMAINDER {n})")
+        started = time.perf_counter()
+        cursor.execute(f"INSERT INTO {copy} ({columns}) SELECT {columns} FROM audit_auditevent")
+        cursor.execute(
+            "SELECT pg_get_indexdef(indexrelid) FROM pg_index "
+            "WHERE indrelid = 'audit_auditevent'::regclass AND NOT indisprimary")
+        for (definition,) in cursor.fetchall():
+            name = definition.split(" INDEX ", 1)[1].split(" ON ", 1)[0]
+            definition = definition.replace(f" INDEX {name} ON public.audit_auditevent ",
+                                            f" INDEX {copy}_{name} ON {copy} ")
+            cursor.execute(definition)
+        # A primary key must include the partition key: (id) alone cannot be unique here.
+        cursor.execute(f"ALTER TABLE {copy} ADD PRIMARY KEY (id, chain)")
+        cursor.execute(f"VACUUM (ANALYZE) {copy}")
+        out["copy_seconds"] = round(time.perf_counter() - started, 1)
+        for name in AUDIT_PAGES:
+            if name == "request page":
+                continue
+            both = {"plain": [], "partitioned": []}
+            for sql, params in _page_statements(name):
+                both["plain"].append(_explain(cursor, sql, params))
+                both["partitioned"].append(
+                    _explain(cursor, sql.replace('"audit_auditevent"', copy), params))
+            out["pages"][name] = {
+                layout: {"ms": round(sum(p["ms"] for p in plans), 2),
+                         "buffers": sum(p["buffers"] for p in plans)}
+                for layout, plans in both.items()}
+        chain = f"tenant:{BIG}"
+        started = time.perf_counter()
+        cursor.execute(f"DELETE FROM {copy} WHERE chain = %s AND seq <= %s", [chain, batch])
+        out["delete_ms"] = round((time.perf_counter() - started) * 1000)
+        cursor.execute(f"SELECT tableoid::regclass::text FROM {copy} WHERE chain = %s LIMIT 1",
+                       [chain])
+        partition = cursor.fetchone()[0]
+        started = time.perf_counter()
+        cursor.execute(f"VACUUM (INDEX_CLEANUP ON) {partition}")
+        out["vacuum_partition_index_cleanup_ms"] = round((time.perf_counter() - started) * 1000)
+        cursor.execute(f"DROP TABLE {copy}")
+    return out
+
 
 if __name__ == "__main__":
     what, raw = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "{}"
@@ -542,5 +752,6 @@ if __name__ == "__main__":
                       "verify": verify, "access_setup": access_setup,
                       "revoke": revoke, "access_profile": access_profile,
                       "ingest_setup": ingest_setup, "ingest_counts": ingest_counts,
-                      "ingest_profile": ingest_profile, "ingest_cpu": ingest_cpu}[what](
+                      "ingest_profile": ingest_profile, "ingest_cpu": ingest_cpu,
+                      "layout": layout, "partitioned": partitioned}[what](
         json.loads(raw))))

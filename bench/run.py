@@ -36,7 +36,10 @@ SIZES = {
     "small": (100, 1_000, 50_000),
     "medium": (300, 10_000, 500_000),
     "large": (1_000, 100_000, 5_000_000),
+    # Only with --sizes xlarge: seeding takes about half an hour and 20 GB of disk.
+    "xlarge": (3_000, 300_000, 20_000_000),
 }
+DEFAULT_SIZES = ("small", "medium", "large")
 GOALS = {
     # Pages: issue 15's goals (every page, free text too, ≤ 15 ms and ≤ 10 statements).
     "access ratio": 0.75, "access p99 ms": 10, "page p95 ms": 15, "free text p95 ms": 15,
@@ -173,6 +176,27 @@ def prepare(size, reuse, prefix=None):
     say(f"{size}: seeded in {seeded:.0f} s; verify_audit: {chains} chains OK in {verified:.0f} s")
     return env, {"seconds": round(seeded, 1), "events_per_s": round(events / seeded),
                  "verify_seconds": round(verified, 1), "chains_ok": chains}
+
+
+def disk(name):
+    """The database's size on disk and that of each audit table, its TOAST and its indexes,
+    in MB."""
+    total = admin_sql(f"SELECT pg_database_size('{name}')")[0][0]
+    rows = admin_sql(
+        "SELECT c.relname, pg_relation_size(c.oid), "
+        "coalesce(pg_total_relation_size(nullif(c.reltoastrelid, 0)), 0), "
+        "i.indexrelid::regclass::text, pg_relation_size(i.indexrelid) "
+        "FROM pg_class c LEFT JOIN pg_index i ON i.indrelid = c.oid "
+        "WHERE c.relkind IN ('r', 'p') AND c.relname LIKE 'audit\\_%' ORDER BY 1, 4",
+        database=name)
+    tables = {}
+    for table, heap, toast, index, index_size in rows:
+        entry = tables.setdefault(table, {"heap_mb": round(heap / 2**20, 1),
+                                          "toast_mb": round(toast / 2**20, 1), "indexes_mb": {}})
+        if index:
+            entry["indexes_mb"][index] = round(index_size / 2**20, 1)
+    return {"database_mb": round(total / 2**20), "audit_tables": {
+        table: entry for table, entry in tables.items() if entry["heap_mb"] >= 1}}
 
 
 # The access check over HTTP.
@@ -592,6 +616,47 @@ def table(results):
     return rows
 
 
+def by_size(results):
+    """One column per measured size: what must stay flat as the log grows (pages, export,
+    append, verify) beside what grows with it (seeding, disk)."""
+    sizes = [s for s in SIZES if s in results["sizes"]]
+    got = {s: results["sizes"][s] for s in sizes}
+    lines = ["| | " + " | ".join(f"{s} ({SIZES[s][2]:,} events)" for s in sizes) + " |",
+             "|---|" + "---|" * len(sizes)]
+
+    def row(label, cell):
+        cells = []
+        for s in sizes:
+            try:
+                cells.append(cell(got[s]))
+            except (KeyError, TypeError, StopIteration):
+                cells.append("n/a")
+        if any(c != "n/a" for c in cells):
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+
+    row("seeding", lambda r: f"{r['seed']['seconds']:,.0f} s ({r['seed']['events_per_s']:,}/s)")
+    row("database on disk", lambda r: f"{r['disk']['database_mb'] / 1024:,.1f} GB")
+    row("audit events: heap + TOAST", lambda r: "{:,.0f} MB".format(
+        r["disk"]["audit_tables"]["audit_auditevent"]["heap_mb"]
+        + r["disk"]["audit_tables"]["audit_auditevent"]["toast_mb"]))
+    row("audit events: indexes", lambda r: "{:,.0f} MB".format(sum(
+        r["disk"]["audit_tables"]["audit_auditevent"]["indexes_mb"].values())))
+    pages = next((got[s]["pages"] for s in sizes if "pages" in got[s]), {})
+    for page in pages:
+        row(f"page p95: {page}", lambda r, page=page: "{} ms ({} q)".format(
+            r["pages"][page]["p95_ms"], r["pages"][page]["queries"]))
+    for fmt in ("csv", "jsonl"):
+        row(f"export {fmt}", lambda r, fmt=fmt: "{:,}/s, {} MB".format(
+            r["export"][fmt]["rows_per_s"], r["export"][fmt]["peak_rss_mb"]))
+    row("append batched, one chain / 100", lambda r: "{:,} / {:,}".format(
+        r["append"]["batched, one chain"], r["append"]["batched, 100 chains"]))
+    row("append single, one chain / 100", lambda r: "{:,} / {:,}".format(
+        r["append"]["single, one chain"], r["append"]["single, 100 chains"]))
+    row("verify_audit", lambda r: "{:,}/s (ratio {})".format(
+        r["verify"]["verify_per_s"], r["verify"]["ratio"]))
+    return "\n".join(lines)
+
+
 def markdown(rows):
     lines = ["| Measurement | Result | Detail | Goal | Met |", "|---|---|---|---|---|"]
     lines += [f"| {a} | {b} | {c} | {d} | {'yes' if ok else '**no**'} |"
@@ -600,7 +665,8 @@ def markdown(rows):
 
 
 def chart(results, path):
-    """An SVG of page p95 against the number of requests, one line per page."""
+    """An SVG of page p95 against the number of audit events (a log scale: the sizes grow
+    tenfold, the last fourfold), one line per page."""
     sizes = [s for s in SIZES if "pages" in results["sizes"].get(s, {})]
     if len(sizes) < 2:
         return False
@@ -610,8 +676,12 @@ def chart(results, path):
     ceiling = max(100, (int(peak / 25) + 1) * 25)
     colours = ["#1b5e9f", "#b5461a", "#2c7a3f", "#7a3f8f", "#8a6d00", "#0f7c7c", "#555"]
 
+    import math
+
+    logs = [math.log10(SIZES[s][2]) for s in sizes]
+
     def x(i):
-        return left + i * (width - left - 220) / (len(sizes) - 1)
+        return left + (logs[i] - logs[0]) * (width - left - 220) / (logs[-1] - logs[0])
 
     def y(ms):
         return top + (1 - ms / ceiling) * (height - top - bottom)
@@ -625,7 +695,7 @@ def chart(results, path):
                      f'text-anchor="end">{ms} ms</text>')
     for i, size in enumerate(sizes):
         parts.append(f'<text x="{x(i):.1f}" y="{height - bottom + 18}" text-anchor="middle">'
-                     f'{SIZES[size][1]:,} requests</text>')
+                     f'{SIZES[size][2] / 1e6:g}M events</text>')
     for n, page in enumerate(pages):
         colour = colours[n % len(colours)]
         points = " ".join(f"{x(i):.1f},{y(results['sizes'][s]['pages'][page]['p95_ms']):.1f}"
@@ -670,6 +740,22 @@ def update_readme(results, rows, commands):
     readme.write_text(text)
 
 
+def update_sizes(results, command):
+    """The block of bench/README.md that compares the sizes of a run with xlarge."""
+    readme = HERE / "README.md"
+    text = readme.read_text()
+    start, end = "<!-- sizes:start -->", "<!-- sizes:end -->"
+    block = "\n".join([
+        start, "", f"Run {results['date']}. Command: `{command}`. Raw numbers: "
+        f"`bench/results/{results['file']}`.", "", by_size(results), "",
+        "![page time against data size](results/pages.svg)", "", end])
+    if start in text:
+        text = text[:text.index(start)] + block + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    readme.write_text(text)
+
+
 def machine():
     import psycopg
 
@@ -687,11 +773,17 @@ def machine():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default=",".join(SIZES),
-                        help="comma-separated: " + ", ".join(SIZES))
+    parser.add_argument("--sizes", default=",".join(DEFAULT_SIZES),
+                        help="comma-separated: " + ", ".join(SIZES) + " (default: "
+                        + ",".join(DEFAULT_SIZES) + ")")
     parser.add_argument("--db-prefix", default=None,
                         help="databases are named <prefix><size> (default $BENCH_DB_PREFIX, "
                              "else lockbox_bench_)")
+    parser.add_argument("--no-access", action="store_true",
+                        help="leave out the access check under load (gunicorn and wrk)")
+    parser.add_argument("--seed-only", action="store_true",
+                        help="create and seed the databases, record seeding and disk, measure "
+                        "nothing else")
     parser.add_argument("--reuse", action="store_true",
                         help="keep bench databases seeded by an earlier run")
     parser.add_argument("--seconds", type=int, default=10, help="length of each load run")
@@ -724,6 +816,9 @@ def main():
     results = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
                "sizes": {}}
     biggest = sizes[-1] if "large" not in sizes else "large"
+    # xlarge is there to show what stays flat as the log grows: with it, export, append and
+    # verify run at every size of the run, not at the biggest alone.
+    everywhere = "xlarge" in sizes
     # Production serves hashed static files (WhiteNoise's manifest); pages need the manifest.
     run([PYTHON, "manage.py", "collectstatic", "--noinput"], django_env("postgres"))
     if options.ingest:
@@ -736,20 +831,25 @@ def main():
             ("tenants", "requests", "events"), SIZES[size], strict=True))}
         if seed:
             out["seed"] = seed
+        out["disk"] = disk(bench_database(size, options.db_prefix))
+        say(f"{size}: disk: {out['disk']['database_mb']:,} MB")
+        if options.seed_only:
+            continue
         say(f"{size}: pages")
         out["pages"] = inprocess("pages", env, n=options.page_requests)
         for name, page in out["pages"].items():
             say(f"{size}:   {name}: {page}")
-        if size != biggest:
+        if size != biggest and not everywhere:
             continue
-        if not options.pages_only:
-            results["access"] = access(env, options.workers, options.seconds)
-        results["page_load"] = page_load(env, options.workers, options.seconds)
-        results["page_load_workers"] = options.workers
-        say(f"pages under load: {results['page_load']}")
-        if options.pages_only:
-            continue
-        results["ingest"] = ingest(env, options.workers, options.seconds)
+        if size == biggest:
+            if not options.pages_only and not options.no_access:
+                results["access"] = access(env, options.workers, options.seconds)
+            results["page_load"] = page_load(env, options.workers, options.seconds)
+            results["page_load_workers"] = options.workers
+            say(f"pages under load: {results['page_load']}")
+            if options.pages_only:
+                continue
+            results["ingest"] = ingest(env, options.workers, options.seconds)
         out["export"] = {}
         for fmt in ("csv", "jsonl"):
             out["export"][fmt] = inprocess("export", env, format=fmt, rows=1_000_000)
@@ -768,8 +868,14 @@ def main():
     rows = table(results)
     print()
     print(markdown(rows))
+    print()
+    print(by_size(results))
     print(f"\nbench: {results['seconds']} s; results in bench/results/{results['file']}")
-    if not options.no_readme and set(sizes) == set(SIZES):
+    if not options.no_readme and "xlarge" in sizes and len(sizes) > 1:
+        chart(results, out_dir / "pages.svg")
+        update_sizes(results, "make bench BENCH_ARGS=\"" + " ".join(sys.argv[1:]) + "\"")
+        print("bench: bench/README.md updated (sizes)")
+    elif not options.no_readme and set(sizes) == set(DEFAULT_SIZES):
         chart(results, out_dir / "pages.svg")
         args = " ".join(sys.argv[1:])
         update_readme(results, rows, f"make bench BENCH_ARGS=\"{args}\"" if args else "make bench")

@@ -20,6 +20,7 @@ import heapq
 import json
 import os
 import random
+import re
 import sys
 import tempfile
 import time
@@ -130,7 +131,7 @@ def seed(*, tenants: int, requests: int, events: int, seed_value: int = 7) -> di
     timings["people"] = time.monotonic() - started
     plan = _requests(tenants, requests, users, now)
     timings["requests"] = plan.pop("seconds")
-    timings["audit"] = _audit(tenants, events, plan, now)
+    timings.update(_audit(tenants, events, plan, now))
     started = time.monotonic()
     checkpoint_chains(now=now)
     with connection.cursor() as cursor:
@@ -231,7 +232,8 @@ def _requests(tenants: int, count: int, users: dict[str, Any], now: datetime) ->
     return plan
 
 
-def _audit(tenants: int, total: int, plan: dict[str, list[Planned]], now: datetime) -> float:
+def _audit(tenants: int, total: int, plan: dict[str, list[Planned]],
+           now: datetime) -> dict[str, float]:
     """Every tenant's chain: its requests' lifecycle events, then engineer activity, in time
     order, hashed in sequence; the big tenant carries a fifth of all events.
 
@@ -248,8 +250,12 @@ def _audit(tenants: int, total: int, plan: dict[str, list[Planned]], now: dateti
     with connection.cursor() as cursor:
         # Rebuilt once at the end: maintaining a full-text index row by row would dominate,
         # and so would the trigger that notes each statement's words (two COPY statements of
-        # millions of rows each).
+        # millions of rows each). So would the B-tree indexes that lead with the chain: rows
+        # arrive in time order across all chains, so each COPYed row lands on a random leaf
+        # of each of them, and past a few million events those leaves no longer fit in
+        # shared_buffers. Sorting once per index at the end reads each row once.
         cursor.execute("DROP INDEX IF EXISTS audit_event_search_idx")
+        rebuild = _drop_secondary_indexes(cursor)
         cursor.execute("ALTER TABLE audit_auditevent "
                        "DISABLE TRIGGER audit_event_note_search_words")
     try:
@@ -262,7 +268,7 @@ def _audit(tenants: int, total: int, plan: dict[str, list[Planned]], now: dateti
                 for head in pool.imap_unordered(_hash_chain, work, chunksize=4):
                     heads.append(head)
                     hashing.add(head[1])
-            hashing.finish()
+            hashed = hashing.finish()
             progress = Progress("audit events", sum(h[1] for h in heads))
             written = context.Value("q", 0)
             paths = [h[3] for h in heads]
@@ -273,20 +279,24 @@ def _audit(tenants: int, total: int, plan: dict[str, list[Planned]], now: dateti
                     progress.add(written.value - progress.done)
                 copying.get()
                 progress.add(written.value - progress.done)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT setval(pg_get_serial_sequence('audit_auditevent', 'id'), "
-                           "(SELECT max(id) FROM audit_auditevent))")
-            cursor.executemany("INSERT INTO audit_chainhead (chain, seq, hash) VALUES (%s, %s, %s) "
-                               "ON CONFLICT (chain) DO UPDATE SET seq = EXCLUDED.seq, "
-                               "hash = EXCLUDED.hash", [h[:3] for h in heads])
     finally:
         with connection.cursor() as cursor:
             cursor.execute("ALTER TABLE audit_auditevent "
                            "ENABLE TRIGGER audit_event_note_search_words")
-    seconds = progress.finish()
-    index = Progress("search index and words", 2)
+    copied = progress.finish()
+    index = Progress("indexes and words", len(rebuild) + 2)
     with connection.cursor() as cursor:
         cursor.execute("SET maintenance_work_mem = '512MB'")
+        cursor.execute("SET max_parallel_maintenance_workers = 2")
+        for statement in rebuild:
+            cursor.execute(statement)
+            index.add(1)
+        # After the indexes: the head's trigger looks the event up by (chain, seq).
+        cursor.execute("SELECT setval(pg_get_serial_sequence('audit_auditevent', 'id'), "
+                       "(SELECT max(id) FROM audit_auditevent))")
+        cursor.executemany("INSERT INTO audit_chainhead (chain, seq, hash) VALUES (%s, %s, %s) "
+                           "ON CONFLICT (chain) DO UPDATE SET seq = EXCLUDED.seq, "
+                           "hash = EXCLUDED.hash", [h[:3] for h in heads])
         cursor.execute("CREATE INDEX audit_event_search_idx ON audit_auditevent "
                        "USING gin (chain, search)")
         index.add(1)
@@ -294,7 +304,32 @@ def _audit(tenants: int, total: int, plan: dict[str, list[Planned]], now: dateti
                        "FROM audit_auditevent, unnest(tsvector_to_array(search)) AS w "
                        "WHERE NOT EXISTS (SELECT 1 FROM audit_searchword s WHERE s.word = w)")
     index.add(1)
-    return seconds + index.finish()
+    return {"audit hashing": hashed, "audit copy": copied, "audit indexes": index.finish()}
+
+
+def _drop_secondary_indexes(cursor: Any) -> list[str]:
+    """Drop the audit table's unique constraints and its indexes other than the primary key
+    (the search index is handled apart); return the statements that put them back, exactly
+    as the migrations made them."""
+    cursor.execute(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = 'audit_auditevent'::regclass AND contype = 'u' ORDER BY conname")
+    constraints = cursor.fetchall()
+    cursor.execute(
+        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+        "WHERE i.indrelid = 'audit_auditevent'::regclass AND NOT i.indisprimary "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) "
+        "AND i.indexrelid::regclass::text <> 'audit_event_search_idx' ORDER BY 1")
+    indexes = cursor.fetchall()
+    for name, _ in constraints:
+        cursor.execute(f'ALTER TABLE audit_auditevent DROP CONSTRAINT "{name}"')
+    for name, _ in indexes:
+        cursor.execute(f'DROP INDEX "{name}"')
+    return ([f'ALTER TABLE audit_auditevent ADD CONSTRAINT "{name}" {definition}'
+             for name, definition in constraints] + [definition for _, definition in indexes])
+
+
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
 
 
 def _copy_text(value: object) -> str:
@@ -302,6 +337,8 @@ def _copy_text(value: object) -> str:
     if value is None:
         return "\\N"
     text = value if isinstance(value, str) else str(value)
+    if not _COPY_SPECIAL.search(text):
+        return text
     return (text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
             .replace("\r", "\\r"))
 
@@ -319,10 +356,15 @@ def _hash_chain(job: tuple[str, int, list[Planned], datetime, str]) -> tuple[str
                                       actor_id=actor_id, actor_email=actor_email,
                                       request_id=request_id, data=data, prev_hash=prev)
             digest = compute_hash(fields)
-            values = (chain, seq, at.isoformat(), action, actor_id, actor_email, request_id,
-                      json.dumps(data), canonical_text(data), prev, digest)
-            out.write(f"{at.timestamp():017.6f}\t" + "\t".join(map(_copy_text, values))
-                      + "\n")
+            # Only the e-mail and the data (twice: as shown and as hashed) can hold a character
+            # that COPY's text format escapes; the rest are names, numbers, hashes and the
+            # encoding's own time
+            # ("...T20:42:49.193735Z", which PostgreSQL reads as it is).
+            out.write(f"{at.timestamp():017.6f}\t{chain}\t{seq}\t{fields['occurred_at']}\t"
+                      f"{action}\t{_copy_text(actor_id)}\t{_copy_text(actor_email)}\t"
+                      f"{_copy_text(fields['request_id'])}\t{_copy_text(json.dumps(data))}\t"
+                      f"{_copy_text(canonical_text(data))}\t"
+                      f"{prev}\t{digest}\n")
             prev = digest
     return chain, seq, prev, path
 

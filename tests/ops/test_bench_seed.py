@@ -86,3 +86,31 @@ def test_seeded_words_can_be_searched_and_new_events_words_are_noted(seeded):
     record_event(chain=event.chain, action="activity.recorded",
                  data={"resource": "files/wombatledger"})
     assert search_events(event.chain, text="wombat").count() == 1
+
+
+def _audit_indexes():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) "
+                       "FROM pg_index WHERE indrelid = 'audit_auditevent'::regclass")
+        indexes = dict(cursor.fetchall())
+        cursor.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                       "WHERE conrelid = 'audit_auditevent'::regclass")
+        return indexes, dict(cursor.fetchall())
+
+
+def test_the_seed_leaves_every_index_and_constraint_as_the_migrations_made_them():
+    """The seed drops the audit table's indexes for its COPY and builds them again after:
+    what the pages, the appends and the gapless sequence rely on must all be back."""
+    from django.db import IntegrityError, transaction
+
+    before = _audit_indexes()
+    call_command("bench_seed", tenants=3, requests=30, events=400, stdout=StringIO())
+    assert _audit_indexes() == before
+    assert "audit_event_chain_seq_unique" in before[1]
+    event = AuditEvent.objects.filter(chain="tenant:t0001").order_by("seq").first()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        AuditEvent.objects.bulk_create([AuditEvent(
+            chain=event.chain, seq=event.seq, occurred_at=event.occurred_at,
+            action=event.action, data={}, prev_hash=event.prev_hash, hash=event.hash)])
