@@ -22,7 +22,7 @@ def tenant_chains() -> set[str]:
 
 
 def retention_policies() -> list[Retention]:
-    """Every tenant's chain with its retention and legal hold."""
-    return [Retention(tenant_chain(slug), years * YEAR, hold) for slug, years, hold in
-            Tenant.objects.order_by("slug").values_list("slug", "audit_retention_years",
-                                                        "legal_hold")]
+    """Every tenant's chain with its retention and legal hold (the tenant's or the provider's)."""
+    return [Retention(tenant_chain(slug), years * YEAR, hold or provider_hold)
+            for slug, years, hold, provider_hold in Tenant.objects.order_by("slug").values_list(
+                "slug", "audit_retention_years", "legal_hold", "provider_legal_hold")]

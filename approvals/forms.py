@@ -154,7 +154,10 @@ class RetentionForm(StepUpMixin, forms.Form):
 
 
 class LegalHoldForm(StepUpMixin, forms.Form):
-    legal_hold = forms.BooleanField(label="Legal hold", required=False)
+    legal_hold = forms.BooleanField(
+        label="The provider's legal hold", required=False,
+        help_text="Kept apart from the tenant's own hold: the tenant's admins cannot lift this "
+                  "one, and it does not lift theirs.")
 
 
 ROLE_CHOICES = TenantRole.choices

@@ -33,6 +33,11 @@ class Tenant(models.Model):
     legal_hold = models.BooleanField(
         default=False, db_default=False,
         help_text="While on, no audit event of the tenant is archived or deleted.")
+    # A hold the provider's auditors placed (their own legal reasons): only they lift it, so a
+    # tenant admin clearing the tenant's own hold does not end it.
+    provider_legal_hold = models.BooleanField(
+        default=False, db_default=False,
+        help_text="Placed by the provider's auditors; only they can lift it.")
 
     class Meta:
         ordering = ["name"]
@@ -49,6 +54,11 @@ class Tenant(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def on_legal_hold(self) -> bool:
+        """Either party's hold suspends archiving."""
+        return self.legal_hold or self.provider_legal_hold
 
     @property
     def audit_chain(self) -> str:

@@ -170,19 +170,21 @@ def set_audit_retention(*, tenant: Tenant, actor: User, years: int, legal_hold: 
                              legal_hold=legal_hold)
 
 
-def set_legal_hold(*, tenant: Tenant, actor: User, on: bool,
-                   now: datetime | None = None) -> bool:
-    """Place or lift a legal hold: the tenant's admins, or the provider's auditors (who may have
-    to keep a tenant's history for their own legal reasons). True when it changed."""
-    if not (role_checks.has_tenant_role(actor, tenant, TenantRole.ADMIN)
-            or role_checks.is_provider_auditor(actor)):
-        raise NotPermitted(f"Only {tenant.name}'s admins and the provider's auditors can place "
-                           "a legal hold.")
-    return bool(_change_retention(tenant, actor, now, legal_hold=on))
+def set_provider_legal_hold(*, tenant: Tenant, actor: User, on: bool,
+                            now: datetime | None = None) -> bool:
+    """The provider's auditors place or lift their own legal hold on a tenant's history (they
+    may have to keep it for their own legal reasons). It is kept apart from the tenant's hold,
+    which the tenant's admins set (set_audit_retention): neither party can lift the other's.
+    True when it changed."""
+    if not role_checks.is_provider_auditor(actor):
+        raise NotPermitted("Only the provider's auditors can place or lift the provider's "
+                           "legal hold.")
+    return bool(_change_retention(tenant, actor, now, provider_legal_hold=on))
 
 
 _RETENTION_ACTIONS = {"audit_retention_years": Action.TENANT_RETENTION_CHANGED,
-                      "legal_hold": Action.TENANT_LEGAL_HOLD_CHANGED}
+                      "legal_hold": Action.TENANT_LEGAL_HOLD_CHANGED,
+                      "provider_legal_hold": Action.TENANT_LEGAL_HOLD_CHANGED}
 
 
 def _change_retention(tenant: Tenant, actor: User, now: datetime | None,

@@ -95,7 +95,11 @@ def test_old_events_leave_in_signed_archives_and_the_chain_verifies_from_their_h
 
 
 def test_recent_events_and_tenants_on_legal_hold_stay(history):
-    Tenant.objects.filter(slug="tenant-r").update(legal_hold=True)
+    Tenant.objects.filter(slug="tenant-r").update(provider_legal_hold=True)
+    Tenant.objects.filter(slug="tenant-s").update(legal_hold=True)
+    assert _run().archives == 0  # each held, by one party or the other
+    Tenant.objects.filter(slug="tenant-s").update(legal_hold=False)
+    Tenant.objects.filter(slug="tenant-r").update(legal_hold=True, provider_legal_hold=False)
     assert _run().archives == 1  # tenant-s only
     assert _stored()[0] == 1
     Tenant.objects.filter(slug="tenant-r").update(legal_hold=False, audit_retention_years=10)

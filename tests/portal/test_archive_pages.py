@@ -136,20 +136,34 @@ def test_a_provider_auditor_places_a_legal_hold_with_a_fresh_code(tenant_a, audi
                            {"legal_hold": "on", "code": client.codes[0]})
     assert response.status_code == 302
     tenant_a.refresh_from_db()
-    assert tenant_a.legal_hold
+    assert tenant_a.provider_legal_hold and not tenant_a.legal_hold and tenant_a.on_legal_hold
     assert _changes("tenant.legal_hold_changed") == [
-        ("auditor@provider.test", {"legal_hold": {"old": False, "new": True}})]
+        ("auditor@provider.test", {"provider_legal_hold": {"old": False, "new": True}})]
     assert signed_in(engineer).post("/internal/audit/archives/tenant-a/", {
         "legal_hold": ""}).status_code == 403
 
 
-def test_nobody_else_may_place_a_legal_hold(tenant_a, approver_a, engineer):
-    from approvals.errors import NotPermitted
-    from approvals.tenants import set_audit_retention, set_legal_hold
+def test_a_tenant_admin_cannot_lift_the_providers_hold(tenant_a, admin_a, auditor):
+    from approvals.tenants import set_audit_retention, set_provider_legal_hold
 
-    for person in (approver_a, engineer):
+    set_provider_legal_hold(tenant=tenant_a, actor=auditor, on=True)
+    set_audit_retention(tenant=tenant_a, actor=admin_a, years=1, legal_hold=True)
+    set_audit_retention(tenant=tenant_a, actor=admin_a, years=1, legal_hold=False)
+    tenant_a.refresh_from_db()
+    assert tenant_a.provider_legal_hold and tenant_a.on_legal_hold
+    page = signed_in(admin_a).get("/t/tenant-a/settings/retention/").content.decode()
+    assert "The provider's auditors have placed a legal hold" in page
+    page = signed_in(admin_a).get("/t/tenant-a/audit/archives/").content.decode()
+    assert "held by the provider; only the provider's auditors can lift it" in page
+
+
+def test_nobody_else_may_place_a_legal_hold(tenant_a, admin_a, approver_a, engineer):
+    from approvals.errors import NotPermitted
+    from approvals.tenants import set_audit_retention, set_provider_legal_hold
+
+    for person in (admin_a, approver_a, engineer):
         with pytest.raises(NotPermitted):
-            set_legal_hold(tenant=tenant_a, actor=person, on=True)
+            set_provider_legal_hold(tenant=tenant_a, actor=person, on=True)
     with pytest.raises(NotPermitted):
         set_audit_retention(tenant=tenant_a, actor=approver_a, years=1, legal_hold=False)
     tenant_a.refresh_from_db()

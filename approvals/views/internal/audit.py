@@ -74,11 +74,12 @@ def archive_list(request, slug):
     """A tenant's archives, and the legal hold an auditor may place or lift (with step-up)."""
     tenant = get_object_or_404(Tenant, slug=slug)
     confirmation = stepup.Confirmation(request, f"internal:hold:{tenant.slug}", LegalHoldForm,
-                                       initial={"legal_hold": tenant.legal_hold})
+                                       initial={"legal_hold": tenant.provider_legal_hold})
     if confirmation.passed():
         on = confirmation.form.cleaned_data["legal_hold"]
-        tenants.set_legal_hold(tenant=tenant, actor=request.user, on=on)
-        messages.success(request, f"Legal hold {'on' if on else 'off'} for {tenant.name}.")
+        tenants.set_provider_legal_hold(tenant=tenant, actor=request.user, on=on)
+        messages.success(request, f"The provider's legal hold is {'on' if on else 'off'} for "
+                                  f"{tenant.name}.")
         return redirect("internal:audit_archives", tenant.slug)
     return confirmation.render("internal/archives.html", {
         "tenant": tenant, "form": confirmation.form,
