@@ -71,7 +71,7 @@ def _check_json(value: object, path: str) -> None:
 
 def record_events(*, chain: str, events: Iterable[Mapping[str, Any]],
                   now: datetime | None = None) -> list[AuditEvent]:
-    """Append several events to one chain under one lock and one INSERT; returns them.
+    """Append several events to one chain under one lock and one write (_insert); returns them.
 
     `events` are dicts with the keyword arguments of record_event (action, actor, request_id,
     data). For writers with many events at once (activity batches, imports): the chain is
