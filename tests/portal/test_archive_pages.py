@@ -168,3 +168,14 @@ def test_nobody_else_may_place_a_legal_hold(tenant_a, admin_a, approver_a, engin
         set_audit_retention(tenant=tenant_a, actor=approver_a, years=1, legal_hold=False)
     tenant_a.refresh_from_db()
     assert not tenant_a.legal_hold and tenant_a.audit_retention_years == 7
+
+
+def test_the_auditors_list_of_tenants_comes_in_pages(tenant_a, auditor):
+    for n in range(30):
+        factories.tenant(f"zz-tenant-{n:02d}")
+    client = signed_in(auditor)
+    first = client.get("/internal/audit/archives/").content.decode()
+    assert "Page 1 of 2" in first and "tenant-a" in first and "zz-tenant-29" not in first
+    last = client.get("/internal/audit/archives/?page=2").content.decode()
+    assert "zz-tenant-29" in last and "tenant-a" not in last
+    assert "Page 1 of 2" in client.get("/internal/audit/archives/?page=x").content.decode()

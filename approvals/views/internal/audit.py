@@ -2,6 +2,7 @@
 at their last verification."""
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.db.models import Count, Min, Q
 from django.shortcuts import get_object_or_404, redirect, render
 
@@ -65,8 +66,9 @@ def download(request, fmt):
 @provider_page(ProviderRole.AUDITOR)
 def archive_tenants(request):
     """Which tenant's archives to look at: each tenant with its retention and legal hold."""
+    listed = Paginator(Tenant.objects.order_by("name", "pk"), archives.PAGE_SIZE)
     return render(request, "internal/archive_tenants.html",
-                  {"tenants": Tenant.objects.order_by("name")})
+                  {"tenants": listed.get_page(request.GET.get("page"))})
 
 
 @provider_page(ProviderRole.AUDITOR)
