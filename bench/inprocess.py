@@ -62,7 +62,8 @@ def _ensure_roles():
     return tenant
 
 
-def pages(args):
+def page_urls():
+    """Each benchmarked page: (the signed-in client that reads it, its path)."""
     from approvals.models import AccessRequest
 
     tenant = _ensure_roles()
@@ -85,8 +86,12 @@ def pages(args):
         "internal queue": (manager, "/internal/queue/"),
         "provider audit": (auditor, "/internal/audit/?action=request.approved"),
     }
+    return urls
+
+
+def pages(args):
     results = {}
-    for name, (client, url) in urls.items():
+    for name, (client, url) in page_urls().items():
         for _ in range(10):
             response = client.get(url)
             assert response.status_code == 200, (name, response.status_code)

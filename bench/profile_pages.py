@@ -1,17 +1,29 @@
-"""Where a page's time goes, by hand: statements per page by who runs them, and a cProfile of
-100 requests grouped by area (ORM, driver, templates, middleware...).
+"""Where a page's time goes, by hand: for every page bench/run.py measures, its statements by
+who runs them, and the milliseconds of a request split into areas timed around the calls
+themselves (no profiler, so nothing is slowed down but the clock reads):
+
+- waiting for the database: each statement's execute (PostgreSQL planning and running it, the
+  round trip, and psycopg reading the rows);
+- compiling SQL: Django turning a queryset into SQL (SQLCompiler.as_sql, outermost calls);
+- templates: rendering the page's template (the outermost render);
+- the rest of Python: middleware, sign-in state, the view's own code, building querysets,
+  turning rows into objects.
 
     make bench BENCH_ARGS="--sizes small --no-readme"    # seeds lockbox_bench_small once
-    .venv/bin/python bench/profile_pages.py [database]   # default lockbox_bench_small
+    .venv/bin/python bench/profile_pages.py [database] [--requests N] [--cprofile PAGE]
 
-Profiling slows Python code down, so read the shares, not the milliseconds.
+`--cprofile PAGE` also prints cProfile's top functions for that page (slower, for reading
+which functions, not the milliseconds).
 """
 
+import argparse
 import collections
 import cProfile
 import os
 import pstats
+import statistics
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -19,22 +31,18 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from django_env import django_env  # noqa: E402
 
-os.environ.update(django_env(sys.argv[1] if len(sys.argv) > 1 else "lockbox_bench_small"))
+parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+parser.add_argument("database", nargs="?", default="lockbox_bench_small")
+parser.add_argument("--requests", type=int, default=100)
+parser.add_argument("--cprofile", default=None, help="a page's name, as printed")
+options = parser.parse_args()
+os.environ.update(django_env(options.database))
 sys.argv = sys.argv[:1]
 import inprocess  # noqa: E402  (sets Django up)
 from django.db import connection  # noqa: E402
+from django.db.models.sql.compiler import SQLCompiler  # noqa: E402
+from django.template.backends.django import Template  # noqa: E402
 
-AREAS = [
-    ("templates", ("django/template", "templatetags")),
-    ("sign-in state (sessions, otp, allauth, auth)",
-     ("django/contrib/sessions", "django_otp", "allauth", "django/contrib/auth", "signing")),
-    ("database driver", ("psycopg", "django/db/backends", "lockbox_portal/db/postgresql")),
-    ("ORM", ("django/db/models",)),
-    ("our middleware", ("lockbox_portal/security", "lockbox_portal/logs", "lockbox_portal/metrics",
-                        "lockbox_portal/db/middleware")),
-    ("views and domain", ("approvals/", "audit/")),
-    ("rest of Django", ("django/",)),
-]
 OWNERS = [("allauth", "allauth/"), ("django_otp", "django_otp/"),
           ("sessions", "django/contrib/sessions"), ("auth", "django/contrib/auth"),
           ("our middleware", "lockbox_portal/"), ("view", "approvals/"), ("view", "audit/")]
@@ -48,19 +56,57 @@ def owner_of_statement():
     return "other"
 
 
-def main():
-    from approvals.models import AccessRequest
+class Areas:
+    """Seconds spent in each area, exclusive: time inside a nested area (a statement run while
+    a template renders, SQL compiled inside a view) counts for the inner one only."""
 
-    tenant = inprocess._ensure_roles()
-    client = inprocess._client(f"admin@{inprocess.BIG}.bench")
-    request = (AccessRequest.objects.filter(tenant=tenant, state="completed")
-               .order_by("-created_at").first())
-    pages = {"customer dashboard": f"/t/{inprocess.BIG}/",
-             "request page": f"/t/{inprocess.BIG}/requests/{request.pk}/",
-             "history": f"/t/{inprocess.BIG}/history/"}
-    for name, url in pages.items():
+    def __init__(self):
+        self.seconds = collections.Counter()
+        self.stack = []
+
+    def enter(self, area):
+        self.stack.append([area, time.perf_counter(), 0.0])
+
+    def leave(self):
+        area, started, inner = self.stack.pop()
+        elapsed = time.perf_counter() - started
+        self.seconds[area] += elapsed - inner
+        if self.stack:
+            self.stack[-1][2] += elapsed
+
+    def patch(self, owner, name, area):
+        original = getattr(owner, name)
+
+        def timed(*args, **kwargs):
+            self.enter(area)
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.leave()
+
+        setattr(owner, name, timed)
+
+    def __call__(self, execute, sql, params, many, context):
+        """As an execute wrapper: the statement's wait."""
+        self.enter("database")
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.leave()
+
+
+def main():
+    areas = Areas()
+    areas.patch(SQLCompiler, "as_sql", "compiling SQL")
+    areas.patch(Template, "render", "templates")
+    print(f"{options.requests} requests per page after 10 warm-ups; mean ms per request "
+          "(share)\n")
+    names = ("database", "compiling SQL", "templates")
+    print(f"{'page':32s} {'mean':>6s} {'p95':>6s} " + " ".join(f"{n:>14s}" for n in names)
+          + f" {'rest of Python':>14s}  statements (by whom)")
+    for name, (client, url) in inprocess.page_urls().items():
         for _ in range(10):
-            client.get(url)
+            assert client.get(url).status_code == 200, name
         owners = collections.Counter()
 
         def count(execute, sql, params, many, context, owners=owners):
@@ -69,21 +115,33 @@ def main():
 
         with connection.execute_wrapper(count):
             client.get(url)
-        profile = cProfile.Profile()
-        profile.enable()
-        for _ in range(100):
-            client.get(url)
-        profile.disable()
-        stats = pstats.Stats(profile).stats
-        total = sum(row[2] for row in stats.values())
-        areas = collections.Counter()
-        for (filename, _, _), row in stats.items():
-            area = next((a for a, parts in AREAS if any(p in filename for p in parts)), "other")
-            areas[area] += row[2]
-        print(f"\n{name}: {sum(owners.values())} statements "
-              f"({', '.join(f'{o} {n}' for o, n in owners.most_common())})")
-        for area, seconds in areas.most_common():
-            print(f"  {area:45s} {100 * seconds / total:4.0f}%")
+        areas.seconds.clear()
+        times = []
+        with connection.execute_wrapper(areas):
+            for _ in range(options.requests):
+                areas.enter("rest of Python")
+                started = time.perf_counter()
+                client.get(url)
+                times.append(time.perf_counter() - started)
+                areas.leave()
+        n, total = len(times), sum(times)
+
+        def part(seconds, n=n, total=total):
+            return f"{1000 * seconds / n:5.1f} ({100 * seconds / total:2.0f}%)"
+
+        times.sort()
+        print(f"{name:32s} {1000 * statistics.mean(times):6.1f} "
+              f"{1000 * times[int(n * 0.95) - 1]:6.1f} "
+              + " ".join(f"{part(areas.seconds[a]):>14s}" for a in (*names, "rest of Python"))
+              + f"  {sum(owners.values())} "
+              f"({', '.join(f'{o} {k}' for o, k in owners.most_common())})")
+        if name == options.cprofile:
+            profile = cProfile.Profile()
+            profile.enable()
+            for _ in range(options.requests):
+                client.get(url)
+            profile.disable()
+            pstats.Stats(profile).sort_stats("tottime").print_stats(25)
 
 
 if __name__ == "__main__":
