@@ -22,7 +22,7 @@ from typing import Any
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import QuerySet, TextField
+from django.db.models import Lookup, QuerySet, TextField
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 
@@ -34,7 +34,7 @@ from audit.encoding import (
     format_time,
 )
 from audit.encoding_sql import line_sql, same_data_sql
-from audit.models import AuditEvent
+from audit.models import AuditEvent, ChainHead
 from lockbox_portal.db.limits import unbounded_statements
 
 _T = '"audit_auditevent"'  # AuditEvent's table, in the fixed SQL below (no input reaches it)
@@ -102,16 +102,63 @@ def jsonl_lines(events: QuerySet[AuditEvent]) -> Iterator[str | bytes]:
         yield export_line(fields, event.hash) + "\n"
 
 
+# Sequence numbers per COPY statement. One statement over a whole chain was planned, once a
+# chain held a fifth of a 20,000,000-event table, as a scan of the whole table and a sort: no
+# row came until the sort was done, past the wait each block is allowed, and the download
+# failed (bench/README.md, the xlarge size). A window of a chain's sequence is read in order
+# from the (chain, seq) index, so rows come as they are read and each statement's work is
+# bounded, whatever the chain's length and however rare the search's matches.
+WINDOW = 100_000
+
+
 def _copy_out(rows: QuerySet[Any, Any], options: str) -> Iterator[bytes]:
-    try:
-        sql, params = rows.query.sql_with_params()
-    except EmptyResultSet:
-        # A search Django knows matches nothing (a word no event holds) has no SQL to run:
-        # the file is then just the header (CSV) or empty (JSON Lines), never a broken stream.
-        return
-    # The export is one statement that lasts as long as the download: no statement timeout,
-    # but each block must still come within the usual wait (lockbox_portal.db.limits).
-    with unbounded_statements(), connection.cursor() as cursor, cursor.cursor.copy(
-            f"COPY ({sql}) TO STDOUT WITH ({options})", params) as copy:
-        for block in copy:
-            yield bytes(block)
+    """COPY the rows out, chain by chain in chain order, each chain in windows of WINDOW
+    sequence numbers, up to its head when the export began."""
+    with unbounded_statements(), connection.cursor() as cursor:
+        for chain, head in _chain_heads(rows):
+            for low in range(0, head, WINDOW):
+                window = rows.filter(chain=chain, seq__gt=low, seq__lte=low + WINDOW)
+                try:
+                    sql, params = window.query.sql_with_params()
+                except EmptyResultSet:
+                    # A search Django knows matches nothing (a word no event holds) has no SQL
+                    # to run: the file is then just the header (CSV) or empty (JSON Lines).
+                    return
+                # No statement timeout (a window may take a while to fill), but each block must
+                # still come within the usual wait (lockbox_portal.db.limits).
+                with cursor.cursor.copy(
+                        f"COPY ({sql}) TO STDOUT WITH ({options})", params) as copy:
+                    for block in copy:
+                        yield bytes(block)
+
+
+def _chain_heads(rows: QuerySet[Any, Any]) -> list[tuple[str, int]]:
+    """The chains the search can find events in, in the order the export writes them, each
+    with its head's sequence number: the one chain the search holds it to, or every chain."""
+    heads = ChainHead.objects.order_by("chain")
+    chain = _held_chain(rows)
+    if chain is not None:
+        heads = heads.filter(chain=chain)
+    return list(heads.values_list("chain", "seq"))
+
+
+def _held_chain(rows: QuerySet[Any, Any]) -> str | None:
+    """The chain a search is held to (`chain = x`, or the range x..x that keyset pages use),
+    found in its top-level conditions; None when it may span chains."""
+    where = rows.query.where
+    if where.connector != "AND" or where.negated:
+        return None
+    for condition in where.children:
+        if not isinstance(condition, Lookup):
+            continue
+        target = getattr(condition.lhs, "target", None)
+        if getattr(target, "name", None) != "chain" or getattr(target, "model", None) is not \
+                AuditEvent:
+            continue
+        value = condition.rhs
+        if condition.lookup_name == "exact" and isinstance(value, str):
+            return value
+        if (condition.lookup_name == "range" and isinstance(value, (tuple, list))
+                and len(value) == 2 and value[0] == value[1] and isinstance(value[0], str)):
+            return value[0]
+    return None
