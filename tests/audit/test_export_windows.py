@@ -94,3 +94,22 @@ def test_the_chain_a_search_is_held_to_is_found_in_its_conditions():
     assert export._held_chain(AuditEvent.objects.filter(chain__range=("x", "y"))) is None
     assert export._held_chain(AuditEvent.objects.all()) is None
     assert export._held_chain(AuditEvent.objects.exclude(chain="x")) is None
+
+
+def _settings():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('enable_seqscan'), current_setting('enable_sort'),"
+                       " current_setting('enable_bitmapscan'), current_setting('jit')")
+        return cursor.fetchone()
+
+
+def test_the_planner_is_itself_again_after_an_export_ends_or_is_dropped(chains):
+    before = _settings()
+    _jsonl(search_events("test:a"))
+    assert _settings() == before
+    lines = export.csv_lines(search_events("test:b"))
+    next(lines), next(lines)  # the header, then the first window's first block
+    lines.close()  # the person closed the download
+    assert _settings() == before
