@@ -130,7 +130,7 @@ def _widened(text: str) -> tuple[str, str] | None:
     return None if found is None else found[0]
 
 
-def _widened_and(text: str, also: QuerySet[AuditEvent] | None
+def _widened_and(text: str, also: QuerySet[AuditEvent, Any] | None
                  ) -> tuple[tuple[str, str], Any] | None:
     """_widened, and the one value the query `also` gives, read in the same statement (a
     round trip less on every free-text page)."""
