@@ -35,6 +35,8 @@ parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("database", nargs="?", default="lockbox_bench_small")
 parser.add_argument("--requests", type=int, default=100)
 parser.add_argument("--cprofile", default=None, help="a page's name, as printed")
+parser.add_argument("--dump", default=None,
+                    help="with --cprofile: also write the profile to this file (pstats)")
 options = parser.parse_args()
 os.environ.update(django_env(options.database))
 sys.argv = sys.argv[:1]
@@ -141,6 +143,8 @@ def main():
             for _ in range(options.requests):
                 client.get(url)
             profile.disable()
+            if options.dump:
+                profile.dump_stats(options.dump)
             pstats.Stats(profile).sort_stats("tottime").print_stats(25)
 
 
