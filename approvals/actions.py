@@ -43,6 +43,17 @@ class Action(models.TextChoices):
     PROVIDER_ROLE_GRANTED = "provider_role.granted", "Provider role given"
     TENANT_RETENTION_CHANGED = "tenant.retention_changed", "Audit retention changed"
     TENANT_LEGAL_HOLD_CHANGED = "tenant.legal_hold_changed", "Legal hold changed"
+    # E-mail domains a tenant proves are its own (approvals.domains)
+    DOMAIN_CLAIMED = "domain.claimed", "Domain added"
+    DOMAIN_VERIFIED = "domain.verified", "Domain verified"
+    DOMAIN_LAPSED = "domain.lapsed", "Domain no longer verified"
+    DOMAIN_REMOVED = "domain.removed", "Domain removed"
+    # The tenant's own identity provider (approvals.sso)
+    SSO_CONFIGURED = "sso.configured", "Single sign-on settings changed"
+    SSO_TESTED = "sso.tested", "Single sign-on tested"
+    SSO_ENABLED = "sso.enabled", "Single sign-on switched on"
+    SSO_DISABLED = "sso.disabled", "Single sign-on switched off"
+    SSO_REMOVED = "sso.removed", "Single sign-on removed"
     # History leaving the database as signed archives (audit.archives writes these)
     AUDIT_ARCHIVED = "audit.archived", "Audit events archived"
     AUDIT_ARCHIVE_DELETED = "audit.archive_deleted", "Archived events deleted"

@@ -178,6 +178,50 @@ class ConfirmForm(StepUpMixin, forms.Form):
     pass
 
 
+def _lines(label, help_text):
+    return forms.CharField(label=label, required=False, help_text=help_text,
+                           widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}))
+
+
+class SsoForm(StepUpMixin, forms.Form):
+    # Checked by approvals.sso.save_connection (its errors land on these fields).
+    issuer = forms.CharField(
+        label="Issuer", max_length=500,
+        help_text="The address your identity provider names itself by, e.g. "
+                  "https://login.microsoftonline.com/<tenant id>/v2.0 or "
+                  "https://<your org>.okta.com.",
+        widget=forms.TextInput(attrs={"spellcheck": "false", "autocapitalize": "none"}))
+    client_id = forms.CharField(label="Client (application) id", max_length=255,
+                                widget=forms.TextInput(attrs={"spellcheck": "false",
+                                                              "autocomplete": "off"}))
+    client_secret = forms.CharField(
+        label="Client secret", max_length=500, required=False,
+        help_text="Stored encrypted and never shown again. Leave empty to keep the saved one.",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}, render_value=False))
+    role_claim = forms.ChoiceField(
+        label="Roles come from the claim", choices=[("groups", "groups"), ("roles", "roles")],
+        help_text="Entra ID: app roles (roles) are recommended; groups are left out of the token "
+                  "for people in more than 200 groups.")
+    admin_values = _lines("Tenant admins", "Group or role values, one per line.")
+    approver_values = _lines("Lockbox approvers", "Group or role values, one per line.")
+    reader_values = _lines("Compliance readers", "Group or role values, one per line.")
+
+
+class SsoStartForm(forms.Form):
+    email = forms.EmailField(label="Your work e-mail address", max_length=254,
+                             widget=forms.EmailInput(attrs={"autocomplete": "email",
+                                                            "autofocus": True}))
+
+
+class DomainForm(StepUpMixin, forms.Form):
+    # Checked and normalised by approvals.domains.normalize (its errors land on this field).
+    domain = forms.CharField(
+        label="Domain", max_length=300,
+        help_text="The part of your people's e-mail addresses after the @, such as example.com.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false",
+                                      "autocapitalize": "none"}))
+
+
 class NotificationsForm(StepUpMixin, forms.Form):
     emails = forms.CharField(
         label="Also tell these addresses", required=False,

@@ -314,3 +314,86 @@ class Attestation(models.Model):
 
     def __str__(self) -> str:
         return f"Attestation of {self.request.reference} ({self.get_status_display()})"
+
+
+class DomainClaim(models.Model):
+    """An e-mail domain a tenant says is its own, proved by a DNS TXT record that only whoever
+    runs the domain's DNS can publish (approvals.domains). A domain may be claimed by several
+    tenants while unproved, and verified by one tenant at most."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="domains")
+    # Lower case, ASCII (an internationalised name in its xn-- form), no trailing dot.
+    domain = models.CharField(max_length=253)
+    # The value the TXT record must hold; public by design (it is published in DNS), and
+    # different for every claim, so one tenant's record never proves another's claim.
+    token = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    verified_at = models.DateTimeField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    # The last time the record was found: a verified domain whose record has been gone for
+    # domains.LAPSE_AFTER stops being verified.
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    # What the last check found: "found", "not_found" (no record with this claim's value),
+    # "unavailable" (DNS could not be asked) or "taken" (another tenant verified it); "" before
+    # the first check. And what was wrong, in a sentence for the settings page.
+    last_result = models.CharField(max_length=16, blank=True, default="")
+    last_problem = models.CharField(max_length=300, blank=True, default="")
+
+    class Meta:
+        ordering = ["domain"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "domain"], name="domain_claim_unique"),
+            # The guarantee that no tenant can capture another's people: whatever races, one
+            # verified row per domain.
+            models.UniqueConstraint(fields=["domain"],
+                                    condition=models.Q(verified_at__isnull=False),
+                                    name="domain_verified_once"),
+        ]
+
+    def __str__(self) -> str:
+        return self.domain
+
+    @property
+    def is_verified(self) -> bool:
+        return self.verified_at is not None
+
+    @property
+    def record_missing(self) -> bool:
+        """Verified, but the last check did not find the record (it lapses if it stays away)."""
+        return self.is_verified and self.last_result == "not_found"
+
+
+class SsoConnection(models.Model):
+    """A tenant's own OpenID Connect identity provider (lockbox_portal.security.sso).
+
+    Its people sign in there; the claim `role_claim` (groups or app roles) gives their roles
+    here through the three value lists. It signs no one in until a test sign-in since the last
+    change has shown the claims, and an admin has switched it on."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="sso")
+    # allauth's name for this provider, in URLs and in its SocialAccount rows; never reused
+    # (a new connection of the same tenant gets a new one), so one provider's `sub` values
+    # cannot meet another's.
+    provider_id = models.CharField(max_length=40, unique=True)
+    issuer = models.URLField(max_length=500)
+    client_id = models.CharField(max_length=255)
+    # Encrypted with a key derived from SECRET_KEY (lockbox_portal.security.secrets); never
+    # shown again once saved.
+    client_secret = models.TextField()
+    role_claim = models.CharField(max_length=32, default="groups")
+    admin_values = models.JSONField(default=list, blank=True)
+    approver_values = models.JSONField(default=list, blank=True)
+    reader_values = models.JSONField(default=list, blank=True)
+    enabled = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+    changed_at = models.DateTimeField()
+    # The last test sign-in: when, and the claims it received (shown to the admin).
+    tested_at = models.DateTimeField(null=True, blank=True)
+    test_claims = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.tenant} → {self.issuer}"
+
+    @property
+    def tested_since_change(self) -> bool:
+        return self.tested_at is not None and self.tested_at >= self.changed_at

@@ -7,7 +7,7 @@ from allauth.account import views as account
 from allauth.usersessions import views as usersessions
 from django.urls import include, path, re_path
 
-from lockbox_portal.security import passkeys
+from lockbox_portal.security import passkeys, sso
 from lockbox_portal.security import views as security
 
 urlpatterns = [
@@ -23,6 +23,13 @@ urlpatterns = [
             account.password_reset_from_key, name="account_reset_password_from_key"),
     path("accounts/password/reset/key/done/", account.password_reset_from_key_done,
          name="account_reset_password_from_key_done"),
+    # Single sign-on through a tenant's identity provider (lockbox_portal.security.sso): our own
+    # start page and allauth's callback (under the name allauth reverses), never allauth's
+    # provider login view.
+    path("accounts/sso/", sso.start, name="sso_start"),
+    path("accounts/oidc/<str:provider_id>/login/callback/", sso.callback,
+         name="openid_connect_callback"),
+    path("accounts/sso/cancelled/", sso.login_cancelled, name="socialaccount_login_cancelled"),
     path("accounts/sessions/", usersessions.list_usersessions, name="usersessions_list"),
     path("mfa/setup/", security.setup, name="mfa_setup"),
     path("mfa/verify/", security.verify, name="mfa_verify"),

@@ -51,6 +51,7 @@ def portal_urls(tenant, pending, active, member):
         "member": reverse("portal:member", args=[slug, number]),
         "remove_member": reverse("portal:remove_member", args=[slug, number]),
         "notifications": reverse("portal:notifications", args=[slug]),
+        "domains": reverse("portal:domains", args=[slug]),
         "security": reverse("account_security"),
         "sessions": reverse("usersessions_list"),
         "password": reverse("account_change_password"),

@@ -33,6 +33,9 @@ PUBLIC = {
     "account_reset_password_done",
     "account_reset_password_from_key",
     "account_reset_password_from_key_done",
+    "sso_start",
+    "openid_connect_callback",
+    "socialaccount_login_cancelled",
 }
 # Reachable after the password alone: finishing sign-in with a second factor, or setting one up.
 PASSWORD_ONLY = {

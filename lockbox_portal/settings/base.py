@@ -40,6 +40,9 @@ LOCKBOX_INTERNAL_URL = env_str("LOCKBOX_INTERNAL_URL", default=LOCKBOX_PORTAL_UR
 # Webhooks may not point at private, loopback or link-local addresses (they would let a tenant
 # probe the provider's network) unless this is on, as it is for local development.
 LOCKBOX_WEBHOOK_ALLOW_PRIVATE = env_bool("LOCKBOX_WEBHOOK_ALLOW_PRIVATE", default=False)
+# A tenant's identity provider must be https://, except a loopback one while this is on (local
+# development and the tests' own provider).
+LOCKBOX_SSO_ALLOW_HTTP_LOOPBACK = env_bool("LOCKBOX_SSO_ALLOW_HTTP_LOOPBACK", default=False)
 # A delivery claimed this long ago whose worker never reported back is tried again.
 LOCKBOX_OUTBOX_LEASE = timedelta(seconds=env_int("LOCKBOX_OUTBOX_LEASE_SECONDS", 300,
                                                  min_value=1, max_value=86400))
@@ -70,6 +73,8 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.usersessions",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
     "django_otp_webauthn",
     "audit",
     "approvals",
@@ -138,6 +143,17 @@ ACCOUNT_ADAPTER = "lockbox_portal.security.adapters.AccountAdapter"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_UNIQUE_EMAIL = True
+# Single sign-on (lockbox_portal.security.sso): apps come from each tenant's SsoConnection, the
+# adapter links people itself (only at the tenant's verified domains), allauth never matches an
+# account by e-mail on its own (that would let any provider sign in as anyone), keeps no
+# provider tokens, and waits at most this long for a provider.
+SOCIALACCOUNT_ADAPTER = "lockbox_portal.security.sso.SocialAccountAdapter"
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = False
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_AUTO_SIGNUP = False
+SOCIALACCOUNT_REQUESTS_TIMEOUT = 5
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_SESSION_REMEMBER = False
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
@@ -300,6 +316,9 @@ CELERY_BEAT_SCHEDULE = {
     # Events past their tenant's retention leave as signed archives, one bounded batch per
     # chain per run; a run that stops is finished by the next.
     "lockbox-archive": {"task": "audit.archive", "schedule": 3600.0},
+    # Verified e-mail domains whose last check is a day old are asked again (approvals.domains);
+    # hourly runs of a bounded batch, so a slow resolver never holds a worker long.
+    "lockbox-domains": {"task": "approvals.tasks.recheck_domains", "schedule": 3600.0},
 }
 
 # Logs go to stderr: one JSON object per line (production's default) or one line of text
@@ -388,3 +407,11 @@ def with_replica(databases):
             config[name] = primary[name]
     config["TEST"] = {"MIRROR": "default"}
     return {**databases, "replica": config}
+
+# Domain proofs (approvals.domains) ask DNS for a TXT record. Empty: the system's resolver
+# (/etc/resolv.conf). Otherwise "host" or "host:port" items, asked in turn, e.g. a company's
+# own resolver, or the loopback server the tests start. Every lookup ends within the timeout;
+# a resolver that does not answer makes the check "could not check", never "failed".
+LOCKBOX_DNS_NAMESERVERS = env_list("LOCKBOX_DNS_NAMESERVERS", default=[])
+LOCKBOX_DNS_TIMEOUT = env_int("LOCKBOX_DNS_TIMEOUT_MS", 3000, min_value=100,
+                              max_value=30_000) / 1000

@@ -22,3 +22,4 @@ LOCKBOX_SIGNING_KEY_FILE = env_str("LOCKBOX_SIGNING_KEY_FILE",
 # In-process tasks would log a line each; the console is for the server and the e-mails.
 LOGGING["loggers"] = {"celery.app.trace": {"level": "WARNING"},  # noqa: F405
                       "kombu.connection": {"level": "ERROR"}}
+LOCKBOX_SSO_ALLOW_HTTP_LOOPBACK = env_bool("LOCKBOX_SSO_ALLOW_HTTP_LOOPBACK", default=True)

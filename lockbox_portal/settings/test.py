@@ -32,3 +32,4 @@ LOCKBOX_UNSIGNED_LIMIT_SECONDS = env_int("LOCKBOX_UNSIGNED_LIMIT_SECONDS", 0, mi
 LOCKBOX_ACCESS_CACHE = env_int("LOCKBOX_ACCESS_CACHE_MS", 0, min_value=0) / 1000
 LOGGING["loggers"] = {"celery.app.trace": {"level": "WARNING"},  # noqa: F405
                       "kombu.connection": {"level": "ERROR"}}
+LOCKBOX_SSO_ALLOW_HTTP_LOOPBACK = env_bool("LOCKBOX_SSO_ALLOW_HTTP_LOOPBACK", default=True)

@@ -13,10 +13,10 @@ from tests.factories import totp_device
 
 URLS = ["home", "dashboard", "request", "approve", "reject", "revoke", "history", "audit",
         "export_csv", "export_jsonl", "settings", "members", "member", "remove_member",
-        "notifications", "security", "sessions", "password", "mfa_setup", "mfa_verify"]
+        "notifications", "domains", "security", "sessions", "password", "mfa_setup", "mfa_verify"]
 ACCOUNT = {"security": 200, "sessions": 200, "password": 200, "mfa_setup": 200,
            "mfa_verify": "->home"}
-NOT_A_MEMBER = {**dict.fromkeys(URLS[1:15], 404), **ACCOUNT}
+NOT_A_MEMBER = {**dict.fromkeys(URLS[1:16], 404), **ACCOUNT}
 READER = {"dashboard": 200, "request": 200, "history": 200, "audit": 200, "export_csv": 200,
           "export_jsonl": 200}
 
@@ -29,11 +29,11 @@ EXPECTED = {
     "engineer": {"home": "->internal_home", **NOT_A_MEMBER},
     "approver_b": {"home": "->dashboard_b", **NOT_A_MEMBER},
     "approver_a": {"home": "->dashboard", **READER, "approve": 200, "reject": 200,
-                   "revoke": 200, **dict.fromkeys(URLS[10:15], 403), **ACCOUNT},
+                   "revoke": 200, **dict.fromkeys(URLS[10:16], 403), **ACCOUNT},
     "admin_a": {"home": "->dashboard", **READER, "approve": 403, "reject": 403, "revoke": 200,
-                **dict.fromkeys(URLS[10:15], 200), **ACCOUNT},
+                **dict.fromkeys(URLS[10:16], 200), **ACCOUNT},
     "reader_a": {"home": "->dashboard", **READER, "approve": 403, "reject": 403,
-                 "revoke": 403, **dict.fromkeys(URLS[10:15], 403), **ACCOUNT},
+                 "revoke": 403, **dict.fromkeys(URLS[10:16], 403), **ACCOUNT},
 }
 
 

@@ -1,0 +1,304 @@
+"""A tenant's own identity provider (OpenID Connect): its settings, its test sign-in, switching
+it on and off, and what a sign-in through it does to the person's roles here.
+
+The sign-in itself (allauth's openid_connect provider, the ID token's checks) is in
+lockbox_portal.security.sso; everything it changes is written here, each change with its audit
+event in the same transaction.
+
+- A connection signs no one in until a test sign-in since its last change has shown the claims
+  it receives, and an admin has switched it on (both with a step-up on the settings page).
+  Changing the issuer, client or secret switches it off again; changing the role mapping does not.
+- A person is signed in only with an e-mail address at a domain the tenant has verified
+  (approvals.domains), and only when the claims give them at least one role. Their roles in
+  this tenant become what the claims give; their roles in other tenants are not touched.
+  Provider staff accounts are never signed in this way.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from approvals import roles as role_checks
+from approvals.actions import Action
+from approvals.models import (
+    DomainClaim,
+    ProviderMembership,
+    SsoConnection,
+    Tenant,
+    TenantMembership,
+    TenantRole,
+)
+from approvals.tokens import revoke_tenant_tokens_of
+from audit.services import record_event
+from lockbox_portal import clock
+from lockbox_portal.security import secrets as sealed
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+ROLE_CLAIMS = ("groups", "roles")
+# Fields whose change means another provider or client: switched off until tested again.
+IDENTITY_FIELDS = ("issuer", "client_id", "client_secret", "role_claim")
+MAPPING_FIELDS = ("admin_values", "approver_values", "reader_values")
+# The ID token claims kept from a test sign-in, for the settings page.
+SHOWN_CLAIMS = ("iss", "sub", "email", "email_verified", "name", "groups", "roles", "amr", "acr",
+                "tid", "oid")
+MAX_VALUES = 50
+
+
+class SsoRefused(Exception):
+    """A sign-in the connection does not allow; `message` is for the person."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def clean_issuer(url: str) -> str:
+    url = (url or "").strip().rstrip("/")
+    parts = urlsplit(url)
+    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if (parts.scheme != "https" and not (parts.scheme == "http" and loopback
+                                         and settings.LOCKBOX_SSO_ALLOW_HTTP_LOOPBACK)) \
+            or not parts.hostname or parts.query or parts.fragment or len(url) > 500:
+        raise ValidationError({"issuer": "The issuer is the https:// address your identity "
+                                         "provider names itself by, without a query, such as "
+                                         "https://login.microsoftonline.com/<tenant id>/v2.0."})
+    return url
+
+
+def _values(text_or_list: Any, field: str) -> list[str]:
+    items = text_or_list.splitlines() if isinstance(text_or_list, str) else list(text_or_list)
+    values = sorted({str(item).strip() for item in items if str(item).strip()})
+    if len(values) > MAX_VALUES or any(len(value) > 200 for value in values):
+        raise ValidationError({field: f"At most {MAX_VALUES} values of at most 200 characters."})
+    return values
+
+
+@dataclass(frozen=True)
+class Settings:
+    issuer: str
+    client_id: str
+    client_secret: str  # "" keeps the saved one
+    role_claim: str
+    admin_values: list[str]
+    approver_values: list[str]
+    reader_values: list[str]
+
+
+def save_connection(*, tenant: Tenant, actor: User, given: Settings,
+                    now: datetime | None = None) -> SsoConnection:
+    role_checks.require_tenant_admin(actor, tenant)
+    now = now or clock.now()
+    issuer = clean_issuer(given.issuer)
+    client_id = given.client_id.strip()
+    if not client_id or len(client_id) > 255:
+        raise ValidationError({"client_id": "The client (application) id, as your identity "
+                                            "provider shows it."})
+    if given.role_claim not in ROLE_CLAIMS:
+        raise ValidationError({"role_claim": "Choose groups or roles."})
+    values = {"admin_values": _values(given.admin_values, "admin_values"),
+              "approver_values": _values(given.approver_values, "approver_values"),
+              "reader_values": _values(given.reader_values, "reader_values")}
+    if not any(values.values()):
+        raise ValidationError({"approver_values": "Name at least one group or role, or no one "
+                                                  "could sign in."})
+    with transaction.atomic():
+        Tenant.objects.select_for_update().get(pk=tenant.pk)
+        connection = SsoConnection.objects.filter(tenant=tenant).first()
+        if connection is None and not given.client_secret:
+            raise ValidationError({"client_secret": "The client secret is needed the first "
+                                                    "time."})
+        new = {"issuer": issuer, "client_id": client_id, "role_claim": given.role_claim,
+               **values}
+        if connection is None:
+            connection = SsoConnection(tenant=tenant, created_at=now, changed_at=now,
+                                       provider_id=f"t{tenant.pk}-{secrets.token_hex(4)}")
+            changed = [*new, "client_secret"]
+        else:
+            changed = [f for f, v in new.items() if getattr(connection, f) != v]
+            if given.client_secret and (not connection.client_secret or _readable(
+                    connection) != given.client_secret):
+                changed.append("client_secret")
+        if not changed:
+            return connection
+        switched_off = connection.enabled and any(f in IDENTITY_FIELDS for f in changed)
+        for field, value in new.items():
+            setattr(connection, field, value)
+        if "client_secret" in changed:
+            connection.client_secret = sealed.seal(given.client_secret)
+        if any(f in IDENTITY_FIELDS for f in changed):
+            connection.changed_at = now
+            connection.enabled = False
+        connection.save()
+        record_event(chain=tenant.audit_chain, action=Action.SSO_CONFIGURED, actor=actor,
+                     now=now, data={**{f: getattr(connection, f) for f in new},
+                                    "changed": sorted(changed), "switched_off": switched_off})
+    return connection
+
+
+def _readable(connection: SsoConnection) -> str | None:
+    try:
+        return sealed.unseal(connection.client_secret)
+    except sealed.Unreadable:
+        return None
+
+
+def client_secret(connection: SsoConnection) -> str:
+    return sealed.unseal(connection.client_secret)
+
+
+def record_test(*, connection: SsoConnection, actor: User, claims: dict[str, Any],
+                now: datetime | None = None) -> dict[str, Any]:
+    """A test sign-in reached us with these (verified) claims: keep what the page shows."""
+    role_checks.require_tenant_admin(actor, connection.tenant)
+    now = now or clock.now()
+    shown = {name: claims[name] for name in SHOWN_CLAIMS if name in claims}
+    with transaction.atomic():
+        locked = SsoConnection.objects.select_for_update().select_related("tenant").get(
+            pk=connection.pk)
+        locked.tested_at, locked.test_claims = now, shown
+        locked.save(update_fields=["tested_at", "test_claims"])
+        record_event(chain=locked.tenant.audit_chain, action=Action.SSO_TESTED, actor=actor,
+                     now=now, data={"issuer": locked.issuer, "sub": str(claims.get("sub", "")),
+                                    "email": str(claims.get("email", "")),
+                                    "roles": roles_from_claims(locked, claims)})
+    return shown
+
+
+def set_enabled(*, connection: SsoConnection, actor: User, on: bool,
+                now: datetime | None = None) -> bool:
+    role_checks.require_tenant_admin(actor, connection.tenant)
+    now = now or clock.now()
+    with transaction.atomic():
+        locked = SsoConnection.objects.select_for_update().select_related("tenant").get(
+            pk=connection.pk)
+        if locked.enabled == on:
+            return False
+        if on and not locked.tested_since_change:
+            raise ValidationError("Run a test sign-in first: it shows the claims your identity "
+                                  "provider sends since the settings last changed.")
+        locked.enabled = on
+        locked.save(update_fields=["enabled"])
+        record_event(chain=locked.tenant.audit_chain, actor=actor, now=now,
+                     action=Action.SSO_ENABLED if on else Action.SSO_DISABLED,
+                     data={"issuer": locked.issuer})
+    connection.enabled = on
+    return True
+
+
+def remove_connection(*, connection: SsoConnection, actor: User,
+                      now: datetime | None = None) -> None:
+    role_checks.require_tenant_admin(actor, connection.tenant)
+    with transaction.atomic():
+        locked = SsoConnection.objects.select_for_update().select_related("tenant").filter(
+            pk=connection.pk).first()
+        if locked is None:
+            return
+        record_event(chain=locked.tenant.audit_chain, action=Action.SSO_REMOVED, actor=actor,
+                     now=now, data={"issuer": locked.issuer})
+        locked.delete()
+
+
+def roles_from_claims(connection: SsoConnection, claims: dict[str, Any]) -> list[str]:
+    raw = claims.get(connection.role_claim) or []
+    if isinstance(raw, str):
+        raw = [raw]
+    held = {str(value) for value in raw if isinstance(value, str | int)} \
+        if isinstance(raw, list) else set()
+    roles = []
+    for role, values in ((TenantRole.ADMIN, connection.admin_values),
+                         (TenantRole.APPROVER, connection.approver_values),
+                         (TenantRole.COMPLIANCE_READER, connection.reader_values)):
+        if held & set(values):
+            roles.append(str(role))
+    return roles
+
+
+def _domain_of(email: str) -> str:
+    return email.rsplit("@", 1)[-1].lower() if "@" in email else ""
+
+
+def connection_for_email(email: str) -> SsoConnection | None:
+    """The switched-on connection of the tenant that verified the address's domain."""
+    domain = _domain_of((email or "").strip())
+    if not domain:
+        return None
+    claim = (DomainClaim.objects.filter(domain=domain, verified_at__isnull=False,
+                                        tenant__sso__enabled=True)
+             .select_related("tenant__sso").first())
+    return claim.tenant.sso if claim else None
+
+
+def sign_in_member(*, connection: SsoConnection, claims: dict[str, Any],
+                   now: datetime | None = None) -> User:
+    """The person these verified claims name, with their roles in the connection's tenant set
+    to what the claims give. Refuses (SsoRefused) what the connection does not allow."""
+    tenant = connection.tenant
+    if not connection.enabled:
+        raise SsoRefused(f"Single sign-on of {tenant.name} is switched off.")
+    email = str(claims.get("email") or "").strip().lower()
+    domain = _domain_of(email)
+    if not domain or not DomainClaim.objects.filter(tenant=tenant, domain=domain,
+                                                    verified_at__isnull=False).exists():
+        who = email or "someone with no e-mail address"
+        raise SsoRefused(f"Your identity provider signed you in as {who}, which is not at a "
+                         f"domain {tenant.name} has verified.")
+    roles = roles_from_claims(connection, claims)
+    now = now or clock.now()
+    users = get_user_model().objects
+    with transaction.atomic():
+        Tenant.objects.select_for_update().get(pk=tenant.pk)  # one membership change at a time
+        user = users.filter(email__iexact=email).first()
+        if user is not None and ProviderMembership.objects.filter(user=user).exists():
+            raise SsoRefused("This is a provider staff account; it cannot sign in through a "
+                             "customer's identity provider.")
+        if user is None and roles:
+            user = users.create_user(username=email, email=email, password=None)  # SSO only
+        if user is not None:
+            _set_roles(connection, user, email, roles, now)
+    if not roles:
+        # The provider is the authority: whoever it no longer puts in a mapped group has lost
+        # their roles here (above), and is not signed in.
+        raise SsoRefused(f"Your identity provider gives you no role in {tenant.name}'s Lockbox. "
+                         "Ask your administrator to add you to the right group.")
+    assert user is not None
+    return user
+
+
+def _set_roles(connection: SsoConnection, user: User, email: str, roles: list[str],
+               now: datetime) -> None:
+    tenant = connection.tenant
+    old = sorted(TenantMembership.objects.filter(tenant=tenant, user=user)
+                 .values_list("role", flat=True))
+    new = sorted(roles)
+    if old == new:
+        return
+    # Never the tenant's last admin: someone must be able to fix the mapping.
+    kept_admin = (TenantRole.ADMIN in old and TenantRole.ADMIN not in new
+                  and not TenantMembership.objects.filter(
+                      tenant=tenant, role=TenantRole.ADMIN).exclude(user=user).exists())
+    if kept_admin:
+        new = sorted([*new, str(TenantRole.ADMIN)])
+        if old == new:
+            return
+    TenantMembership.objects.filter(tenant=tenant, user=user).exclude(role__in=new).delete()
+    for role in set(new) - set(old):
+        TenantMembership.objects.create(tenant=tenant, user=user, role=role, created_at=now)
+    if TenantRole.ADMIN in old and TenantRole.ADMIN not in new:
+        revoke_tenant_tokens_of(owner=user, tenant=tenant, now=now,
+                                reason="Its owner is no longer an admin of the tenant.")
+    action = (Action.MEMBERSHIP_GRANTED if not old else
+              Action.MEMBERSHIP_REMOVED if not new else Action.MEMBERSHIP_CHANGED)
+    record_event(chain=tenant.audit_chain, now=now, action=action, data={
+        "email": email, "old": old, "new": new, "by": f"single sign-on ({connection.issuer})",
+        **({"kept_admin": "the tenant's last admin keeps the role"} if kept_admin else {})})

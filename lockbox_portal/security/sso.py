@@ -1,0 +1,220 @@
+"""Signing in through a tenant's own identity provider, with django-allauth's openid_connect
+provider: the apps come from approvals.SsoConnection rows (never allauth's own table, so the
+client secret stays encrypted), and the ID token is checked more strictly than allauth does.
+
+What allauth 65.22.1 leaves out, and this module adds (docs/identity-research.md):
+- the ID token's signature is checked on every sign-in (allauth skips it in the code flow),
+  with the algorithms the provider lists and a key from its JWKS named by `kid`;
+- the issuer is the one the tenant's admin typed: discovery must say the same, and so must the
+  token (allauth trusts whatever discovery says);
+- a nonce, made for each sign-in and kept with allauth's one-time state, must come back in the
+  token (allauth sends none): an ID token from an earlier sign-in is refused.
+
+A flow starts only from a POST of ours (start and test_start), never from allauth's own login
+view, which is not routed. The callback is allauth's, under its URL name, with the adapter below.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+from typing import TYPE_CHECKING, Any
+
+import jwt
+from allauth.core.exceptions import ImmediateHttpResponse
+from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from allauth.socialaccount.adapter import get_adapter as get_social_adapter
+from allauth.socialaccount.models import SocialApp
+from allauth.socialaccount.providers.base import AuthProcess
+from allauth.socialaccount.providers.oauth2.client import OAuth2Error
+from allauth.socialaccount.providers.oauth2.views import OAuth2CallbackView
+from allauth.socialaccount.providers.openid_connect.views import OpenIDConnectOAuth2Adapter
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from requests import RequestException
+
+from approvals import sso
+from approvals.models import SsoConnection
+from lockbox_portal.security import secrets as sealed
+
+if TYPE_CHECKING:
+    from allauth.socialaccount.models import SocialLogin
+
+# Asymmetric algorithms only: a token "signed" with HMAC under the provider's public key, or not
+# signed at all, is refused whatever its header says.
+ALGORITHMS = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
+LEEWAY_SECONDS = 60
+TEST = "lockbox_sso_test"
+
+
+def _app(connection: SsoConnection) -> SocialApp:
+    try:
+        secret = sealed.unseal(connection.client_secret)
+    except sealed.Unreadable:
+        secret = ""  # the token endpoint refuses it; the settings page asks for it again
+    return SocialApp(provider="openid_connect", provider_id=connection.provider_id,
+                     name=connection.tenant.name, client_id=connection.client_id, secret=secret,
+                     settings={"server_url": connection.issuer, "fetch_userinfo": True,
+                               "oauth_pkce_enabled": True})
+
+
+class SocialAccountAdapter(DefaultSocialAccountAdapter):
+    def list_apps(self, request: HttpRequest | None, provider: str | None = None,
+                  client_id: str | None = None) -> list[SocialApp]:
+        connections = SsoConnection.objects.select_related("tenant")
+        if provider and provider != "openid_connect":
+            connections = connections.filter(provider_id=provider)
+        if client_id:
+            connections = connections.filter(client_id=client_id)
+        return [_app(connection) for connection in connections]
+
+    def is_open_for_signup(self, request: HttpRequest, sociallogin: SocialLogin) -> bool:
+        # People are created or linked in pre_social_login, never by allauth's sign-up.
+        return False
+
+    def pre_social_login(self, request: HttpRequest, sociallogin: SocialLogin) -> None:
+        connection = (SsoConnection.objects.select_related("tenant")
+                      .filter(provider_id=sociallogin.account.provider).first())
+        if connection is None:
+            raise ImmediateHttpResponse(_refused(request, "This sign-in is no longer set up."))
+        extra = sociallogin.account.extra_data
+        id_claims = extra.get("id_token") or {}
+        data = sociallogin.state.get("data") or {}
+        nonce = str(data.get("nonce", ""))
+        if not nonce or not hmac.compare_digest(nonce, str(id_claims.get("nonce", ""))):
+            raise ImmediateHttpResponse(_refused(request, "The identity provider's answer was "
+                                                          "not for this sign-in."))
+        # Claims the ID token leaves to the userinfo endpoint (e-mail, with some providers)
+        # count only when userinfo is about the same subject; the ID token's win.
+        userinfo = extra.get("userinfo") or {}
+        if userinfo and str(userinfo.get("sub")) != str(id_claims.get("sub")):
+            raise ImmediateHttpResponse(_refused(request, "The identity provider's answers "
+                                                          "were about two different people."))
+        claims = {**userinfo, **id_claims}
+        if data.get("test"):
+            raise ImmediateHttpResponse(_finish_test(request, connection, claims, data))
+        try:
+            user = sso.sign_in_member(connection=connection, claims=claims)
+        except sso.SsoRefused as refused:
+            raise ImmediateHttpResponse(_refused(request, refused.message)) from None
+        if sociallogin.is_existing:
+            if sociallogin.user.pk != user.pk:
+                # The provider's account was linked to someone else here (their e-mail
+                # changed at the provider): never sign in as that other person.
+                raise ImmediateHttpResponse(_refused(
+                    request, "This identity provider account belongs to another person here."))
+        else:
+            sociallogin.connect(request, user)
+
+
+def _refused(request: HttpRequest, message: str) -> HttpResponse:
+    return render(request, "socialaccount/refused.html", {"message": message}, status=403)
+
+
+def _finish_test(request: HttpRequest, connection: SsoConnection, claims: dict[str, Any],
+                 data: dict[str, Any]) -> HttpResponse:
+    """A test sign-in's claims go to the settings page of the admin who started it; no one is
+    signed in."""
+    user = request.user
+    if not user.is_authenticated or user.pk != data.get("test"):
+        return _refused(request, "Start the test sign-in again from the settings page.")
+    sso.record_test(connection=connection, actor=user, claims=claims)
+    messages.success(request, "Test sign-in received. Check the claims below before you "
+                              "switch single sign-on on.")
+    return redirect("portal:sso", connection.tenant.slug)
+
+
+class VerifyingAdapter(OpenIDConnectOAuth2Adapter):
+    """allauth's adapter, with the ID token checked as the module says."""
+
+    def _decode_id_token(self, app: SocialApp, id_token: str) -> dict:
+        issuer = str(app.settings["server_url"]).rstrip("/")
+        config = self.openid_config
+        if str(config.get("issuer", "")).rstrip("/") != issuer:
+            raise OAuth2Error("The provider's discovery names another issuer.")
+        offered = set(config.get("id_token_signing_alg_values_supported") or ["RS256"])
+        try:
+            header = jwt.get_unverified_header(id_token)
+            algorithm, kid = header.get("alg"), header.get("kid")
+            if algorithm not in ALGORITHMS & offered:
+                raise OAuth2Error(f"ID token signed with {algorithm!r}, which is not accepted.")
+            key = self._key(config["jwks_uri"], kid, algorithm)
+            return jwt.decode(id_token, key=key, algorithms=[algorithm], audience=app.client_id,
+                              issuer=[issuer, issuer + "/"], leeway=LEEWAY_SECONDS,
+                              options={"require": ["iss", "aud", "exp", "iat", "sub"]})
+        except (jwt.PyJWTError, ValueError, KeyError, TypeError) as problem:
+            raise OAuth2Error(f"Invalid ID token: {problem.__class__.__name__}") from None
+
+    def _key(self, jwks_uri: str, kid: str | None, algorithm: str) -> Any:
+        with get_social_adapter().get_requests_session() as session:
+            response = session.get(jwks_uri)
+            response.raise_for_status()
+            keys = response.json().get("keys", [])
+        for entry in keys:
+            if kid and entry.get("kid") == kid and entry.get("use", "sig") == "sig":
+                if entry.get("alg", algorithm) != algorithm:
+                    break
+                return jwt.PyJWK(json.loads(json.dumps(entry)), algorithm=algorithm).key
+        raise OAuth2Error("No signing key of the provider's matches the ID token.")
+
+
+def callback(request: HttpRequest, provider_id: str) -> HttpResponse:
+    try:
+        return OAuth2CallbackView.adapter_view(VerifyingAdapter(request, provider_id))(request)
+    except SocialApp.DoesNotExist:
+        raise Http404 from None
+
+
+def redirect_to_provider(request: HttpRequest, connection: SsoConnection, *, process: str,
+                         next_url: str, data: dict[str, Any],
+                         login_hint: str = "") -> HttpResponse:
+    """Send the browser to the provider, with a fresh nonce kept in allauth's one-time state."""
+    provider = get_social_adapter().get_provider(request, connection.provider_id)
+    nonce = secrets.token_urlsafe(32)
+    params = {**provider.get_auth_params(), "nonce": nonce}
+    if login_hint:
+        params["login_hint"] = login_hint
+    try:
+        return provider.redirect(request, process, next_url=next_url,
+                                 data={**data, "nonce": nonce}, auth_params=params)
+    except (RequestException, OAuth2Error, ValueError, KeyError):
+        # Discovery did not answer, or not with a usable document (bounded by
+        # SOCIALACCOUNT_REQUESTS_TIMEOUT).
+        return render(request, "socialaccount/refused.html", {
+            "message": f"{connection.tenant.name}'s identity provider could not be reached. "
+                       "Try again in a moment; if it keeps happening, tell your "
+                       "organisation's Lockbox admin."}, status=502)
+
+
+def start(request: HttpRequest) -> HttpResponse:
+    """Sign-in by e-mail address: an address at a domain whose tenant has single sign-on on is
+    sent to that tenant's provider; any other gets the same answer, whoever owns it (the page
+    never says whether an account exists)."""
+    from approvals.forms import SsoStartForm
+
+    form = SsoStartForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        email = form.cleaned_data["email"]
+        connection = sso.connection_for_email(email)
+        if connection is not None:
+            return redirect_to_provider(request, connection, process=AuthProcess.LOGIN,
+                                        next_url=_next(request), data={}, login_hint=email)
+        form.add_error("email", "Single sign-on is not set up for addresses at this domain. "
+                                "Sign in with your password instead.")
+    return render(request, "account/sso_start.html", {"form": form},
+                  status=400 if form.errors else 200)
+
+
+def _next(request: HttpRequest) -> str:
+    from django.utils.http import url_has_allowed_host_and_scheme
+
+    wanted = request.POST.get("next") or request.GET.get("next") or "/"
+    return wanted if url_has_allowed_host_and_scheme(
+        wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()) else "/"
+
+
+def login_cancelled(request: HttpRequest) -> HttpResponse:
+    return render(request, "socialaccount/refused.html", {
+        "message": "Signing in at your identity provider was cancelled."}, status=200)

@@ -1,0 +1,373 @@
+"""Single sign-on through a tenant's own OpenID Connect provider, against a real provider on
+loopback (tests/idp.py: npm's oidc-provider run by node), never a mock of allauth.
+
+The browser's part is played by `requests` at the provider (its sign-in page and redirects) and
+by Django's test client at Lockbox; the provider's ID tokens, discovery and keys are real HTTP.
+"""
+
+import re
+from urllib.parse import parse_qs, urljoin, urlsplit
+
+import pytest
+import requests
+from allauth.socialaccount.models import SocialAccount
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.utils import timezone
+
+from approvals import sso
+from approvals.models import DomainClaim, SsoConnection, TenantMembership, TenantRole
+from audit.models import AuditEvent
+from tests import factories
+from tests.clients import signed_in
+from tests.idp import OidcProvider
+
+FAULTS = ("aud", "iss", "exp", "sig", "nonce")
+CLIENTS = ["lockbox", *(f"lockbox-{fault}" for fault in FAULTS), "lockbox-replay"]
+USERS = {
+    "alice": {"email": "alice@a.example", "groups": ["lockbox-approvers", "staff"],
+              "amr": ["pwd", "mfa"]},
+    "ada": {"email": "ada@a.example", "groups": ["lockbox-admins"]},
+    "carol": {"email": "carol@a.example", "groups": ["staff"]},
+    "dave": {"email": "dave@elsewhere.example", "groups": ["lockbox-approvers"]},
+    "erin": {"email": "erin@a.example", "groups": ["lockbox-readers", "lockbox-approvers"]},
+    "staff": {"email": "engineer@a.example", "groups": ["lockbox-approvers"]},
+}
+
+
+def callback_path(client_id):
+    return f"/accounts/oidc/{client_id}/login/callback/"
+
+
+@pytest.fixture(scope="module")
+def idp():
+    clients = {cid: {"secret": f"{cid}-secret",
+                     "redirect_uris": [f"http://testserver{callback_path(cid)}"],
+                     **({"fault": cid.split("-", 1)[1]} if "-" in cid else {})}
+               for cid in CLIENTS}
+    with OidcProvider(users=USERS, clients=clients) as provider:
+        yield provider
+
+
+@pytest.fixture
+def connect(idp, tenant_a, admin_a, now):
+    """Tenant A's connection to the provider as client `client_id`, a.example verified."""
+    DomainClaim.objects.create(tenant=tenant_a, domain="a.example", token="t", created_at=now,
+                               verified_at=now)
+
+    def make(client_id="lockbox", *, enabled=True):
+        connection = sso.save_connection(tenant=tenant_a, actor=admin_a, given=sso.Settings(
+            issuer=idp.issuer, client_id=client_id, client_secret=f"{client_id}-secret",
+            role_claim="groups", admin_values=["lockbox-admins"],
+            approver_values=["lockbox-approvers"], reader_values=["lockbox-readers"]))
+        # The provider knows each client's redirect URI from its start; name ours to match.
+        SsoConnection.objects.filter(pk=connection.pk).update(
+            provider_id=client_id, enabled=enabled, tested_at=timezone.now())
+        connection.refresh_from_db()
+        return connection
+
+    return make
+
+
+def at_provider(location, login):
+    """The browser at the provider: its sign-in page as `login`, then back. Returns the
+    redirect to Lockbox's callback (path and query)."""
+    browser = requests.Session()
+    response = browser.get(location, allow_redirects=False, timeout=10)
+    for _ in range(10):
+        target = urljoin(response.url, response.headers.get("Location", ""))
+        if response.status_code in (302, 303) and target.startswith("http://testserver/"):
+            parts = urlsplit(target)
+            return f"{parts.path}?{parts.query}"
+        if response.status_code in (302, 303):
+            response = browser.get(target, allow_redirects=False, timeout=10)
+            continue
+        form = re.search(r'action="([^"]+)"', response.text)
+        assert response.status_code == 200 and form, (response.status_code, response.text)
+        response = browser.post(urljoin(response.url, form.group(1)), data={"login": login},
+                                allow_redirects=False, timeout=10)
+    raise AssertionError("the provider never sent the browser back")
+
+
+def sign_in(client, email, login=None):
+    start = client.post("/accounts/sso/", {"email": email})
+    assert start.status_code == 302, start.content.decode()[:500]
+    query = parse_qs(urlsplit(start["Location"]).query)
+    assert query["nonce"][0] and query["code_challenge_method"] == ["S256"]
+    back = at_provider(start["Location"], login or email.split("@")[0])
+    return client.get(back), back
+
+
+def roles(tenant, email):
+    return sorted(TenantMembership.objects.filter(tenant=tenant, user__email=email)
+                  .values_list("role", flat=True))
+
+
+# --- Signing in --------------------------------------------------------------------------------
+
+def test_a_person_at_a_verified_domain_signs_in_with_the_roles_their_groups_give(
+        connect, tenant_a):
+    connect()
+    client = Client()
+    response, _ = sign_in(client, "alice@a.example")
+    assert response.status_code == 302, response.content.decode()[-900:]
+    # Signed in, and next is Lockbox's own second factor (a new person sets one up).
+    assert client.get("/t/tenant-a/")["Location"].startswith("/mfa/setup/")
+    alice = get_user_model().objects.get(email="alice@a.example")
+    assert int(client.session["_auth_user_id"]) == alice.pk
+    assert not alice.has_usable_password()
+    assert roles(tenant_a, "alice@a.example") == ["approver"]
+    account = SocialAccount.objects.get(user=alice)
+    assert account.provider == "lockbox" and account.uid == "alice"
+    event = AuditEvent.objects.filter(chain=tenant_a.audit_chain,
+                                      action="membership.granted").latest("seq")
+    assert event.data["email"] == "alice@a.example" and event.data["new"] == ["approver"]
+    assert event.data["by"].startswith("single sign-on (http://127.0.0.1:")
+
+    # The second time, the same account, and roles follow the groups.
+    TenantMembership.objects.filter(user=alice).delete()
+    client2 = Client()
+    response, _ = sign_in(client2, "Alice@A.example", login="alice")
+    assert response.status_code == 302
+    assert int(client2.session["_auth_user_id"]) == alice.pk
+    assert roles(tenant_a, "alice@a.example") == ["approver"]
+    assert SocialAccount.objects.filter(user=alice).count() == 1
+
+
+def test_an_invited_person_is_linked_not_duplicated(connect, tenant_a, approver_a):
+    connect()
+    erin = factories.person("erin@a.example", tenant=tenant_a,
+                            tenant_roles=[TenantRole.APPROVER])
+    client = Client()
+    response, _ = sign_in(client, "erin@a.example")
+    assert response.status_code == 302
+    assert int(client.session["_auth_user_id"]) == erin.pk
+    assert roles(tenant_a, "erin@a.example") == ["approver", "compliance_reader"]
+    assert get_user_model().objects.filter(email__iexact="erin@a.example").count() == 1
+
+
+def test_no_mapped_group_means_no_sign_in_and_the_roles_here_end(connect, tenant_a):
+    connect()
+    factories.person("carol@a.example", tenant=tenant_a, tenant_roles=[TenantRole.APPROVER])
+    client = Client()
+    response, _ = sign_in(client, "carol@a.example")
+    assert response.status_code == 403
+    assert "gives you no role in Tenant A" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+    assert roles(tenant_a, "carol@a.example") == []
+    event = AuditEvent.objects.filter(chain=tenant_a.audit_chain,
+                                      action="membership.removed").latest("seq")
+    assert event.data["old"] == ["approver"] and event.data["new"] == []
+
+
+def test_an_address_outside_the_tenants_verified_domains_is_refused(connect, tenant_a):
+    connect()
+    # dave's provider account says dave@elsewhere.example; he starts from a.example.
+    client = Client()
+    response, _ = sign_in(client, "someone@a.example", login="dave")
+    assert response.status_code == 403
+    assert "not at a domain Tenant A has verified" in response.content.decode()
+    assert not get_user_model().objects.filter(email="dave@elsewhere.example").exists()
+    assert "_auth_user_id" not in client.session
+
+
+def test_a_provider_staff_account_never_signs_in_through_a_customer_provider(connect, engineer):
+    connect()
+    engineer.email = "engineer@a.example"
+    engineer.save()
+    client = Client()
+    response, _ = sign_in(client, "engineer@a.example", login="staff")
+    assert response.status_code == 403 and "provider staff account" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_without_single_sign_on_the_start_page_says_so_whoever_asks(connect, tenant_a):
+    connect(enabled=False)
+    for email in ("alice@a.example", "nobody@a.example", "x@unknown.example"):
+        page = Client().post("/accounts/sso/", {"email": email})
+        assert page.status_code == 400
+        assert "Single sign-on is not set up for addresses at this domain." in \
+            page.content.decode()
+    assert Client().post("/accounts/sso/", {"email": "not an address"}).status_code == 400
+
+
+# --- What is refused on the way back ----------------------------------------------------------
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_a_bad_id_token_signs_no_one_in(connect, fault):
+    connect(f"lockbox-{fault}")
+    client = Client()
+    response, _ = sign_in(client, "alice@a.example")
+    assert response.status_code in (401, 403), fault
+    assert "You are not signed in" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+    assert not SocialAccount.objects.exists()
+    assert not get_user_model().objects.filter(email="alice@a.example").exists()
+
+
+def test_an_id_token_from_an_earlier_sign_in_is_refused(connect):
+    connect("lockbox-replay")
+    first = Client()
+    response, _ = sign_in(first, "alice@a.example")
+    assert response.status_code == 302 and "_auth_user_id" in first.session
+    # The provider now hands back the first sign-in's ID token: its nonce is not this one's.
+    second = Client()
+    response, _ = sign_in(second, "alice@a.example")
+    assert response.status_code == 403
+    assert "not for this sign-in" in response.content.decode()
+    assert "_auth_user_id" not in second.session
+
+
+def test_a_callback_used_twice_signs_in_once(connect):
+    connect()
+    client = Client()
+    response, back = sign_in(client, "alice@a.example")
+    assert response.status_code == 302
+    other = Client()
+    again = other.get(back)
+    assert again.status_code in (400, 401, 403) and "_auth_user_id" not in other.session
+
+
+def test_a_provider_whose_discovery_names_another_issuer_is_refused(connect, idp):
+    # Reached as localhost, the provider's discovery still names itself 127.0.0.1.
+    connection = connect()
+    SsoConnection.objects.filter(pk=connection.pk).update(
+        issuer=idp.issuer.replace("127.0.0.1", "localhost"))
+    client = Client()
+    response, _ = sign_in(client, "alice@a.example")
+    assert response.status_code == 401
+    assert "names another issuer" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_a_provider_that_cannot_be_reached_is_said_so(connect, idp):
+    connection = connect()
+    SsoConnection.objects.filter(pk=connection.pk).update(issuer=idp.issuer + "/nothing-here")
+    page = Client().post("/accounts/sso/", {"email": "alice@a.example"})
+    assert page.status_code == 502
+    assert "could not be reached" in page.content.decode()
+
+
+# --- The settings page ------------------------------------------------------------------------
+
+def test_an_admin_connects_tests_and_switches_on(idp, tenant_a, admin_a, now):
+    DomainClaim.objects.create(tenant=tenant_a, domain="a.example", token="t", created_at=now,
+                               verified_at=now)
+    admin = signed_in(admin_a)
+    page = admin.get("/t/tenant-a/settings/sso/")
+    assert page.status_code == 200 and "Connect your identity provider" in page.content.decode()
+    saved = admin.post("/t/tenant-a/settings/sso/", {
+        "issuer": idp.issuer, "client_id": "lockbox", "client_secret": "lockbox-secret",
+        "role_claim": "groups", "admin_values": "lockbox-admins\n",
+        "approver_values": "lockbox-approvers", "reader_values": "",
+        "code": admin.codes[0]})
+    assert saved.status_code == 302, saved.content.decode()[:2000]
+    connection = SsoConnection.objects.get(tenant=tenant_a)
+    assert connection.client_secret != "lockbox-secret"  # encrypted at rest
+    assert sso.client_secret(connection) == "lockbox-secret"
+    event = AuditEvent.objects.filter(action="sso.configured").latest("seq")
+    assert "lockbox-secret" not in str(event.data) and "client_secret" in event.data["changed"]
+    page = admin.get("/t/tenant-a/settings/sso/").content.decode()
+    assert "lockbox-secret" not in page
+    assert f"http://testserver/accounts/oidc/{connection.provider_id}/login/callback/" in page
+
+    # Switching on before a test is refused.
+    refused = admin.post("/t/tenant-a/settings/sso/on/", {"code": admin.codes[1]}, follow=True)
+    assert "Run a test sign-in first" in refused.content.decode()
+    assert not SsoConnection.objects.get(pk=connection.pk).enabled
+
+    # The test sign-in: the provider knows this connection's callback under its own client id.
+    SsoConnection.objects.filter(pk=connection.pk).update(provider_id="lockbox")
+    start = admin.post("/t/tenant-a/settings/sso/test/")
+    assert start.status_code == 302
+    back = admin.get(at_provider(start["Location"], "ada"))
+    assert back.status_code == 302 and back["Location"] == "/t/tenant-a/settings/sso/"
+    assert int(admin.session["_auth_user_id"]) == admin_a.pk  # still the admin, no one else
+    assert not get_user_model().objects.filter(email="ada@a.example").exists()
+    page = admin.get("/t/tenant-a/settings/sso/").content.decode()
+    assert "ada@a.example" in page and "Tenant admin" in page
+    assert AuditEvent.objects.filter(action="sso.tested").latest("seq").data["roles"] == \
+        ["admin"]
+
+    switched = admin.post("/t/tenant-a/settings/sso/on/", {}, follow=True)
+    assert "Single sign-on is on" in switched.content.decode()
+    assert SsoConnection.objects.get(pk=connection.pk).enabled
+    assert AuditEvent.objects.filter(action="sso.enabled").exists()
+
+    # A new client secret switches it off until a new test.
+    admin.post("/t/tenant-a/settings/sso/", {
+        "issuer": idp.issuer, "client_id": "lockbox", "client_secret": "another-secret",
+        "role_claim": "groups", "admin_values": "lockbox-admins",
+        "approver_values": "lockbox-approvers", "reader_values": ""})
+    connection.refresh_from_db()
+    assert not connection.enabled and not connection.tested_since_change
+
+
+def test_settings_refuse_what_cannot_work(idp, tenant_a, admin_a):
+    admin = signed_in(admin_a)
+    base = {"issuer": idp.issuer, "client_id": "lockbox", "client_secret": "s",
+            "role_claim": "groups", "admin_values": "", "approver_values": "lockbox-approvers",
+            "reader_values": "", "code": admin.codes[0]}
+    for field, value, said in [
+            ("issuer", "http://idp.example.com", "The issuer is the https:// address"),
+            ("issuer", "https://idp.example.com/?x=1", "The issuer is the https:// address"),
+            ("issuer", "javascript:alert(1)", "The issuer is the https:// address"),
+            ("approver_values", "", "Name at least one group or role"),
+            ("role_claim", "email", "Select a valid choice"),
+            ("client_secret", "", "The client secret is needed the first time")]:
+        page = admin.post("/t/tenant-a/settings/sso/", {**base, field: value})
+        assert page.status_code == 400, field
+        assert said in page.content.decode(), field
+    assert not SsoConnection.objects.exists()
+
+
+def test_a_test_sign_in_started_by_someone_else_is_not_recorded(connect, tenant_a, admin_a):
+    connection = connect(enabled=False)
+    SsoConnection.objects.filter(pk=connection.pk).update(tested_at=None)
+    admin = signed_in(admin_a)
+    start = admin.post("/t/tenant-a/settings/sso/test/")
+    back = at_provider(start["Location"], "ada")
+    # The callback reaches a browser that is not the admin's: allauth's state is the admin's
+    # session's, so it is refused there.
+    stranger = Client()
+    assert stranger.get(back).status_code >= 400
+    connection.refresh_from_db()
+    assert connection.tested_at is None
+
+
+def test_only_the_tenants_admins_reach_single_sign_on_settings(connect, approver_a, approver_b):
+    connect()
+    assert signed_in(approver_a).get("/t/tenant-a/settings/sso/").status_code == 403
+    other = signed_in(approver_b)
+    assert other.get("/t/tenant-a/settings/sso/").status_code == 404
+    assert other.post("/t/tenant-a/settings/sso/test/").status_code == 404
+    assert other.post("/t/tenant-a/settings/sso/off/").status_code == 404
+
+
+def test_removing_single_sign_on_needs_a_confirmation(connect, tenant_a, admin_a):
+    connect()
+    admin = signed_in(admin_a)
+    page = admin.get("/t/tenant-a/settings/sso/remove/")
+    assert "Remove single sign-on from Tenant A?" in page.content.decode()
+    assert SsoConnection.objects.exists()
+    done = admin.post("/t/tenant-a/settings/sso/remove/", {"code": admin.codes[0]})
+    assert done.status_code == 302 and not SsoConnection.objects.exists()
+    assert AuditEvent.objects.filter(action="sso.removed").exists()
+    # Nothing is left to sign in with.
+    assert Client().post("/accounts/sso/", {"email": "alice@a.example"}).status_code == 400
+
+
+def test_an_unreadable_secret_is_said_on_the_page(connect, tenant_a, admin_a, settings):
+    connect()
+    settings.SECRET_KEY = "another-secret-key-" + "y" * 40
+    page = signed_in(admin_a).get("/t/tenant-a/settings/sso/").content.decode()
+    assert "can no longer be read" in page
+
+
+def test_roles_come_only_from_the_configured_claim(connect):
+    connection = connect()
+    assert sso.roles_from_claims(connection, {"groups": ["lockbox-admins"]}) == ["admin"]
+    assert sso.roles_from_claims(connection, {"roles": ["lockbox-admins"]}) == []
+    assert sso.roles_from_claims(connection, {"groups": "lockbox-approvers"}) == ["approver"]
+    assert sso.roles_from_claims(connection, {"groups": {"lockbox-admins": 1}}) == []
+    assert sso.roles_from_claims(connection, {"groups": [["lockbox-admins"]]}) == []
