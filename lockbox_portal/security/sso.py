@@ -20,6 +20,7 @@ import hmac
 import json
 import secrets
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import jwt
 from allauth.core.exceptions import ImmediateHttpResponse
@@ -177,7 +178,7 @@ def redirect_to_provider(request: HttpRequest, connection: SsoConnection, *, pro
     if login_hint:
         params["login_hint"] = login_hint
     try:
-        return provider.redirect(request, process, next_url=next_url,
+        sent = provider.redirect(request, process, next_url=next_url,
                                  data={**data, "nonce": nonce}, auth_params=params)
     except (RequestException, OAuth2Error, ValueError, KeyError):
         # Discovery did not answer, or not with a usable document (bounded by
@@ -186,6 +187,14 @@ def redirect_to_provider(request: HttpRequest, connection: SsoConnection, *, pro
             "message": f"{connection.tenant.name}'s identity provider could not be reached. "
                        "Try again in a moment; if it keeps happening, tell your "
                        "organisation's Lockbox admin."}, status=502)
+    if sent.status_code != 302:
+        return sent
+    # Not a redirect: every page's CSP says form-action 'self', which browsers apply to the
+    # redirects after a form too, so a 302 to the provider would be blocked. A page that moves
+    # on by itself (and a link, for anyone whose browser does not) is not a form's redirect.
+    location = sent["Location"]
+    return render(request, "socialaccount/continue.html",
+                  {"url": location, "host": urlsplit(location).netloc})
 
 
 def start(request: HttpRequest) -> HttpResponse:

@@ -49,6 +49,9 @@ def settings_page(request, tenant):
         "callback_url": request.build_absolute_uri(reverse(
             "openid_connect_callback", args=[connection.provider_id])) if connection else "",
         "test_roles": [TenantRole(r).label for r in test_roles],
+        "test_claims": [(name, ", ".join(map(str, value)) if isinstance(value, list)
+                         else str(value)) for name, value in
+                        (connection.test_claims.items() if connection else [])],
         "unreadable": unreadable,
         "domains": DomainClaim.objects.filter(tenant=tenant, verified_at__isnull=False),
     })
