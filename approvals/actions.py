@@ -54,6 +54,8 @@ class Action(models.TextChoices):
     SSO_ENABLED = "sso.enabled", "Single sign-on switched on"
     SSO_DISABLED = "sso.disabled", "Single sign-on switched off"
     SSO_REMOVED = "sso.removed", "Single sign-on removed"
+    SSO_REQUIRED = "sso.required", "Single sign-on required"
+    SSO_NOT_REQUIRED = "sso.not_required", "Single sign-on no longer required"
     # History leaving the database as signed archives (audit.archives writes these)
     AUDIT_ARCHIVED = "audit.archived", "Audit events archived"
     AUDIT_ARCHIVE_DELETED = "audit.archive_deleted", "Archived events deleted"

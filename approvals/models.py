@@ -385,6 +385,9 @@ class SsoConnection(models.Model):
     approver_values = models.JSONField(default=list, blank=True)
     reader_values = models.JSONField(default=list, blank=True)
     enabled = models.BooleanField(default=False)
+    # Required: passwords stop working for the tenant's members, and its pages open only to a
+    # session signed in through this provider (approvals.sso.set_required).
+    required = models.BooleanField(default=False)
     created_at = models.DateTimeField()
     changed_at = models.DateTimeField()
     # The last test sign-in: when, and the claims it received (shown to the admin).

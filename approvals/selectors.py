@@ -19,6 +19,7 @@ from approvals.models import (
     PENDING_STATES,
     AccessRequest,
     DecisionLevel,
+    SsoConnection,
     State,
     Tenant,
     TenantMembership,
@@ -96,7 +97,8 @@ def get_tenant_for_user(user: User, slug: str, now: datetime) -> tuple[Tenant, s
 
     The same statement answers what every portal page's navigation shows, as attributes of the
     tenant: `nav_waiting`, how many requests wait for its approvers, and `nav_elsewhere`,
-    whether the user belongs to another tenant too (one round trip where there were three).
+    whether the user belongs to another tenant too (one round trip where there were three), and
+    `sso_required_by`, the provider_id of its single sign-on when it is required.
     """
     mine = TenantMembership.objects.filter(user=user, tenant=OuterRef("pk"))
     waiting = (AccessRequest.objects.filter(awaiting_decision(now, stage=State.PENDING_CUSTOMER),
@@ -106,7 +108,12 @@ def get_tenant_for_user(user: User, slug: str, now: datetime) -> tuple[Tenant, s
              .annotate(**{f"holds_{role}": Exists(mine.filter(role=role)) for role in TenantRole},
                        nav_waiting=Coalesce(Subquery(waiting), 0),
                        nav_elsewhere=Exists(TenantMembership.objects.filter(user=user)
-                                            .exclude(tenant=OuterRef("pk"))))
+                                            .exclude(tenant=OuterRef("pk"))),
+                       # The provider a session must have signed in through, when the tenant
+                       # requires single sign-on (approvals.views.shared.guards).
+                       sso_required_by=Subquery(SsoConnection.objects.filter(
+                           tenant=OuterRef("pk"), enabled=True, required=True)
+                           .values("provider_id")[:1]))
              .first())
     held = {role.value for role in TenantRole if found and getattr(found, f"holds_{role}")}
     if found is None or not held or not user.is_active:

@@ -138,7 +138,7 @@ def save_connection(*, tenant: Tenant, actor: User, given: Settings,
             connection.client_secret = sealed.seal(given.client_secret)
         if any(f in IDENTITY_FIELDS for f in changed):
             connection.changed_at = now
-            connection.enabled = False
+            connection.enabled = connection.required = False
         connection.save()
         record_event(chain=tenant.audit_chain, action=Action.SSO_CONFIGURED, actor=actor,
                      now=now, data={**{f: getattr(connection, f) for f in new},
@@ -184,16 +184,87 @@ def set_enabled(*, connection: SsoConnection, actor: User, on: bool,
             pk=connection.pk)
         if locked.enabled == on:
             return False
+        if not on:
+            locked.required = False  # nothing to require once it is off
         if on and not locked.tested_since_change:
             raise ValidationError("Run a test sign-in first: it shows the claims your identity "
                                   "provider sends since the settings last changed.")
         locked.enabled = on
-        locked.save(update_fields=["enabled"])
+        locked.save(update_fields=["enabled", "required"])
         record_event(chain=locked.tenant.audit_chain, actor=actor, now=now,
                      action=Action.SSO_ENABLED if on else Action.SSO_DISABLED,
                      data={"issuer": locked.issuer})
     connection.enabled = on
     return True
+
+
+def set_required(*, connection: SsoConnection, actor: User, on: bool,
+                 now: datetime | None = None) -> dict[str, int]:
+    """Require single sign-on for the tenant's people, or stop requiring it. Once required,
+    passwords stop working for its members (lockbox_portal.security.adapters), its pages open
+    only to sessions signed in through this provider (approvals.views.shared.guards), and here:
+    every member's session that did not sign in through it ends, and the tenant's API tokens of
+    members whose address is not at a verified domain (who can no longer sign in) are revoked.
+    The view checks that the admin's own session signed in through it first. Returns counts."""
+    role_checks.require_tenant_admin(actor, connection.tenant)
+    now = now or clock.now()
+    ended: list[Any] = []
+    revoked = 0
+    with transaction.atomic():
+        locked = SsoConnection.objects.select_for_update().select_related("tenant").get(
+            pk=connection.pk)
+        tenant = locked.tenant
+        if locked.required == on:
+            return {"sessions": 0, "tokens": 0}
+        if on and not locked.enabled:
+            raise ValidationError("Switch single sign-on on before you require it.")
+        locked.required = on
+        locked.save(update_fields=["required"])
+        if on:
+            members = get_user_model().objects.filter(tenant_memberships__tenant=tenant).distinct()
+            verified = set(DomainClaim.objects.filter(tenant=tenant, verified_at__isnull=False)
+                           .values_list("domain", flat=True))
+            for member in members:
+                if _domain_of(member.email) not in verified:
+                    revoked += len(revoke_tenant_tokens_of(
+                        owner=member, tenant=tenant, now=now,
+                        reason=f"{tenant.name} requires single sign-on, and its owner's address "
+                               "is not at one of its verified domains."))
+            ended = _sessions_not_through(locked.provider_id, members)
+        record_event(chain=tenant.audit_chain, actor=actor, now=now,
+                     action=Action.SSO_REQUIRED if on else Action.SSO_NOT_REQUIRED,
+                     data={"issuer": locked.issuer, "sessions_ended": len(ended),
+                           "tokens_revoked": revoked})
+        # Sessions end once the requirement is committed (they may live outside the database).
+        transaction.on_commit(lambda: [session.end() for session in ended])
+    connection.required = on
+    return {"sessions": len(ended), "tokens": revoked}
+
+
+def _sessions_not_through(provider_id: str, members: Any) -> list[Any]:
+    from importlib import import_module
+
+    from allauth.usersessions.models import UserSession
+
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    ending = []
+    for session in UserSession.objects.filter(user__in=members):
+        stored = store(session_key=session.session_key)
+        if not stored.exists(session.session_key):
+            continue  # its key has changed since (a sign-in or step-up cycles it): noted anew
+        records = stored.get("account_authentication_methods")
+        through = any(isinstance(r, dict) and r.get("method") == "socialaccount"
+                      and r.get("provider") == provider_id for r in records or [])
+        if not through:
+            ending.append(session)
+    return ending
+
+
+def required_for(user: User) -> SsoConnection | None:
+    """The required single sign-on of a tenant this person belongs to, if any."""
+    return (SsoConnection.objects.filter(enabled=True, required=True,
+                                         tenant__memberships__user=user)
+            .select_related("tenant").first())
 
 
 def remove_connection(*, connection: SsoConnection, actor: User,

@@ -61,6 +61,15 @@ class AccountAdapter(DefaultAccountAdapter):
             messages.error(request, "This is the provider's internal site. Customer accounts "
                                     "sign in at the customer portal.")
             return redirect("account_login")
+        # A tenant that requires single sign-on: its people sign in only through its provider.
+        if not (kwargs.get("signal_kwargs") or {}).get("sociallogin"):
+            from approvals.sso import required_for
+
+            required = required_for(user)
+            if required is not None:
+                messages.error(request, f"{required.tenant.name} requires single sign-on: use "
+                                        "\"Sign in with your organisation's single sign-on\".")
+                return redirect("sso_start")
         return super().pre_login(request, user, **kwargs)
 
 

@@ -18,7 +18,12 @@ def test_beat_runs_the_sweep_every_minute():
     entry = settings.CELERY_BEAT_SCHEDULE["lockbox-sweep"]
     assert entry["task"] == "approvals.tasks.sweep"
     assert entry["schedule"] == 60.0
+    # What a worker or beat does at start: import every app's tasks module (autodiscovery is
+    # lazy, so whether an earlier test imported it decided this test's answer).
+    app.loader.import_default_modules()
     assert "approvals.tasks.sweep" in app.tasks
+    for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
+        assert entry["task"] in app.tasks, name
 
 
 def test_tasks_survive_a_worker_dying():

@@ -380,3 +380,93 @@ def test_roles_come_only_from_the_configured_claim(connect):
     assert sso.roles_from_claims(connection, {"groups": "lockbox-approvers"}) == ["approver"]
     assert sso.roles_from_claims(connection, {"groups": {"lockbox-admins": 1}}) == []
     assert sso.roles_from_claims(connection, {"groups": [["lockbox-admins"]]}) == []
+
+
+# --- Requiring single sign-on ------------------------------------------------------------------
+
+def sso_session(email, login):
+    """A browser signed in through single sign-on, its second factor passed; with backup codes
+    for step-ups."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_static.models import StaticDevice
+
+    from lockbox_portal.security import mfa
+
+    client = Client()
+    response, _ = sign_in(client, email, login=login)
+    assert response.status_code == 302
+    user = get_user_model().objects.get(email=email)
+    client.codes = mfa.new_backup_codes(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = StaticDevice.objects.get(user=user).persistent_id
+    session.save()
+    return client
+
+
+def test_requiring_single_sign_on_stops_passwords_and_ends_other_sessions(
+        connect, tenant_a, admin_a, approver_a, django_capture_on_commit_callbacks):
+    from approvals.api.models import ApiToken
+    from tests.api_helpers import make_token
+
+    connect()
+    ada = sso_session("ada@a.example", "ada")  # an admin through the provider's groups
+    assert roles(tenant_a, "ada@a.example") == ["admin"]
+    by_password = signed_in(admin_a)
+    token, _ = make_token(admin_a, "tenant_read", tenant=tenant_a)
+
+    page = ada.get("/t/tenant-a/settings/sso/").content.decode()
+    assert "2 members of Tenant A have an address outside your verified domains" in page
+    assert "admin@a.test" in page and "approver@a.test" in page
+
+    # An admin who signed in with a password cannot require it (they would shut themselves out).
+    refused = by_password.post("/t/tenant-a/settings/sso/require/",
+                               {"code": by_password.codes[0]}, follow=True)
+    assert "Sign in through single sign-on yourself first" in refused.content.decode()
+    assert not SsoConnection.objects.get(tenant=tenant_a).required
+
+    with django_capture_on_commit_callbacks(execute=True):  # sessions end after the commit
+        done = ada.post("/t/tenant-a/settings/sso/require/", {"code": ada.codes[0]},
+                        follow=True)
+    assert "Single sign-on is required. 1 session(s) signed in another way were ended and 1 " \
+           "API token(s) revoked." in done.content.decode()
+    assert SsoConnection.objects.get(tenant=tenant_a).required
+    event = AuditEvent.objects.filter(action="sso.required").latest("seq")
+    assert event.data["sessions_ended"] == 1 and event.data["tokens_revoked"] == 1
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    assert ApiToken.objects.filter(owner=admin_a, revoked_at__isnull=True).count() == 0
+
+    # The password session is gone; the single sign-on one goes on.
+    assert by_password.get("/t/tenant-a/")["Location"].startswith("/accounts/login/")
+    assert ada.get("/t/tenant-a/").status_code == 200
+
+    # A password no longer signs anyone of the tenant in.
+    client = Client()
+    response = client.post("/accounts/login/", {"login": "approver@a.test",
+                                                "password": "correct horse battery"})
+    assert response.status_code == 302 and response["Location"] == "/accounts/sso/"
+    assert "_auth_user_id" not in client.session
+    # Nor does a session that did not sign in through the provider reach the tenant's pages.
+    assert signed_in(approver_a).get("/t/tenant-a/").status_code == 403
+
+    # Stopping the requirement lets passwords work again.
+    ada.post("/t/tenant-a/settings/sso/unrequire/", {})
+    assert not SsoConnection.objects.get(tenant=tenant_a).required
+    response = Client().post("/accounts/login/", {"login": "approver@a.test",
+                                                  "password": "correct horse battery"})
+    assert response["Location"] != "/accounts/sso/"
+    assert signed_in(approver_a).get("/t/tenant-a/").status_code == 200
+
+
+def test_switching_off_or_changing_the_provider_ends_the_requirement(connect, tenant_a, admin_a,
+                                                                      idp):
+    connection = connect()
+    SsoConnection.objects.filter(pk=connection.pk).update(required=True)
+    sso.save_connection(tenant=tenant_a, actor=admin_a, given=sso.Settings(
+        issuer=idp.issuer, client_id="lockbox", client_secret="another-secret",
+        role_claim="groups", admin_values=["lockbox-admins"],
+        approver_values=["lockbox-approvers"], reader_values=[]))
+    connection.refresh_from_db()
+    assert not connection.enabled and not connection.required
+    # A tenant whose provider is off requires nothing: passwords work.
+    assert sso.required_for(admin_a) is None

@@ -10,8 +10,8 @@ from django.views.decorators.http import require_POST
 
 from approvals import sso
 from approvals.forms import ConfirmForm, SsoForm
-from approvals.models import DomainClaim, SsoConnection, TenantRole
-from approvals.views.shared.guards import tenant_page
+from approvals.models import DomainClaim, SsoConnection, TenantMembership, TenantRole
+from approvals.views.shared.guards import signed_in_through, tenant_page
 from lockbox_portal.security import secrets as sealed
 from lockbox_portal.security import sso as signing_in
 from lockbox_portal.security import stepup
@@ -36,6 +36,7 @@ def settings_page(request, tenant):
     if confirmation.passed() and confirmation.apply(lambda: _save(request, tenant, form)):
         return redirect("portal:sso", tenant.slug)
     switch = stepup.Confirmation(request, f"settings:{tenant.slug}:sso-switch", ConfirmForm)
+    require = stepup.Confirmation(request, f"settings:{tenant.slug}:sso-require", ConfirmForm)
     unreadable = False
     if connection is not None:
         try:
@@ -54,7 +55,21 @@ def settings_page(request, tenant):
                         (connection.test_claims.items() if connection else [])],
         "unreadable": unreadable,
         "domains": DomainClaim.objects.filter(tenant=tenant, verified_at__isnull=False),
+        "require_form": require.form,
+        "signed_in_through_it": bool(connection) and signed_in_through(
+            request, connection.provider_id),
+        "left_out": _left_out(tenant),
     })
+
+
+def _left_out(tenant):
+    """Members whose address is not at a verified domain: they cannot sign in through single
+    sign-on, so requiring it shuts them out."""
+    verified = set(DomainClaim.objects.filter(tenant=tenant, verified_at__isnull=False)
+                   .values_list("domain", flat=True))
+    emails = (TenantMembership.objects.filter(tenant=tenant).select_related("user")
+              .values_list("user__email", flat=True).distinct().order_by("user__email"))
+    return [email for email in emails if email.rsplit("@", 1)[-1].lower() not in verified]
 
 
 def _save(request, tenant, form):
@@ -101,6 +116,33 @@ def switch(request, tenant, on):
         messages.success(request, "Single sign-on is on: people at your verified domains can "
                                   "sign in through your identity provider." if on else
                          "Single sign-on is off: no one can sign in through it.")
+    return redirect("portal:sso", tenant.slug)
+
+
+@require_POST
+@tenant_page(ADMIN)
+def require(request, tenant, on):
+    connection = _connection(tenant)
+    confirmation = stepup.Confirmation(request, f"settings:{tenant.slug}:sso-require",
+                                       ConfirmForm)
+    if not confirmation.passed():
+        messages.error(request, confirmation.refused())
+        return redirect("portal:sso", tenant.slug)
+    if on and not signed_in_through(request, connection.provider_id):
+        messages.error(request, "Sign in through single sign-on yourself first (sign out, then "
+                                "\"Sign in with your organisation's single sign-on\"), so that "
+                                "requiring it does not shut you out.")
+        return redirect("portal:sso", tenant.slug)
+    try:
+        done = sso.set_required(connection=connection, actor=request.user, on=on)
+    except ValidationError as invalid:
+        messages.error(request, invalid.messages[0])
+    else:
+        messages.success(request, (
+            f"Single sign-on is required. {done['sessions']} session(s) signed in another way "
+            f"were ended and {done['tokens']} API token(s) revoked.") if on else
+            "Single sign-on is no longer required: members with a Lockbox password can use it "
+            "again.")
     return redirect("portal:sso", tenant.slug)
 
 

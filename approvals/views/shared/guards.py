@@ -19,6 +19,14 @@ View = Callable[..., Any]
 ROLE_NAMES = {r.value: r.label for r in TenantRole}
 
 
+def signed_in_through(request: Any, provider_id: str) -> bool:
+    """Whether this session's sign-in went through that single sign-on provider (allauth's
+    record of how the session signed in)."""
+    records = request.session.get("account_authentication_methods") or []
+    return any(record.get("method") == "socialaccount" and record.get("provider") == provider_id
+               for record in records if isinstance(record, dict))
+
+
 def tenant_page(*roles: str) -> Callable[[View], View]:
     """Give the view the tenant named in the URL and the user's roles in it.
 
@@ -31,6 +39,10 @@ def tenant_page(*roles: str) -> Callable[[View], View]:
         def wrapper(request: Any, slug: str, *args: Any, **kwargs: Any) -> Any:
             tenant, held = selectors.get_tenant_for_user(request.user, slug, clock.now())
             log_context.bind(tenant=tenant.slug)
+            required_by = getattr(tenant, "sso_required_by", None)  # the selector's annotation
+            if required_by and not signed_in_through(request, required_by):
+                raise PermissionDenied(f"{tenant.name} requires single sign-on: sign out, then "
+                                       "sign in with your organisation's single sign-on.")
             if roles and not held & set(roles):
                 needed = " or ".join(ROLE_NAMES[r].lower() for r in roles)
                 raise PermissionDenied(f"This page is for a {needed} of {tenant.name}.")
