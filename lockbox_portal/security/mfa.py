@@ -46,7 +46,12 @@ def is_verified(user: User | AnonymousUser) -> bool:
 
 
 def has_second_factor(user: User) -> bool:
-    return any(True for _ in devices_for_user(user, confirmed=True))
+    """A factor the person can answer with: the marker of a sign-in their identity provider
+    vouched for (approvals.models.ProviderVouchedFactor) is not one."""
+    from approvals.models import ProviderVouchedFactor
+
+    return any(not isinstance(device, ProviderVouchedFactor)
+               for device in devices_for_user(user, confirmed=True))
 
 
 def totp_device(user: User) -> TOTPDevice | None:

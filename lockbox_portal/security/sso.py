@@ -100,6 +100,8 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
             user = sso.sign_in_member(connection=connection, claims=claims)
         except sso.SsoRefused as refused:
             raise ImmediateHttpResponse(_refused(request, refused.message)) from None
+        if sso.vouches_for_mfa(connection, id_claims):  # the ID token's claims alone
+            sociallogin.state["lockbox_vouched"] = True
         if sociallogin.is_existing:
             if sociallogin.user.pk != user.pk:
                 # The provider's account was linked to someone else here (their e-mail

@@ -24,7 +24,9 @@ def _initial(connection):
         return {"role_claim": "groups"}
     return {"issuer": connection.issuer, "client_id": connection.client_id,
             "role_claim": connection.role_claim,
-            **{f: "\n".join(getattr(connection, f)) for f in sso.MAPPING_FIELDS}}
+            "accept_idp_mfa": connection.accept_idp_mfa,
+            **{f: "\n".join(getattr(connection, f)) for f in sso.MAPPING_FIELDS
+               if f != "accept_idp_mfa"}}
 
 
 @tenant_page(ADMIN)
