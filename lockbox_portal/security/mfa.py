@@ -84,6 +84,12 @@ def verify_code(user: User, code: str | None) -> tuple[Device | None, str]:
         return None, "Enter the code from your authenticator app, or a backup code."
     with transaction.atomic():
         device = device_for_code(user, code, for_verify=True)
+        if device is None and not has_second_factor(user):
+            # Signed in through an identity provider that vouched for its own MFA: no Lockbox
+            # factor yet, and a decision needs one.
+            return None, ("You have no Lockbox second factor yet. Set up an authenticator app "
+                          "on your account's security page (your address, top right), then "
+                          "use its code here.")
         if device is None:
             kind = "an authenticator app" if _TOTP_CODE.match(code) else "backup codes"
             return None, f"You have no {kind} set up; use your other second factor."

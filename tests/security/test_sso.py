@@ -507,6 +507,8 @@ def test_the_providers_phishing_resistant_mfa_counts_at_sign_in_only_where_the_t
         page = client.post("/t/tenant-a/settings/domains/", {"domain": "x.example",
                                                              "code": code})
         assert page.status_code == 400, code
+        if code:
+            assert "You have no Lockbox second factor yet." in page.content.decode()
     assert not DomainClaim.objects.filter(domain="x.example").exists()
     assert "A sign-in whose ID token shows phishing-resistant MFA" in \
         client.get("/t/tenant-a/settings/sso/").content.decode()
