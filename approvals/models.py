@@ -412,5 +412,8 @@ class ProviderVouchedFactor(Device):
     SsoConnection.accept_idp_mfa). Never confirmed, so never offered or counted as a way to
     answer a code, and it refuses every token: decisions still need a Lockbox code."""
 
+    # lockbox_portal.security.mfa.has_second_factor does not count it.
+    answerable = False
+
     def verify_token(self, token: object) -> bool:
         return False

@@ -46,11 +46,10 @@ def is_verified(user: User | AnonymousUser) -> bool:
 
 
 def has_second_factor(user: User) -> bool:
-    """A factor the person can answer with: the marker of a sign-in their identity provider
-    vouched for (approvals.models.ProviderVouchedFactor) is not one."""
-    from approvals.models import ProviderVouchedFactor
-
-    return any(not isinstance(device, ProviderVouchedFactor)
+    """A factor the person can answer with. A device marked `answerable = False` (the marker of
+    a sign-in an identity provider vouched for, approvals.models.ProviderVouchedFactor) is not
+    one."""
+    return any(getattr(device, "answerable", True)
                for device in devices_for_user(user, confirmed=True))
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import jwt
+from allauth.account.forms import LoginForm as AllauthLoginForm
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.adapter import get_adapter as get_social_adapter
@@ -224,6 +225,32 @@ def _next(request: HttpRequest) -> str:
     wanted = request.POST.get("next") or request.GET.get("next") or "/"
     return wanted if url_has_allowed_host_and_scheme(
         wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()) else "/"
+
+
+class LoginForm(AllauthLoginForm):
+    """The sign-in page, e-mail first: an address at a domain whose tenant signs its people in
+    through its own provider is sent there, whatever was typed as a password (which is then not
+    checked); any other needs its password, as before. Both fields stay on one page, so
+    password managers keep working. (settings.ACCOUNT_FORMS)"""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["password"].required = False
+        self.fields["password"].help_text = (
+            "If your organisation signs you in through its own identity provider, leave this "
+            "empty: you will be sent there.")
+
+    def clean(self) -> dict[str, Any]:
+        login = self.cleaned_data.get("login")
+        connection = sso.connection_for_email(login) if isinstance(login, str) else None
+        if connection is not None and self.request is not None:
+            raise ImmediateHttpResponse(redirect_to_provider(
+                self.request, connection, process=AuthProcess.LOGIN, next_url=_next(self.request),
+                data={}, login_hint=login))
+        if login and not self.data.get("password"):
+            self.add_error("password", "Enter your password.")
+            return self.cleaned_data
+        return super().clean()
 
 
 def login_cancelled(request: HttpRequest) -> HttpResponse:

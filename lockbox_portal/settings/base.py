@@ -143,6 +143,8 @@ ACCOUNT_ADAPTER = "lockbox_portal.security.adapters.AccountAdapter"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_UNIQUE_EMAIL = True
+# E-mail first: an address whose domain signs in through single sign-on goes there.
+ACCOUNT_FORMS = {"login": "lockbox_portal.security.sso.LoginForm"}
 # Single sign-on (lockbox_portal.security.sso): apps come from each tenant's SsoConnection, the
 # adapter links people itself (only at the tenant's verified domains), allauth never matches an
 # account by e-mail on its own (that would let any provider sign in as anyone), keeps no

@@ -526,3 +526,25 @@ def test_only_strong_claims_vouch(connect):
         assert not vouches(connection, claims), claims
     connection.accept_idp_mfa = False
     assert not vouches(connection, {"acr": "phr"})
+
+
+def test_the_sign_in_page_sends_an_address_with_single_sign_on_to_its_provider(
+        connect, approver_a):
+    connect()
+    for password in ("", "anything at all"):
+        client = Client()
+        page = client.post("/accounts/login/", {"login": "Alice@A.example",
+                                                "password": password})
+        back = at_provider(provider_url(page), "alice")
+        assert client.get(back).status_code == 302
+        assert client.session["_auth_user_id"] == str(
+            get_user_model().objects.get(email="alice@a.example").pk)
+    # Other addresses still need their password, and get it checked.
+    empty = Client().post("/accounts/login/", {"login": "approver@a.test", "password": ""})
+    assert empty.status_code == 200 and "Enter your password." in empty.content.decode()
+    wrong = Client().post("/accounts/login/", {"login": "approver@a.test", "password": "nope"})
+    assert "_auth_user_id" not in wrong.wsgi_request.session
+    right = Client()
+    assert right.post("/accounts/login/", {"login": "approver@a.test",
+                                           "password": "correct horse battery"}).status_code == 302
+    assert "_auth_user_id" in right.session
