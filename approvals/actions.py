@@ -41,6 +41,7 @@ class Action(models.TextChoices):
     MEMBERSHIP_CHANGED = "membership.changed", "Roles changed"
     MEMBERSHIP_REMOVED = "membership.removed", "Person removed"
     PROVIDER_ROLE_GRANTED = "provider_role.granted", "Provider role given"
+    PROVIDER_ROLE_REMOVED = "provider_role.removed", "Provider role taken away"
     TENANT_RETENTION_CHANGED = "tenant.retention_changed", "Audit retention changed"
     TENANT_LEGAL_HOLD_CHANGED = "tenant.legal_hold_changed", "Legal hold changed"
     # E-mail domains a tenant proves are its own (approvals.domains)

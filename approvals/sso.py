@@ -391,3 +391,58 @@ def _set_roles(connection: SsoConnection, user: User, email: str, roles: list[st
     record_event(chain=tenant.audit_chain, now=now, action=action, data={
         "email": email, "old": old, "new": new, "by": f"single sign-on ({connection.issuer})",
         **({"kept_admin": "the tenant's last admin keeps the role"} if kept_admin else {})})
+
+
+# --- The provider's own staff ---------------------------------------------------------------
+
+STAFF_PROVIDER_ID = "provider-staff"
+
+
+def staff_sso_configured() -> bool:
+    return bool(settings.LOCKBOX_STAFF_OIDC_ISSUER)
+
+
+def staff_roles_from_claims(claims: dict[str, Any]) -> list[str]:
+    raw = claims.get(settings.LOCKBOX_STAFF_OIDC_ROLE_CLAIM) or []
+    if isinstance(raw, str):
+        raw = [raw]
+    held = {str(v) for v in raw if isinstance(v, str | int)} if isinstance(raw, list) else set()
+    return [role for role, values in settings.LOCKBOX_STAFF_OIDC_ROLES.items()
+            if held & set(values)]
+
+
+def sign_in_staff(*, claims: dict[str, Any], now: datetime | None = None) -> User:
+    """A member of the provider's staff, signed in through the provider's identity provider:
+    their provider roles become what the claims give (each change in the provider's chain).
+    Refuses addresses outside LOCKBOX_STAFF_OIDC_DOMAINS and any customer account."""
+    from approvals.tenants import add_provider_role
+    from audit.encoding import PROVIDER_CHAIN
+
+    email = str(claims.get("email") or "").strip().lower()
+    if _domain_of(email) not in settings.LOCKBOX_STAFF_OIDC_DOMAINS:
+        raise SsoRefused(f"{email or 'This account'} is not a provider staff address.")
+    roles = staff_roles_from_claims(claims)
+    now = now or clock.now()
+    users = get_user_model().objects
+    with transaction.atomic():
+        user = users.filter(email__iexact=email).first()
+        if user is not None and TenantMembership.objects.filter(user=user).exists():
+            raise SsoRefused("This is a customer account; it cannot sign in to the internal "
+                             "site.")
+        if user is None and roles:
+            user = users.create_user(username=email, email=email, password=None)
+        if user is not None:
+            old = set(ProviderMembership.objects.filter(user=user)
+                      .values_list("role", flat=True))
+            for role in set(roles) - old:
+                add_provider_role(user=user, role=role, now=now)
+            gone = sorted(old - set(roles))
+            if gone:
+                ProviderMembership.objects.filter(user=user, role__in=gone).delete()
+                record_event(chain=PROVIDER_CHAIN, action=Action.PROVIDER_ROLE_REMOVED, now=now,
+                             data={"email": email, "roles": gone,
+                                   "by": "single sign-on (the provider's identity provider)"})
+    if not roles:
+        raise SsoRefused("The provider's identity provider gives you no role in Lockbox.")
+    assert user is not None
+    return user

@@ -32,6 +32,7 @@ from allauth.socialaccount.providers.base import AuthProcess
 from allauth.socialaccount.providers.oauth2.client import OAuth2Error
 from allauth.socialaccount.providers.oauth2.views import OAuth2CallbackView
 from allauth.socialaccount.providers.openid_connect.views import OpenIDConnectOAuth2Adapter
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -62,6 +63,14 @@ def _app(connection: SsoConnection) -> SocialApp:
                                "oauth_pkce_enabled": True})
 
 
+def _staff_app() -> SocialApp:
+    return SocialApp(provider="openid_connect", provider_id=sso.STAFF_PROVIDER_ID,
+                     name="the provider's staff", client_id=settings.LOCKBOX_STAFF_OIDC_CLIENT_ID,
+                     secret=settings.LOCKBOX_STAFF_OIDC_CLIENT_SECRET,
+                     settings={"server_url": settings.LOCKBOX_STAFF_OIDC_ISSUER,
+                               "fetch_userinfo": True, "oauth_pkce_enabled": True})
+
+
 class SocialAccountAdapter(DefaultSocialAccountAdapter):
     def list_apps(self, request: HttpRequest | None, provider: str | None = None,
                   client_id: str | None = None) -> list[SocialApp]:
@@ -70,16 +79,24 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
             connections = connections.filter(provider_id=provider)
         if client_id:
             connections = connections.filter(client_id=client_id)
-        return [_app(connection) for connection in connections]
+        apps = [_app(connection) for connection in connections]
+        if (sso.staff_sso_configured() and settings.LOCKBOX_SITE != "customer"
+                and provider in (None, "openid_connect", sso.STAFF_PROVIDER_ID)
+                and client_id in (None, settings.LOCKBOX_STAFF_OIDC_CLIENT_ID)):
+            apps.append(_staff_app())
+        return apps
 
     def is_open_for_signup(self, request: HttpRequest, sociallogin: SocialLogin) -> bool:
         # People are created or linked in pre_social_login, never by allauth's sign-up.
         return False
 
     def pre_social_login(self, request: HttpRequest, sociallogin: SocialLogin) -> None:
-        connection = (SsoConnection.objects.select_related("tenant")
-                      .filter(provider_id=sociallogin.account.provider).first())
-        if connection is None:
+        staff = sociallogin.account.provider == sso.STAFF_PROVIDER_ID
+        connection = None if staff else (
+            SsoConnection.objects.select_related("tenant")
+            .filter(provider_id=sociallogin.account.provider).first())
+        if connection is None and not (staff and sso.staff_sso_configured()
+                                       and settings.LOCKBOX_SITE != "customer"):
             raise ImmediateHttpResponse(_refused(request, "This sign-in is no longer set up."))
         extra = sociallogin.account.extra_data
         id_claims = extra.get("id_token") or {}
@@ -95,14 +112,17 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
             raise ImmediateHttpResponse(_refused(request, "The identity provider's answers "
                                                           "were about two different people."))
         claims = {**userinfo, **id_claims}
-        if data.get("test"):
-            raise ImmediateHttpResponse(_finish_test(request, connection, claims, data))
         try:
-            user = sso.sign_in_member(connection=connection, claims=claims)
+            if connection is None:  # the provider's own staff (checked above)
+                user = sso.sign_in_staff(claims=claims)
+            else:
+                if data.get("test"):
+                    raise ImmediateHttpResponse(_finish_test(request, connection, claims, data))
+                user = sso.sign_in_member(connection=connection, claims=claims)
+                if sso.vouches_for_mfa(connection, id_claims):  # the ID token's claims alone
+                    sociallogin.state["lockbox_vouched"] = True
         except sso.SsoRefused as refused:
             raise ImmediateHttpResponse(_refused(request, refused.message)) from None
-        if sso.vouches_for_mfa(connection, id_claims):  # the ID token's claims alone
-            sociallogin.state["lockbox_vouched"] = True
         if sociallogin.is_existing:
             if sociallogin.user.pk != user.pk:
                 # The provider's account was linked to someone else here (their e-mail
@@ -171,11 +191,14 @@ def callback(request: HttpRequest, provider_id: str) -> HttpResponse:
         raise Http404 from None
 
 
-def redirect_to_provider(request: HttpRequest, connection: SsoConnection, *, process: str,
-                         next_url: str, data: dict[str, Any],
+def redirect_to_provider(request: HttpRequest, connection: SsoConnection | None, *,
+                         process: str, next_url: str, data: dict[str, Any],
                          login_hint: str = "") -> HttpResponse:
-    """Send the browser to the provider, with a fresh nonce kept in allauth's one-time state."""
-    provider = get_social_adapter().get_provider(request, connection.provider_id)
+    """Send the browser to the provider (a tenant's, or with None the provider's staff one),
+    with a fresh nonce kept in allauth's one-time state."""
+    provider_id = connection.provider_id if connection else sso.STAFF_PROVIDER_ID
+    whose = f"{connection.tenant.name}'s" if connection else "The provider's"
+    provider = get_social_adapter().get_provider(request, provider_id)
     nonce = secrets.token_urlsafe(32)
     params = {**provider.get_auth_params(), "nonce": nonce}
     if login_hint:
@@ -187,7 +210,7 @@ def redirect_to_provider(request: HttpRequest, connection: SsoConnection, *, pro
         # Discovery did not answer, or not with a usable document (bounded by
         # SOCIALACCOUNT_REQUESTS_TIMEOUT).
         return render(request, "socialaccount/refused.html", {
-            "message": f"{connection.tenant.name}'s identity provider could not be reached. "
+            "message": f"{whose} identity provider could not be reached. "
                        "Try again in a moment; if it keeps happening, tell your "
                        "organisation's Lockbox admin."}, status=502)
     if sent.status_code != 302:
@@ -210,7 +233,7 @@ def start(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         email = form.cleaned_data["email"]
         connection = sso.connection_for_email(email)
-        if connection is not None:
+        if connection is not None or _is_staff_address(email):
             return redirect_to_provider(request, connection, process=AuthProcess.LOGIN,
                                         next_url=_next(request), data={}, login_hint=email)
         form.add_error("email", "Single sign-on is not set up for addresses at this domain. "
@@ -247,10 +270,20 @@ class LoginForm(AllauthLoginForm):
             raise ImmediateHttpResponse(redirect_to_provider(
                 self.request, connection, process=AuthProcess.LOGIN, next_url=_next(self.request),
                 data={}, login_hint=login))
+        if (isinstance(login, str) and self.request is not None and _is_staff_address(login)):
+            raise ImmediateHttpResponse(redirect_to_provider(
+                self.request, None, process=AuthProcess.LOGIN, next_url=_next(self.request),
+                data={}, login_hint=login))
         if login and not self.data.get("password"):
             self.add_error("password", "Enter your password.")
             return self.cleaned_data
         return super().clean()
+
+
+def _is_staff_address(email: str) -> bool:
+    """An address the internal site sends to the provider's own identity provider."""
+    return (sso.staff_sso_configured() and settings.LOCKBOX_SITE != "customer"
+            and email.rsplit("@", 1)[-1].lower() in settings.LOCKBOX_STAFF_OIDC_DOMAINS)
 
 
 def login_cancelled(request: HttpRequest) -> HttpResponse:

@@ -156,6 +156,27 @@ SOCIALACCOUNT_STORE_TOKENS = False
 SOCIALACCOUNT_AUTO_SIGNUP = False
 SOCIALACCOUNT_REQUESTS_TIMEOUT = 5
 SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
+# The provider's own staff sign in to the internal site through the provider's identity provider
+# (OpenID Connect), when LOCKBOX_STAFF_OIDC_ISSUER is set: only addresses at
+# LOCKBOX_STAFF_OIDC_DOMAINS, with the provider roles their claim's values give
+# (approvals.sso.sign_in_staff). Never offered on the customer portal.
+LOCKBOX_STAFF_OIDC_ISSUER = env_str("LOCKBOX_STAFF_OIDC_ISSUER", default="").rstrip("/")
+LOCKBOX_STAFF_OIDC_CLIENT_ID = env_str("LOCKBOX_STAFF_OIDC_CLIENT_ID", default="")
+LOCKBOX_STAFF_OIDC_CLIENT_SECRET = env_str("LOCKBOX_STAFF_OIDC_CLIENT_SECRET", default="")
+LOCKBOX_STAFF_OIDC_DOMAINS = [d.lower() for d in env_list("LOCKBOX_STAFF_OIDC_DOMAINS", default=[])]
+LOCKBOX_STAFF_OIDC_ROLE_CLAIM = env_choice("LOCKBOX_STAFF_OIDC_ROLE_CLAIM", {"groups", "roles"},
+                                           default="groups")
+LOCKBOX_STAFF_OIDC_ROLES = {
+    "engineer": env_list("LOCKBOX_STAFF_OIDC_ENGINEERS", default=[]),
+    "internal_approver": env_list("LOCKBOX_STAFF_OIDC_APPROVERS", default=[]),
+    "auditor": env_list("LOCKBOX_STAFF_OIDC_AUDITORS", default=[]),
+}
+if LOCKBOX_STAFF_OIDC_ISSUER:
+    for _name, _value in (("LOCKBOX_STAFF_OIDC_CLIENT_ID", LOCKBOX_STAFF_OIDC_CLIENT_ID),
+                          ("LOCKBOX_STAFF_OIDC_CLIENT_SECRET", LOCKBOX_STAFF_OIDC_CLIENT_SECRET),
+                          ("LOCKBOX_STAFF_OIDC_DOMAINS", LOCKBOX_STAFF_OIDC_DOMAINS)):
+        if not _value:
+            raise EnvError(_name, "is required with LOCKBOX_STAFF_OIDC_ISSUER")
 ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_SESSION_REMEMBER = False
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"

@@ -24,7 +24,8 @@ from tests.clients import signed_in
 from tests.idp import OidcProvider
 
 FAULTS = ("aud", "iss", "exp", "sig", "nonce")
-CLIENTS = ["lockbox", *(f"lockbox-{fault}" for fault in FAULTS), "lockbox-replay"]
+CLIENTS = ["lockbox", *(f"lockbox-{fault}" for fault in FAULTS), "lockbox-replay",
+           "provider-staff"]
 USERS = {
     "alice": {"email": "alice@a.example", "groups": ["lockbox-approvers", "staff"],
               "amr": ["pwd", "mfa"]},
@@ -36,6 +37,10 @@ USERS = {
     # Phishing-resistant MFA at the provider: a hardware key (RFC 8176), or the EAP acr value.
     "pat": {"email": "pat@a.example", "groups": ["lockbox-admins"], "amr": ["hwk", "mfa"]},
     "quinn": {"email": "quinn@a.example", "groups": ["lockbox-approvers"], "acr": "phr"},
+    # The provider's own staff, at the provider's identity provider.
+    "sam": {"email": "sam@provider.example", "groups": ["support-engineers"]},
+    "mona": {"email": "mona@provider.example", "groups": ["support-managers", "auditors"]},
+    "una": {"email": "una@provider.example", "groups": ["sales"]},
 }
 
 
@@ -47,7 +52,7 @@ def callback_path(client_id):
 def idp():
     clients = {cid: {"secret": f"{cid}-secret",
                      "redirect_uris": [f"http://testserver{callback_path(cid)}"],
-                     **({"fault": cid.split("-", 1)[1]} if "-" in cid else {})}
+                     **({"fault": cid.split("-", 1)[1]} if cid.startswith("lockbox-") else {})}
                for cid in CLIENTS}
     with OidcProvider(users=USERS, clients=clients) as provider:
         yield provider
@@ -548,3 +553,70 @@ def test_the_sign_in_page_sends_an_address_with_single_sign_on_to_its_provider(
     assert right.post("/accounts/login/", {"login": "approver@a.test",
                                            "password": "correct horse battery"}).status_code == 302
     assert "_auth_user_id" in right.session
+
+
+
+# --- The provider's own staff on the internal site ---------------------------------------------
+
+@pytest.fixture
+def staff_sso(idp, settings):
+    settings.LOCKBOX_STAFF_OIDC_ISSUER = idp.issuer
+    settings.LOCKBOX_STAFF_OIDC_CLIENT_ID = "provider-staff"
+    settings.LOCKBOX_STAFF_OIDC_CLIENT_SECRET = "provider-staff-secret"
+    settings.LOCKBOX_STAFF_OIDC_DOMAINS = ["provider.example"]
+    settings.LOCKBOX_STAFF_OIDC_ROLES = {"engineer": ["support-engineers"],
+                                         "internal_approver": ["support-managers"],
+                                         "auditor": ["auditors"]}
+
+
+def staff_roles(email):
+    from approvals.models import ProviderMembership
+
+    return sorted(ProviderMembership.objects.filter(user__email=email)
+                  .values_list("role", flat=True))
+
+
+def test_staff_sign_in_to_the_internal_site_through_the_providers_own_provider(
+        staff_sso, serve_site, db):
+    serve_site("internal")
+    client = Client()
+    response, _ = sign_in(client, "sam@provider.example")
+    assert response.status_code == 302
+    assert client.get("/internal/")["Location"].startswith("/mfa/setup/")
+    assert staff_roles("sam@provider.example") == ["engineer"]
+    granted = AuditEvent.objects.filter(chain="provider", action="provider_role.granted").latest(
+        "seq")
+    assert granted.data["email"] == "sam@provider.example"
+
+    client = Client()
+    page = client.post("/accounts/login/", {"login": "mona@provider.example", "password": ""})
+    assert client.get(at_provider(provider_url(page), "mona")).status_code == 302
+    assert staff_roles("mona@provider.example") == ["auditor", "internal_approver"]
+
+
+def test_staff_whose_groups_no_longer_map_lose_their_roles(staff_sso, serve_site, db):
+    serve_site("internal")
+    factories.person("una@provider.example", provider_role="engineer")
+    response, _ = sign_in(Client(), "una@provider.example")
+    assert response.status_code == 403 and "gives you no role" in response.content.decode()
+    assert staff_roles("una@provider.example") == []
+    assert AuditEvent.objects.filter(chain="provider", action="provider_role.removed").exists()
+
+
+def test_staff_single_sign_on_refuses_customers_and_other_domains(staff_sso, serve_site,
+                                                                 tenant_a):
+    serve_site("internal")
+    factories.person("sam@provider.example", tenant=tenant_a, tenant_roles=[TenantRole.APPROVER])
+    response, _ = sign_in(Client(), "sam@provider.example")
+    assert response.status_code == 403 and "customer account" in response.content.decode()
+    assert staff_roles("sam@provider.example") == []
+    # An address outside the staff domains is never sent to the staff provider.
+    page = Client().post("/accounts/sso/", {"email": "dave@elsewhere.example"})
+    assert page.status_code == 400
+
+
+def test_the_customer_portal_never_offers_the_staff_provider(staff_sso, serve_site, db):
+    serve_site("customer")
+    page = Client().post("/accounts/login/", {"login": "sam@provider.example", "password": ""})
+    assert page.status_code == 200 and "Enter your password." in page.content.decode()
+    assert Client().get(callback_path("provider-staff") + "?code=x&state=y").status_code == 404
