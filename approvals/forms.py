@@ -205,12 +205,6 @@ class SsoForm(StepUpMixin, forms.Form):
     admin_values = _lines("Tenant admins", "Group or role values, one per line.")
     approver_values = _lines("Lockbox approvers", "Group or role values, one per line.")
     reader_values = _lines("Compliance readers", "Group or role values, one per line.")
-    accept_idp_mfa = forms.BooleanField(
-        label="Count your provider's phishing-resistant MFA at sign-in", required=False,
-        help_text="When the ID token shows it (acr phr or phrh, or amr with mfa and hwk, pop or "
-                  "fido), people are not asked for a Lockbox code when they sign in. Every "
-                  "approval, rejection and revocation still asks for a Lockbox code, so people "
-                  "who decide still set one up.")
 
 
 class SsoStartForm(forms.Form):

@@ -4,7 +4,6 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django_otp.models import Device
 
 from audit.encoding import tenant_chain
 
@@ -389,9 +388,6 @@ class SsoConnection(models.Model):
     # Required: passwords stop working for the tenant's members, and its pages open only to a
     # session signed in through this provider (approvals.sso.set_required).
     required = models.BooleanField(default=False)
-    # Whether a sign-in whose ID token shows phishing-resistant MFA at the provider counts as
-    # Lockbox's second factor for signing in (never for a decision's step-up).
-    accept_idp_mfa = models.BooleanField(default=False)
     created_at = models.DateTimeField()
     changed_at = models.DateTimeField()
     # The last test sign-in: when, and the claims it received (shown to the admin).
@@ -405,15 +401,3 @@ class SsoConnection(models.Model):
     def tested_since_change(self) -> bool:
         return self.tested_at is not None and self.tested_at >= self.changed_at
 
-
-class ProviderVouchedFactor(Device):
-    """Not a factor anyone can type: what django-otp keeps in a session whose sign-in the
-    tenant's identity provider vouched for with phishing-resistant MFA (approvals.sso,
-    SsoConnection.accept_idp_mfa). Never confirmed, so never offered or counted as a way to
-    answer a code, and it refuses every token: decisions still need a Lockbox code."""
-
-    # lockbox_portal.security.mfa.has_second_factor does not count it.
-    answerable = False
-
-    def verify_token(self, token: object) -> bool:
-        return False

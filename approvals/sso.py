@@ -48,12 +48,7 @@ if TYPE_CHECKING:
 ROLE_CLAIMS = ("groups", "roles")
 # Fields whose change means another provider or client: switched off until tested again.
 IDENTITY_FIELDS = ("issuer", "client_id", "client_secret", "role_claim")
-MAPPING_FIELDS = ("admin_values", "approver_values", "reader_values", "accept_idp_mfa")
-# Phishing-resistant MFA in an ID token: OpenID Connect EAP ACR values, or RFC 8176 amr values
-# of a hardware or proof-of-possession key together with "mfa" (Entra's v2.0 tokens carry no
-# amr: with Entra this stays unmet, and Lockbox's own code is asked).
-STRONG_ACR = {"phr", "phrh"}
-STRONG_AMR = {"hwk", "pop", "fido"}
+MAPPING_FIELDS = ("admin_values", "approver_values", "reader_values")
 # The ID token claims kept from a test sign-in, for the settings page.
 SHOWN_CLAIMS = ("iss", "sub", "email", "email_verified", "name", "groups", "roles", "amr", "acr",
                 "tid", "oid")
@@ -98,7 +93,6 @@ class Settings:
     admin_values: list[str]
     approver_values: list[str]
     reader_values: list[str]
-    accept_idp_mfa: bool = False
 
 
 def save_connection(*, tenant: Tenant, actor: User, given: Settings,
@@ -119,7 +113,6 @@ def save_connection(*, tenant: Tenant, actor: User, given: Settings,
     if not any(values.values()):
         raise ValidationError({"approver_values": "Name at least one group or role, or no one "
                                                   "could sign in."})
-    values["accept_idp_mfa"] = bool(given.accept_idp_mfa)
     with transaction.atomic():
         Tenant.objects.select_for_update().get(pk=tenant.pk)
         connection = SsoConnection.objects.filter(tenant=tenant).first()
@@ -301,16 +294,6 @@ def roles_from_claims(connection: SsoConnection, claims: dict[str, Any]) -> list
         if held & set(values):
             roles.append(str(role))
     return roles
-
-
-def vouches_for_mfa(connection: SsoConnection, claims: dict[str, Any]) -> bool:
-    """Whether these ID token claims show phishing-resistant MFA, and the tenant counts it."""
-    if not connection.accept_idp_mfa:
-        return False
-    amr = claims.get("amr")
-    methods = {str(m) for m in amr} if isinstance(amr, list) else set()
-    return (str(claims.get("acr", "")) in STRONG_ACR
-            or ("mfa" in methods and bool(methods & STRONG_AMR)))
 
 
 def _domain_of(email: str) -> str:

@@ -73,21 +73,5 @@ class AccountAdapter(DefaultAccountAdapter):
         return super().pre_login(request, user, **kwargs)
 
 
-    def post_login(self, request: HttpRequest, user: User, **kwargs: Any) -> HttpResponse:
-        # A single sign-on whose provider vouched for phishing-resistant MFA, where the tenant
-        # counts it (approvals.sso.vouches_for_mfa): that is this session's second factor for
-        # signing in. Step-ups still ask for a Lockbox code (security.stepup).
-        sociallogin = (kwargs.get("signal_kwargs") or {}).get("sociallogin")
-        if sociallogin is not None and sociallogin.state.get("lockbox_vouched"):
-            import django_otp
-
-            from approvals.models import ProviderVouchedFactor
-
-            device, _ = ProviderVouchedFactor.objects.get_or_create(
-                user=user, defaults={"name": "Identity provider sign-in", "confirmed": True})
-            django_otp.login(request, device)
-        return super().post_login(request, user, **kwargs)
-
-
 def _login(credentials: dict[str, Any]) -> str:
     return credentials.get("email", credentials.get("username", "")).lower()

@@ -46,11 +46,7 @@ def is_verified(user: User | AnonymousUser) -> bool:
 
 
 def has_second_factor(user: User) -> bool:
-    """A factor the person can answer with. A device marked `answerable = False` (the marker of
-    a sign-in an identity provider vouched for, approvals.models.ProviderVouchedFactor) is not
-    one."""
-    return any(getattr(device, "answerable", True)
-               for device in devices_for_user(user, confirmed=True))
+    return any(True for _ in devices_for_user(user, confirmed=True))
 
 
 def totp_device(user: User) -> TOTPDevice | None:
@@ -83,12 +79,6 @@ def verify_code(user: User, code: str | None) -> tuple[Device | None, str]:
         return None, "Enter the code from your authenticator app, or a backup code."
     with transaction.atomic():
         device = device_for_code(user, code, for_verify=True)
-        if device is None and not has_second_factor(user):
-            # Signed in through an identity provider that vouched for its own MFA: no Lockbox
-            # factor yet, and a decision needs one.
-            return None, ("You have no Lockbox second factor yet. Set up an authenticator app "
-                          "on your account's security page (your address, top right), then "
-                          "use its code here.")
         if device is None:
             kind = "an authenticator app" if _TOTP_CODE.match(code) else "backup codes"
             return None, f"You have no {kind} set up; use your other second factor."

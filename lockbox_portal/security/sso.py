@@ -119,8 +119,6 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
                 if data.get("test"):
                     raise ImmediateHttpResponse(_finish_test(request, connection, claims, data))
                 user = sso.sign_in_member(connection=connection, claims=claims)
-                if sso.vouches_for_mfa(connection, id_claims):  # the ID token's claims alone
-                    sociallogin.state["lockbox_vouched"] = True
         except sso.SsoRefused as refused:
             raise ImmediateHttpResponse(_refused(request, refused.message)) from None
         if sociallogin.is_existing:

@@ -480,59 +480,6 @@ def test_switching_off_or_changing_the_provider_ends_the_requirement(connect, te
     assert sso.required_for(admin_a) is None
 
 
-# --- The provider's MFA ------------------------------------------------------------------------
-
-def test_the_providers_phishing_resistant_mfa_counts_at_sign_in_only_where_the_tenant_says(
-        connect, tenant_a):
-    from lockbox_portal.security import mfa
-
-    connection = connect()
-    # Off (the default): everyone goes on to Lockbox's own second factor.
-    client = Client()
-    sign_in(client, "pat@a.example")
-    assert client.get("/t/tenant-a/")["Location"].startswith("/mfa/setup/")
-
-    SsoConnection.objects.filter(pk=connection.pk).update(accept_idp_mfa=True)
-    for email in ("pat@a.example", "quinn@a.example"):
-        client = Client()
-        sign_in(client, email)
-        assert client.get("/t/tenant-a/").status_code == 200, email
-    # Password and an ordinary second step at the provider are not phishing-resistant.
-    client = Client()
-    sign_in(client, "alice@a.example")
-    assert client.get("/t/tenant-a/")["Location"].startswith("/mfa/setup/")
-
-    # What the provider vouched for is no factor anyone can answer with: a sign-in it does not
-    # vouch for still leads to setting one up, and a step-up still needs a Lockbox code.
-    pat = get_user_model().objects.get(email="pat@a.example")
-    assert not mfa.has_second_factor(pat)
-    client = Client()
-    sign_in(client, "pat@a.example")
-    for code in ("", "000000", "abcdefgh"):
-        page = client.post("/t/tenant-a/settings/domains/", {"domain": "x.example",
-                                                             "code": code})
-        assert page.status_code == 400, code
-        if code:
-            assert "You have no Lockbox second factor yet." in page.content.decode()
-    assert not DomainClaim.objects.filter(domain="x.example").exists()
-    assert "A sign-in whose ID token shows phishing-resistant MFA" in \
-        client.get("/t/tenant-a/settings/sso/").content.decode()
-
-
-def test_only_strong_claims_vouch(connect):
-    connection = connect()
-    connection.accept_idp_mfa = True
-    vouches = sso.vouches_for_mfa
-    assert vouches(connection, {"amr": ["hwk", "mfa"]})
-    assert vouches(connection, {"amr": ["fido", "mfa"]})
-    assert vouches(connection, {"acr": "phrh"})
-    for claims in ({"amr": ["hwk"]}, {"amr": ["pwd", "mfa"]}, {"amr": "hwk mfa"},
-                   {"acr": "pwd"}, {"acr": ["phr"]}, {}):
-        assert not vouches(connection, claims), claims
-    connection.accept_idp_mfa = False
-    assert not vouches(connection, {"acr": "phr"})
-
-
 def test_the_sign_in_page_sends_an_address_with_single_sign_on_to_its_provider(
         connect, approver_a):
     connect()

@@ -24,9 +24,7 @@ def _initial(connection):
         return {"role_claim": "groups"}
     return {"issuer": connection.issuer, "client_id": connection.client_id,
             "role_claim": connection.role_claim,
-            "accept_idp_mfa": connection.accept_idp_mfa,
-            **{f: "\n".join(getattr(connection, f)) for f in sso.MAPPING_FIELDS
-               if f != "accept_idp_mfa"}}
+            **{f: "\n".join(getattr(connection, f)) for f in sso.MAPPING_FIELDS}}
 
 
 @tenant_page(ADMIN)
