@@ -40,6 +40,7 @@ from approvals.models import (
 from approvals.tokens import revoke_tenant_tokens_of
 from audit.services import record_event
 from lockbox_portal import clock
+from lockbox_portal.security import outbound
 from lockbox_portal.security import secrets as sealed
 
 if TYPE_CHECKING:
@@ -73,6 +74,9 @@ def clean_issuer(url: str) -> str:
         raise ValidationError({"issuer": "The issuer is the https:// address your identity "
                                          "provider names itself by, without a query, such as "
                                          "https://login.microsoftonline.com/<tenant id>/v2.0."})
+    why = outbound.problem(url)
+    if why:
+        raise ValidationError({"issuer": f"Lockbox cannot use this issuer: {why}."})
     return url
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import secrets
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -41,9 +42,12 @@ from requests import RequestException
 from approvals import sso
 from approvals.models import SsoConnection
 from lockbox_portal.security import secrets as sealed
+from lockbox_portal.security.outbound import GuardedSession
 
 if TYPE_CHECKING:
     from allauth.socialaccount.models import SocialLogin
+
+log = logging.getLogger(__name__)
 
 # Asymmetric algorithms only: a token "signed" with HMAC under the provider's public key, or not
 # signed at all, is refused whatever its header says.
@@ -85,6 +89,18 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
                 and client_id in (None, settings.LOCKBOX_STAFF_OIDC_CLIENT_ID)):
             apps.append(_staff_app())
         return apps
+
+    def on_authentication_error(self, request: HttpRequest, provider: Any, error: Any = None,
+                                exception: Any = None, extra_context: Any = None) -> None:
+        # The reason goes to the log, never onto the page: it may quote what the provider (or
+        # whatever its discovery pointed at) answered.
+        log.warning("single sign-on through %s refused: %s: %s",
+                    getattr(provider, "id", provider), error, exception)
+
+    def get_requests_session(self) -> GuardedSession:
+        # Every call to an identity provider: public https only, no redirects, bounded time
+        # and size (lockbox_portal.security.outbound).
+        return GuardedSession()
 
     def is_open_for_signup(self, request: HttpRequest, sociallogin: SocialLogin) -> bool:
         # People are created or linked in pre_social_login, never by allauth's sign-up.

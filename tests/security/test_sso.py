@@ -13,6 +13,7 @@ import pytest
 import requests
 from allauth.socialaccount.models import SocialAccount
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.utils import timezone
 
@@ -246,7 +247,7 @@ def test_a_callback_used_twice_signs_in_once(connect):
     assert again.status_code in (400, 401, 403) and "_auth_user_id" not in other.session
 
 
-def test_a_provider_whose_discovery_names_another_issuer_is_refused(connect, idp):
+def test_a_provider_whose_discovery_names_another_issuer_is_refused(connect, idp, caplog):
     # Reached as localhost, the provider's discovery still names itself 127.0.0.1.
     connection = connect()
     SsoConnection.objects.filter(pk=connection.pk).update(
@@ -254,7 +255,8 @@ def test_a_provider_whose_discovery_names_another_issuer_is_refused(connect, idp
     client = Client()
     response, _ = sign_in(client, "alice@a.example")
     assert response.status_code == 401
-    assert "names another issuer" in response.content.decode()
+    assert "names another issuer" not in response.content.decode()  # in the log only
+    assert "names another issuer" in caplog.text
     assert "_auth_user_id" not in client.session
 
 
@@ -567,3 +569,60 @@ def test_the_customer_portal_never_offers_the_staff_provider(staff_sso, serve_si
     page = Client().post("/accounts/login/", {"login": "sam@provider.example", "password": ""})
     assert page.status_code == 200 and "Enter your password." in page.content.decode()
     assert Client().get(callback_path("provider-staff") + "?code=x&state=y").status_code == 404
+
+
+# --- Where Lockbox calls -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("issuer", ["https://10.1.2.3", "https://169.254.169.254/latest",
+                                    "https://[::1]:8443", "https://192.168.0.10/realms/x",
+                                    "https://user:pw@login.example.com"])
+def test_an_issuer_inside_the_providers_network_is_refused(tenant_a, admin_a, issuer, settings):
+    settings.LOCKBOX_SSO_ALLOW_HTTP_LOOPBACK = False
+    with pytest.raises(ValidationError):
+        sso.save_connection(tenant=tenant_a, actor=admin_a, given=sso.Settings(
+            issuer=issuer, client_id="c", client_secret="s", role_claim="groups",
+            admin_values=[], approver_values=["x"], reader_values=[]))
+
+
+def test_loopback_is_refused_unless_development_allows_it(settings, idp):
+    from lockbox_portal.security.outbound import GuardedSession, OutboundRefused
+
+    settings.LOCKBOX_SSO_ALLOW_HTTP_LOOPBACK = False
+    with pytest.raises(OutboundRefused, match=r"a private or local address|not an https"):
+        GuardedSession().get(idp.issuer + "/.well-known/openid-configuration")
+    settings.LOCKBOX_SSO_ALLOW_HTTP_LOOPBACK = True
+    assert GuardedSession().get(idp.issuer + "/.well-known/openid-configuration").json()[
+        "issuer"] == idp.issuer
+
+
+def test_calls_follow_no_redirect_and_read_a_bounded_answer(settings):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from lockbox_portal.security.outbound import MAX_BODY, GuardedSession, OutboundRefused
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path == "/redirect":
+                self.send_response(302)
+                self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"x" * (MAX_BODY + 10))
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        settings.LOCKBOX_SSO_ALLOW_HTTP_LOOPBACK = True
+        assert GuardedSession().get(base + "/redirect").status_code == 302  # not followed
+        with pytest.raises(OutboundRefused, match="too large"):
+            GuardedSession().get(base + "/big")
+    finally:
+        server.shutdown()
+        server.server_close()
