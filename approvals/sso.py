@@ -144,6 +144,9 @@ def save_connection(*, tenant: Tenant, actor: User, given: Settings,
         if any(f in IDENTITY_FIELDS for f in changed):
             connection.changed_at = now
             connection.enabled = connection.required = False
+        if connection.pk and "issuer" in changed:
+            # Another provider: its subjects must not meet the old one's linked accounts.
+            connection.provider_id = f"t{tenant.pk}-{secrets.token_hex(4)}"
         connection.save()
         record_event(chain=tenant.audit_chain, action=Action.SSO_CONFIGURED, actor=actor,
                      now=now, data={**{f: getattr(connection, f) for f in new},
@@ -301,7 +304,24 @@ def roles_from_claims(connection: SsoConnection, claims: dict[str, Any]) -> list
 
 
 def _domain_of(email: str) -> str:
-    return email.rsplit("@", 1)[-1].lower() if "@" in email else ""
+    """The address's domain as approvals.domains stores domains (xn-- for international ones);
+    "" when there is none."""
+    from approvals.domains import normalize
+
+    if "@" not in email:
+        return ""
+    try:
+        return normalize(email.rsplit("@", 1)[-1])
+    except ValidationError:
+        return ""
+
+
+def belongs_to(email: str, connection: SsoConnection) -> bool:
+    """Whether there is no one with this address yet, or they are a member of the connection's
+    tenant: only they are sent to its provider when they also typed a password."""
+    person = get_user_model().objects.filter(email__iexact=email.strip()).first()
+    return person is None or TenantMembership.objects.filter(
+        tenant=connection.tenant, user=person).exists()
 
 
 def connection_for_email(email: str) -> SsoConnection | None:

@@ -118,7 +118,8 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         id_claims = extra.get("id_token") or {}
         data = sociallogin.state.get("data") or {}
         nonce = str(data.get("nonce", ""))
-        if not nonce or not hmac.compare_digest(nonce, str(id_claims.get("nonce", ""))):
+        if not nonce or not hmac.compare_digest(nonce.encode(),
+                                                str(id_claims.get("nonce", "")).encode()):
             raise ImmediateHttpResponse(_refused(request, "The identity provider's answer was "
                                                           "not for this sign-in."))
         # Claims the ID token leaves to the userinfo endpoint (e-mail, with some providers)
@@ -128,6 +129,9 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
             raise ImmediateHttpResponse(_refused(request, "The identity provider's answers "
                                                           "were about two different people."))
         claims = {**userinfo, **id_claims}
+        refusal = _before_anything_changes(sociallogin, claims)
+        if refusal:
+            raise ImmediateHttpResponse(_refused(request, refusal))
         try:
             if connection is None:  # the provider's own staff (checked above)
                 user = sso.sign_in_staff(claims=claims)
@@ -145,6 +149,32 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
                     request, "This identity provider account belongs to another person here."))
         else:
             sociallogin.connect(request, user)
+
+
+def _before_anything_changes(sociallogin: SocialLogin, claims: dict[str, Any]) -> str:
+    """Why this sign-in is refused before it changes anyone's roles, or "".
+
+    A provider account already linked here signs in only as the person it is linked to, and
+    only while its address is still theirs; a new one is linked to an existing person only when
+    no other account at the same provider is linked to them. An address the provider itself
+    says is unverified is never used."""
+    from allauth.socialaccount.models import SocialAccount
+    from django.contrib.auth import get_user_model
+
+    verified = claims.get("email_verified")
+    if verified is False or str(verified).lower() == "false":
+        return "Your identity provider says your e-mail address is not verified."
+    email = str(claims.get("email") or "").strip().lower()
+    if sociallogin.is_existing:
+        if (sociallogin.user.email or "").lower() != email:
+            return "This identity provider account belongs to another person here."
+        return ""
+    person = get_user_model().objects.filter(email__iexact=email).first()
+    if person is not None and SocialAccount.objects.filter(
+            user=person, provider=sociallogin.account.provider).exists():
+        return ("Another account at your identity provider is already linked to this address "
+                "here.")
+    return ""
 
 
 def _refused(request: HttpRequest, message: str) -> HttpResponse:
@@ -167,10 +197,19 @@ def _finish_test(request: HttpRequest, connection: SsoConnection, claims: dict[s
 class VerifyingAdapter(OpenIDConnectOAuth2Adapter):
     """allauth's adapter, with the ID token checked as the module says."""
 
+    def complete_login(self, request: HttpRequest, app: SocialApp, token: Any,
+                       **kwargs: Any) -> Any:
+        try:
+            return super().complete_login(request, app, token, **kwargs)
+        except (TypeError, AttributeError, ValueError, KeyError) as problem:
+            # Answers of the wrong shape (a userinfo that is a list, say): not signed in, not
+            # a 500.
+            raise OAuth2Error(f"Malformed answer: {problem.__class__.__name__}") from None
+
     def _decode_id_token(self, app: SocialApp, id_token: str) -> dict:
         issuer = str(app.settings["server_url"]).rstrip("/")
         config = self.openid_config
-        if str(config.get("issuer", "")).rstrip("/") != issuer:
+        if not isinstance(config, dict) or str(config.get("issuer", "")).rstrip("/") != issuer:
             raise OAuth2Error("The provider's discovery names another issuer.")
         offered = set(config.get("id_token_signing_alg_values_supported") or ["RS256"])
         try:
@@ -182,15 +221,18 @@ class VerifyingAdapter(OpenIDConnectOAuth2Adapter):
             return jwt.decode(id_token, key=key, algorithms=[algorithm], audience=app.client_id,
                               issuer=[issuer, issuer + "/"], leeway=LEEWAY_SECONDS,
                               options={"require": ["iss", "aud", "exp", "iat", "sub"]})
-        except (jwt.PyJWTError, ValueError, KeyError, TypeError) as problem:
+        except (jwt.PyJWTError, ValueError, KeyError, TypeError, AttributeError) as problem:
             raise OAuth2Error(f"Invalid ID token: {problem.__class__.__name__}") from None
 
     def _key(self, jwks_uri: str, kid: str | None, algorithm: str) -> Any:
         with get_social_adapter().get_requests_session() as session:
             response = session.get(jwks_uri)
             response.raise_for_status()
-            keys = response.json().get("keys", [])
-        for entry in keys:
+            document = response.json()
+        keys = document.get("keys") if isinstance(document, dict) else None
+        for entry in keys if isinstance(keys, list) else []:
+            if not isinstance(entry, dict):
+                continue
             if kid and entry.get("kid") == kid and entry.get("use", "sig") == "sig":
                 if entry.get("alg", algorithm) != algorithm:
                     break
@@ -280,6 +322,11 @@ class LoginForm(AllauthLoginForm):
     def clean(self) -> dict[str, Any]:
         login = self.cleaned_data.get("login")
         connection = sso.connection_for_email(login) if isinstance(login, str) else None
+        if connection is not None and self.data.get("password") and not sso.belongs_to(
+                login, connection):
+            # Someone of another tenant whose address happens to be at this domain: their
+            # password is checked as before (a tenant requiring single sign-on refuses it).
+            connection = None
         if connection is not None and self.request is not None:
             raise ImmediateHttpResponse(redirect_to_provider(
                 self.request, connection, process=AuthProcess.LOGIN, next_url=_next(self.request),

@@ -37,7 +37,8 @@ const provider = new Provider(issuer, {
     return {
       accountId: sub,
       async claims() {
-        return { sub, email: user.email, email_verified: true, name: user.name || sub,
+        return { sub, email: user.email, email_verified: user.email_verified ?? true,
+                 name: user.name || sub,
                  groups: user.groups || [], roles: user.roles || [] };
       },
     };

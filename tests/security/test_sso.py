@@ -42,6 +42,9 @@ USERS = {
     "sam": {"email": "sam@provider.example", "groups": ["support-engineers"]},
     "mona": {"email": "mona@provider.example", "groups": ["support-managers", "auditors"]},
     "una": {"email": "una@provider.example", "groups": ["sales"]},
+    # An address the provider itself has not verified, and someone else claiming ada's.
+    "vera": {"email": "vera@a.example", "groups": ["lockbox-approvers"], "email_verified": False},
+    "mallory": {"email": "ada@a.example", "groups": ["lockbox-approvers"]},
 }
 
 
@@ -626,3 +629,65 @@ def test_calls_follow_no_redirect_and_read_a_bounded_answer(settings):
     finally:
         server.shutdown()
         server.server_close()
+
+
+
+# --- Linking people (review) ---------------------------------------------------------------------
+
+def test_an_address_the_provider_has_not_verified_is_not_used(connect):
+    connect()
+    client = Client()
+    response, _ = sign_in(client, "vera@a.example")
+    assert response.status_code == 403 and "not verified" in response.content.decode()
+    assert not get_user_model().objects.filter(email="vera@a.example").exists()
+
+
+def test_a_second_provider_account_cannot_take_over_a_linked_person(connect, tenant_a):
+    connect()
+    assert sign_in(Client(), "ada@a.example")[0].status_code == 302  # linked to sub "ada"
+    before = roles(tenant_a, "ada@a.example")
+    # Another account at the same provider now says it is ada@a.example.
+    client = Client()
+    response, _ = sign_in(client, "ada@a.example", login="mallory")
+    assert response.status_code == 403 and "already linked" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+    assert roles(tenant_a, "ada@a.example") == before
+    assert SocialAccount.objects.filter(user__email="ada@a.example").count() == 1
+
+
+def test_a_linked_account_whose_address_moved_on_signs_in_as_no_one(connect, tenant_a):
+    connect()
+    assert sign_in(Client(), "alice@a.example")[0].status_code == 302
+    alice = get_user_model().objects.get(email="alice@a.example")
+    alice.email = alice.username = "alice.old@a.example"
+    alice.save()
+    TenantMembership.objects.filter(user=alice).delete()
+    client = Client()
+    response, _ = sign_in(client, "alice@a.example")
+    assert response.status_code == 403
+    assert "belongs to another person" in response.content.decode()
+    assert not get_user_model().objects.filter(email="alice@a.example").exists()
+    assert roles(tenant_a, "alice.old@a.example") == []  # nothing changed before refusing
+
+
+def test_someone_of_another_tenant_at_that_domain_keeps_their_password(connect, tenant_b):
+    connect()
+    factories.person("consultant@a.example", tenant=tenant_b, tenant_roles=[TenantRole.APPROVER])
+    client = Client()
+    response = client.post("/accounts/login/", {"login": "consultant@a.example",
+                                                "password": "correct horse battery"})
+    assert response.status_code == 302 and "_auth_user_id" in client.session
+    # With no password typed, the domain's provider is offered.
+    page = Client().post("/accounts/login/", {"login": "consultant@a.example", "password": ""})
+    assert 'id="continue"' in page.content.decode()
+
+
+def test_a_new_issuer_gets_a_new_provider_name(connect, tenant_a, admin_a, idp):
+    connection = connect()
+    old = connection.provider_id
+    sso.save_connection(tenant=tenant_a, actor=admin_a, given=sso.Settings(
+        issuer=idp.issuer.replace("127.0.0.1", "localhost"), client_id="lockbox",
+        client_secret="", role_claim="groups", admin_values=["lockbox-admins"],
+        approver_values=["lockbox-approvers"], reader_values=[]))
+    connection.refresh_from_db()
+    assert connection.provider_id != old and not connection.enabled
