@@ -28,6 +28,7 @@ from django.db import IntegrityError, transaction
 from approvals import roles as role_checks
 from approvals.actions import Action
 from approvals.models import DomainClaim, Tenant
+from approvals.sso_requirement import release_requirement
 from audit.services import record_event
 from lockbox_portal import clock
 from lockbox_portal.dns import DNSUnavailable, txt_values
@@ -180,6 +181,7 @@ def _write_check(claim: DomainClaim, actor: User | None, now: datetime, found: b
         record_event(chain=chain, action=Action.DOMAIN_LAPSED, actor=actor, now=now, data={
             "domain": locked.domain, "record": record_name(locked),
             "last_seen": (locked.last_seen_at or now).isoformat()})
+        _no_domain_left(locked.tenant, now)
     for field in fields:
         setattr(claim, field, getattr(locked, field))
     return outcome, _SAY[outcome].format(domain=locked.domain, problem=locked.last_problem,
@@ -210,6 +212,15 @@ def remove_domain(*, claim: DomainClaim, actor: User, now: datetime | None = Non
         record_event(chain=locked.tenant.audit_chain, action=Action.DOMAIN_REMOVED, actor=actor,
                      now=now, data={"domain": locked.domain, "was_verified": locked.is_verified})
         locked.delete()
+        _no_domain_left(locked.tenant, now)
+
+
+def _no_domain_left(tenant: Tenant, now: datetime) -> None:
+    """A tenant that requires single sign-on but has no verified domain left could never sign
+    anyone in again: the requirement ends (passwords work again), on the record."""
+    if not DomainClaim.objects.filter(tenant=tenant, verified_at__isnull=False).exists():
+        release_requirement(tenant=tenant, now=now,
+                            reason="No verified domain is left, so no one could sign in.")
 
 
 def recheck_due(*, now: datetime | None = None,

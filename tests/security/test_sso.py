@@ -691,3 +691,34 @@ def test_a_new_issuer_gets_a_new_provider_name(connect, tenant_a, admin_a, idp):
         approver_values=["lockbox-approvers"], reader_values=[]))
     connection.refresh_from_db()
     assert connection.provider_id != old and not connection.enabled
+
+
+# --- The way back in ---------------------------------------------------------------------------
+
+def test_operators_can_stop_requiring_single_sign_on_with_a_reason(connect, tenant_a):
+    from django.core.management import CommandError, call_command
+
+    connection = connect()
+    SsoConnection.objects.filter(pk=connection.pk).update(required=True)
+    with pytest.raises(CommandError, match="at least 10 characters"):
+        call_command("sso_release", tenant="tenant-a", reason="outage")
+    with pytest.raises(CommandError, match="No tenant"):
+        call_command("sso_release", tenant="nope", reason="the provider is down since 9:00")
+    call_command("sso_release", tenant="tenant-a", reason="the provider is down since 9:00")
+    assert not SsoConnection.objects.get(pk=connection.pk).required
+    event = AuditEvent.objects.filter(chain=tenant_a.audit_chain,
+                                      action="sso.not_required").latest("seq")
+    assert event.data["reason"] == "Operator: the provider is down since 9:00"
+
+
+def test_losing_the_last_verified_domain_ends_the_requirement(connect, tenant_a, admin_a, now):
+    from approvals import domains
+
+    connection = connect()
+    SsoConnection.objects.filter(pk=connection.pk).update(required=True)
+    claim = DomainClaim.objects.get(tenant=tenant_a, domain="a.example")
+    domains.remove_domain(claim=claim, actor=admin_a, now=now)
+    assert not SsoConnection.objects.get(pk=connection.pk).required
+    event = AuditEvent.objects.filter(chain=tenant_a.audit_chain,
+                                      action="sso.not_required").latest("seq")
+    assert "No verified domain is left" in event.data["reason"]
