@@ -99,14 +99,22 @@ def test_start(request, tenant):
         next_url=reverse("portal:sso", args=[tenant.slug]), data={"test": request.user.pk})
 
 
+def _confirmed(request, tenant, action):
+    """The tenant's connection, when the step-up bound to `action` passed; else None, with the
+    reason said as a message (these forms are posted from the settings page)."""
+    connection = _connection(tenant)
+    confirmation = stepup.Confirmation(request, f"settings:{tenant.slug}:{action}", ConfirmForm)
+    if not confirmation.passed():
+        messages.error(request, confirmation.refused())
+        return None
+    return connection
+
+
 @require_POST
 @tenant_page(ADMIN)
 def switch(request, tenant, on):
-    connection = _connection(tenant)
-    confirmation = stepup.Confirmation(request, f"settings:{tenant.slug}:sso-switch",
-                                       ConfirmForm)
-    if not confirmation.passed():
-        messages.error(request, confirmation.refused())
+    connection = _confirmed(request, tenant, "sso-switch")
+    if connection is None:
         return redirect("portal:sso", tenant.slug)
     try:
         sso.set_enabled(connection=connection, actor=request.user, on=on)
@@ -122,11 +130,8 @@ def switch(request, tenant, on):
 @require_POST
 @tenant_page(ADMIN)
 def require(request, tenant, on):
-    connection = _connection(tenant)
-    confirmation = stepup.Confirmation(request, f"settings:{tenant.slug}:sso-require",
-                                       ConfirmForm)
-    if not confirmation.passed():
-        messages.error(request, confirmation.refused())
+    connection = _confirmed(request, tenant, "sso-require")
+    if connection is None:
         return redirect("portal:sso", tenant.slug)
     if on and not signed_in_through(request, connection.provider_id):
         messages.error(request, "Sign in through single sign-on yourself first (sign out, then "
