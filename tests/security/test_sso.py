@@ -48,6 +48,17 @@ USERS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _fresh_sign_in_counts():
+    """Wrong passwords are counted per client address for a minute (security.throttle), and
+    every test client is 127.0.0.1: other tests' failures must not refuse these sign-ins."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 def callback_path(client_id):
     return f"/accounts/oidc/{client_id}/login/callback/"
 
