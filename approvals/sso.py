@@ -230,14 +230,11 @@ def set_required(*, connection: SsoConnection, actor: User, on: bool,
         locked.save(update_fields=["required"])
         if on:
             members = get_user_model().objects.filter(tenant_memberships__tenant=tenant).distinct()
-            verified = set(DomainClaim.objects.filter(tenant=tenant, verified_at__isnull=False)
-                           .values_list("domain", flat=True))
-            for member in members:
-                if _domain_of(member.email) not in verified:
-                    revoked += len(revoke_tenant_tokens_of(
-                        owner=member, tenant=tenant, now=now,
-                        reason=f"{tenant.name} requires single sign-on, and its owner's address "
-                               "is not at one of its verified domains."))
+            for member in outside_verified_domains(tenant):
+                revoked += len(revoke_tenant_tokens_of(
+                    owner=member, tenant=tenant, now=now,
+                    reason=f"{tenant.name} requires single sign-on, and its owner's address is "
+                           "not at one of its verified domains."))
             ended = _sessions_not_through(locked.provider_id, members)
         record_event(chain=tenant.audit_chain, actor=actor, now=now,
                      action=Action.SSO_REQUIRED if on else Action.SSO_NOT_REQUIRED,
@@ -247,6 +244,23 @@ def set_required(*, connection: SsoConnection, actor: User, on: bool,
         transaction.on_commit(lambda: [session.end() for session in ended])
     connection.required = on
     return {"sessions": len(ended), "tokens": revoked}
+
+
+def outside_verified_domains(tenant: Tenant) -> list[User]:
+    """The tenant's members whose address is not at one of its verified domains: they cannot
+    sign in through its single sign-on, so requiring it shuts them out."""
+    verified = set(DomainClaim.objects.filter(tenant=tenant, verified_at__isnull=False)
+                   .values_list("domain", flat=True))
+    members = (get_user_model().objects.filter(tenant_memberships__tenant=tenant).distinct()
+               .order_by("email"))
+    return [member for member in members if domain_of(member.email) not in verified]
+
+
+def signed_in_through(records: Any, provider_id: str) -> bool:
+    """Whether allauth's record of how a session signed in (its list of methods) shows a sign-in
+    through that single sign-on provider."""
+    return any(isinstance(record, dict) and record.get("method") == "socialaccount"
+               and record.get("provider") == provider_id for record in records or [])
 
 
 def _sessions_not_through(provider_id: str, members: Any) -> list[Any]:
@@ -261,9 +275,7 @@ def _sessions_not_through(provider_id: str, members: Any) -> list[Any]:
         if not stored.exists(session.session_key):
             continue  # its key has changed since (a sign-in or step-up cycles it): noted anew
         records = stored.get("account_authentication_methods")
-        through = any(isinstance(r, dict) and r.get("method") == "socialaccount"
-                      and r.get("provider") == provider_id for r in records or [])
-        if not through:
+        if not signed_in_through(records, provider_id):
             ending.append(session)
     return ending
 
@@ -288,12 +300,18 @@ def remove_connection(*, connection: SsoConnection, actor: User,
         locked.delete()
 
 
-def roles_from_claims(connection: SsoConnection, claims: dict[str, Any]) -> list[str]:
-    raw = claims.get(connection.role_claim) or []
+def _held(claims: dict[str, Any], claim: str) -> set[str]:
+    """The values of a groups or roles claim: a list of strings (or one string); anything else
+    holds nothing."""
+    raw = claims.get(claim) or []
     if isinstance(raw, str):
         raw = [raw]
-    held = {str(value) for value in raw if isinstance(value, str | int)} \
+    return {str(value) for value in raw if isinstance(value, str | int)} \
         if isinstance(raw, list) else set()
+
+
+def roles_from_claims(connection: SsoConnection, claims: dict[str, Any]) -> list[str]:
+    held = _held(claims, connection.role_claim)
     roles = []
     for role, values in ((TenantRole.ADMIN, connection.admin_values),
                          (TenantRole.APPROVER, connection.approver_values),
@@ -303,7 +321,7 @@ def roles_from_claims(connection: SsoConnection, claims: dict[str, Any]) -> list
     return roles
 
 
-def _domain_of(email: str) -> str:
+def domain_of(email: str) -> str:
     """The address's domain as approvals.domains stores domains (xn-- for international ones);
     "" when there is none."""
     from approvals.domains import normalize
@@ -326,7 +344,7 @@ def belongs_to(email: str, connection: SsoConnection) -> bool:
 
 def connection_for_email(email: str) -> SsoConnection | None:
     """The switched-on connection of the tenant that verified the address's domain."""
-    domain = _domain_of((email or "").strip())
+    domain = domain_of((email or "").strip())
     if not domain:
         return None
     claim = (DomainClaim.objects.filter(domain=domain, verified_at__isnull=False,
@@ -343,7 +361,7 @@ def sign_in_member(*, connection: SsoConnection, claims: dict[str, Any],
     if not connection.enabled:
         raise SsoRefused(f"Single sign-on of {tenant.name} is switched off.")
     email = str(claims.get("email") or "").strip().lower()
-    domain = _domain_of(email)
+    domain = domain_of(email)
     if not domain or not DomainClaim.objects.filter(tenant=tenant, domain=domain,
                                                     verified_at__isnull=False).exists():
         who = email or "someone with no e-mail address"
@@ -410,10 +428,7 @@ def staff_sso_configured() -> bool:
 
 
 def staff_roles_from_claims(claims: dict[str, Any]) -> list[str]:
-    raw = claims.get(settings.LOCKBOX_STAFF_OIDC_ROLE_CLAIM) or []
-    if isinstance(raw, str):
-        raw = [raw]
-    held = {str(v) for v in raw if isinstance(v, str | int)} if isinstance(raw, list) else set()
+    held = _held(claims, settings.LOCKBOX_STAFF_OIDC_ROLE_CLAIM)
     return [role for role, values in settings.LOCKBOX_STAFF_OIDC_ROLES.items()
             if held & set(values)]
 
@@ -426,7 +441,7 @@ def sign_in_staff(*, claims: dict[str, Any], now: datetime | None = None) -> Use
     from audit.encoding import PROVIDER_CHAIN
 
     email = str(claims.get("email") or "").strip().lower()
-    if _domain_of(email) not in settings.LOCKBOX_STAFF_OIDC_DOMAINS:
+    if domain_of(email) not in settings.LOCKBOX_STAFF_OIDC_DOMAINS:
         raise SsoRefused(f"{email or 'This account'} is not a provider staff address.")
     roles = staff_roles_from_claims(claims)
     now = now or clock.now()

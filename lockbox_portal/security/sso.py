@@ -344,7 +344,7 @@ class LoginForm(AllauthLoginForm):
 def _is_staff_address(email: str) -> bool:
     """An address the internal site sends to the provider's own identity provider."""
     return (sso.staff_sso_configured() and settings.LOCKBOX_SITE != "customer"
-            and email.rsplit("@", 1)[-1].lower() in settings.LOCKBOX_STAFF_OIDC_DOMAINS)
+            and sso.domain_of(email) in settings.LOCKBOX_STAFF_OIDC_DOMAINS)
 
 
 def login_cancelled(request: HttpRequest) -> HttpResponse:

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 
 from approvals import sso
 from approvals.forms import ConfirmForm, SsoForm
-from approvals.models import DomainClaim, SsoConnection, TenantMembership, TenantRole
+from approvals.models import DomainClaim, SsoConnection, TenantRole
 from approvals.views.shared.guards import signed_in_through, tenant_page
 from lockbox_portal.security import secrets as sealed
 from lockbox_portal.security import sso as signing_in
@@ -58,18 +58,8 @@ def settings_page(request, tenant):
         "require_form": require.form,
         "signed_in_through_it": bool(connection) and signed_in_through(
             request, connection.provider_id),
-        "left_out": _left_out(tenant),
+        "left_out": [member.email for member in sso.outside_verified_domains(tenant)],
     })
-
-
-def _left_out(tenant):
-    """Members whose address is not at a verified domain: they cannot sign in through single
-    sign-on, so requiring it shuts them out."""
-    verified = set(DomainClaim.objects.filter(tenant=tenant, verified_at__isnull=False)
-                   .values_list("domain", flat=True))
-    emails = (TenantMembership.objects.filter(tenant=tenant).select_related("user")
-              .values_list("user__email", flat=True).distinct().order_by("user__email"))
-    return [email for email in emails if email.rsplit("@", 1)[-1].lower() not in verified]
 
 
 def _save(request, tenant, form):

@@ -9,7 +9,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from approvals import selectors
+from approvals import selectors, sso
 from approvals.models import ProviderMembership, ProviderRole, TenantRole
 from lockbox_portal import clock
 from lockbox_portal.logs import context as log_context
@@ -20,11 +20,9 @@ ROLE_NAMES = {r.value: r.label for r in TenantRole}
 
 
 def signed_in_through(request: Any, provider_id: str) -> bool:
-    """Whether this session's sign-in went through that single sign-on provider (allauth's
-    record of how the session signed in)."""
-    records = request.session.get("account_authentication_methods") or []
-    return any(record.get("method") == "socialaccount" and record.get("provider") == provider_id
-               for record in records if isinstance(record, dict))
+    """Whether this session's sign-in went through that single sign-on provider."""
+    return sso.signed_in_through(request.session.get("account_authentication_methods"),
+                                 provider_id)
 
 
 def tenant_page(*roles: str) -> Callable[[View], View]:
